@@ -1,0 +1,173 @@
+"""The run record: the contract between running and reporting.
+
+One folder per run::
+
+    <run_dir>/config.yaml     the resolved Hydra config
+    <run_dir>/env.json        versions, device, git commit, command line
+    <run_dir>/metrics.jsonl   one JSON object per logged event (see below)
+    <run_dir>/summary.json    the run's outcome (see SUMMARY_KEYS)
+
+Every whole-file write goes through a temporary file and ``os.replace`` so a
+reader never sees half a file; ``metrics.jsonl`` is appended one line at a time
+with a flush and fsync, and a reader ignores a torn last line. A run folder is
+never reused: :func:`create_run_dir` refuses one that already holds a record.
+
+metrics.jsonl events::
+
+    {"event": "train", "step": 10, "loss": 2.1, "lr": 1e-3, "grad_norm": 0.9, "step_time_s": 0.01}
+    {"event": "eval", "step": 100, "elapsed_s": 12.3, "train/acc": 0.9, "test/acc": 0.88, ...}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+STATUSES = ("ok", "diverged", "failed", "running")
+RECORD_FILES = ("config.yaml", "env.json", "metrics.jsonl", "summary.json")
+
+# The keys every summary.json carries (values may be null where not measured).
+SUMMARY_KEYS = (
+    "schema",  # 1
+    "status",  # one of STATUSES
+    "task",  # task name, e.g. "cnn_digits"
+    "optimizer",  # registry name, e.g. "adamw8bit"
+    "impl",  # "inhouse" | "torch" | "bnb"
+    "family",  # "sgd" | "adam" | "adamw"
+    "state_bits",  # 32 | 8
+    "hparams",  # {"lr": ..., "weight_decay": ..., ...} as passed to the optimizer
+    "seed",
+    "steps",  # steps completed
+    "max_steps",
+    "final",  # metrics of the last evaluation, {"train/acc": ..., "test/acc": ...}
+    "best",  # best value of each metric over evaluations (direction-aware for the target)
+    "final_train_loss",  # mean train loss over the last logged window
+    "target",  # {"metric", "value", "direction"}
+    "steps_to_target",  # first eval step that reached the target, or null
+    "seconds_to_target",  # training seconds at that eval, or null
+    "n_params",
+    "optimizer_state_bytes",  # exact, summed over the optimizer's state tensors
+    "peak_memory_bytes",
+    "peak_memory_kind",  # "cuda_max_allocated" | "cpu_peak_rss"
+    "median_step_time_s",
+    "wall_seconds",
+    "diverged_at_step",  # null unless status == "diverged"
+    "diagnosis",  # one line from the debugging checklist, or null
+    "error",  # one line for status == "failed", or null
+    "wandb",  # {"mode": "offline"|"online"|"disabled", "dir": ..., "note": ...}
+)
+
+
+class RecordError(ValueError):
+    """A run folder or record file that is not what it should be."""
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):  # numpy / torch scalars
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as strings so the file stays standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(_clean(obj), indent=2, default=_json_default) + "\n")
+
+
+def append_jsonl(path: Path, event: dict) -> None:
+    line = json.dumps(_clean(event), default=_json_default)
+    with open(path, "a") as f:
+        f.write(line + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def create_run_dir(path: Path, resume: bool = False) -> Path:
+    """Make a fresh run folder; an existing record is only reopened with ``resume``."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RecordError(f"run path {path} exists and is not a folder")
+    if (path / "summary.json").exists() and not resume:
+        raise RecordError(f"run folder {path} already holds a record; refusing to overwrite it")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Events of a metrics.jsonl; a torn last line (killed mid-write) is ignored, any other
+    malformed line is an error naming the file and line."""
+    events = []
+    lines = Path(path).read_text().split("\n")
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError as e:
+            if i == len(lines) and not line.endswith("}"):  # torn final line
+                break
+            raise RecordError(f"{path}:{i}: not a JSON line ({e.msg})") from None
+        if not isinstance(event, dict):
+            raise RecordError(f"{path}:{i}: expected a JSON object, got {type(event).__name__}")
+        events.append(event)
+    return events
+
+
+def read_summary(run_dir: Path) -> dict:
+    """The summary of one run, validated; a clear RecordError otherwise."""
+    path = Path(run_dir) / "summary.json"
+    try:
+        summary = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RecordError(f"{path}: missing (run never finished or not a run folder)") from None
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(summary, dict):
+        raise RecordError(f"{path}: expected a JSON object")
+    missing = [k for k in SUMMARY_KEYS if k not in summary]
+    if missing:
+        raise RecordError(f"{path}: missing keys {missing}")
+    if summary["status"] not in STATUSES:
+        raise RecordError(f"{path}: status {summary['status']!r} not one of {STATUSES}")
+    return summary
+
+
+def is_run_dir(path: Path) -> bool:
+    return Path(path, "summary.json").is_file() or Path(path, "config.yaml").is_file()
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Every run folder under ``root`` (a folder holding config.yaml or summary.json)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise RecordError(f"{root}: not a folder of run records")
+    found = {p.parent for p in root.rglob("config.yaml")} | {p.parent for p in root.rglob("summary.json")}
+    return sorted(p for p in found if "wandb" not in p.parts and ".hydra" not in p.parts)
