@@ -24,8 +24,14 @@ lint: ## ruff lint and format check
 	$(PY) -m ruff check suite tests scripts
 	$(PY) -m ruff format --check suite tests scripts
 
+bench: ## run a bench profile and write its report to results/<profile> (PROFILE=quick|full|nightly)
+	$(PY) -m suite.bench.profile $(PROFILE) $(ARGS)
+
 bench-step: ## time one optimizer step for every registry entry (1M/10M/50M params)
 	$(PY) -m suite.bench.step $(ARGS)
+
+report: ## tables and plots from run records: make report RUNS=runs OUT=results/report [ARGS=--force]
+	$(PY) -m suite.report $(or $(RUNS),runs) --out $(or $(OUT),results/report) $(ARGS)
 
 clean: ## remove caches (never results/ or runs)
 	rm -rf .pytest_cache .ruff_cache

@@ -102,12 +102,21 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(_clean(obj), indent=2, default=_json_default) + "\n")
 
 
+def _jsonl_line(event: dict) -> str:
+    return json.dumps(_clean(event), default=_json_default) + "\n"
+
+
 def append_jsonl(path: Path, event: dict) -> None:
-    line = json.dumps(_clean(event), default=_json_default)
     with open(path, "a") as f:
-        f.write(line + "\n")
+        f.write(_jsonl_line(event))
         f.flush()
         os.fsync(f.fileno())
+
+
+def rewrite_jsonl(path: Path, events: list[dict]) -> None:
+    """Replace a JSONL file atomically with ``events`` (used when a resume drops the
+    events a killed run logged after its last checkpoint)."""
+    atomic_write_text(path, "".join(_jsonl_line(e) for e in events))
 
 
 def create_run_dir(path: Path, resume: bool = False) -> Path:

@@ -1,0 +1,31 @@
+"""Datasets: root resolution, download with checksums, readers, and (seed, step) batches.
+
+Layout under the data root (see :mod:`suite.data.root`)::
+
+    mnist/          train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-*.gz
+    fashion_mnist/  the same four files
+    cifar10/        cifar-10-python.tar.gz  (or its extracted cifar-10-batches-py/)
+    tinyshakespeare/input.txt
+    wikitext2/      wikitext-2-raw-v1.zip   (+ cached bpe-<hash>.json / -tokens.pt)
+
+scikit-learn's digits ship with scikit-learn and need no file.
+"""
+
+from .fetch import DatasetError, DatasetSpec, FileSpec, ensure
+from .images import IMAGE_DATASETS, ImageData, load_images
+from .root import resolve_root
+from .text import TEXT_DATASETS, TokenData, load_text
+
+__all__ = [
+    "DatasetError",
+    "DatasetSpec",
+    "FileSpec",
+    "IMAGE_DATASETS",
+    "ImageData",
+    "TEXT_DATASETS",
+    "TokenData",
+    "ensure",
+    "load_images",
+    "load_text",
+    "resolve_root",
+]

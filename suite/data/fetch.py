@@ -1,0 +1,145 @@
+"""Make sure a dataset's files are on disk and are the files we expect.
+
+``ensure(spec, root)`` looks in ``<root>/<spec.folder>``; a missing file is
+downloaded from the spec's URLs (a temporary file, checked, then renamed), and
+every file is checked against its published checksum before it is used. Every
+failure is a :class:`DatasetError` with a one-line message that says what was
+expected and where it was looked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+# Files at least this large get a stamp (size, mtime, digest) after a successful
+# check so the next run does not hash them again; smaller files hash in milliseconds.
+STAMP_MIN_BYTES = 16 * 2**20
+STAMP_FILE = ".optbench-verified.json"
+DOWNLOAD_TIMEOUT_S = 60
+
+
+class DatasetError(RuntimeError):
+    """A dataset is missing, corrupt or unreadable. The message is one line."""
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    name: str  # path relative to the dataset folder
+    checksum: str  # hex digest as published
+    algo: str = "sha256"  # "md5" where md5 is what the source publishes
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.algo} {self.checksum})"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str  # e.g. "mnist"
+    folder: str  # folder under the data root
+    files: tuple[FileSpec, ...]
+    urls: tuple[str, ...] = ()  # base URLs (mirrors, tried in order); the file name is appended
+
+
+def file_digest(path: Path, algo: str) -> str:
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(2**20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_stamps(folder: Path) -> dict:
+    try:
+        return json.loads((folder / STAMP_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_stamp(folder: Path, name: str, entry: list) -> None:
+    """Best effort: a read-only data folder simply gets no stamp."""
+    stamps = _read_stamps(folder)
+    stamps[name] = entry
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=STAMP_FILE, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(stamps, f)
+        os.replace(tmp, folder / STAMP_FILE)
+    except OSError:
+        pass
+
+
+def verify(path: Path, spec: FileSpec) -> None:
+    """Raise DatasetError unless ``path`` has the published checksum."""
+    st = path.stat()
+    key = [st.st_size, st.st_mtime_ns, spec.algo, spec.checksum]
+    big = st.st_size >= STAMP_MIN_BYTES
+    if big and _read_stamps(path.parent).get(spec.name) == key:
+        return
+    actual = file_digest(path, spec.algo)
+    if actual != spec.checksum:
+        raise DatasetError(
+            f"{path}: {spec.algo} checksum mismatch: expected {spec.checksum}, got {actual}; "
+            "the file was not used (delete it to download it again)"
+        )
+    if big:
+        _write_stamp(path.parent, spec.name, key)
+
+
+def download(url: str, dest: Path, spec: FileSpec) -> None:
+    """Fetch ``url`` into a temporary file next to ``dest``, check it, then rename."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r:
+            for chunk in iter(lambda: r.read(2**20), b""):
+                out.write(chunk)
+        actual = file_digest(Path(tmp), spec.algo)
+        if actual != spec.checksum:
+            raise DatasetError(
+                f"{url}: {spec.algo} checksum mismatch: expected {spec.checksum}, got {actual}; "
+                "the download was discarded"
+            )
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def ensure(spec: DatasetSpec, root: Path) -> Path:
+    """The dataset's folder, with every file of ``spec`` present and checked."""
+    folder = Path(root) / spec.folder
+    missing = []
+    for f in spec.files:
+        path = folder / f.name
+        if path.is_file():
+            verify(path, f)
+        else:
+            missing.append(f)
+    if not missing:
+        return folder
+    expected = ", ".join(f.describe() for f in missing)
+    where = f"dataset {spec.name!r}: expected {expected} in {folder}"
+    hint = f"put the files there, or point data.root / OPTBENCH_DATA at a folder holding {spec.folder}/"
+    if not spec.urls:
+        raise DatasetError(f"{where}; not found and no download URL is known; {hint}")
+    for f in missing:
+        errors = []
+        for base in spec.urls:
+            url = base + f.name
+            try:
+                download(url, folder / f.name, f)
+                break
+            except DatasetError as e:  # a bad download: try the next mirror
+                errors.append(str(e))
+            except (OSError, ValueError, http.client.HTTPException) as e:  # offline, 404, unwritable folder, bad URL
+                errors.append(f"{url}: {' '.join(str(e).split())}")
+        else:
+            raise DatasetError(f"{where}; not found and download failed ({'; '.join(errors)}); {hint}")
+    return folder

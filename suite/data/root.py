@@ -1,0 +1,24 @@
+"""Where datasets live: one folder per dataset under a data root.
+
+The root is, in order: the explicit ``root`` argument (config ``data.root``),
+the environment variable ``OPTBENCH_DATA``, then ``~/.cache/optbench``.
+Datasets are never stored in the repository.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENV_VAR = "OPTBENCH_DATA"
+DEFAULT_ROOT = Path("~/.cache/optbench")
+
+
+def resolve_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: ``root`` if given, else ``$OPTBENCH_DATA``, else ``~/.cache/optbench``."""
+    if root is not None and str(root) != "":
+        return Path(root).expanduser()
+    env = os.environ.get(ENV_VAR, "")
+    if env:
+        return Path(env).expanduser()
+    return DEFAULT_ROOT.expanduser()

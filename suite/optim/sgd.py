@@ -1,0 +1,249 @@
+r"""SGD with momentum, dampening, Nesterov momentum and L2 weight decay.
+
+For each parameter :math:`p` with gradient :math:`g`, learning rate :math:`\eta` (``lr``),
+momentum :math:`\mu`, dampening :math:`\tau`, weight decay :math:`\lambda`:
+
+.. math::
+
+    g &\leftarrow -g                            &&\text{if maximize} \\
+    g &\leftarrow g + \lambda p                 &&\text{L2 weight decay} \\
+    b &\leftarrow \begin{cases} g & \text{first step} \\
+                                \mu b + (1-\tau)\, g & \text{after} \end{cases}
+                                                &&\text{momentum\_buffer, if } \mu \ne 0 \\
+    d &= \begin{cases} g + \mu b & \text{nesterov} \\ b & \text{otherwise} \end{cases}
+                                                &&(d = g \text{ if } \mu = 0) \\
+    p &\leftarrow p - \eta\, d
+
+as ``torch.optim.SGD`` computes it (the buffer starts as a copy of the first gradient,
+undampened). State: ``momentum_buffer`` per parameter, only when :math:`\mu \ne 0`.
+
+Two code paths, tested against each other: a single-tensor loop (the reference) and a
+multi-tensor ``torch._foreach_*`` path. Neither ever writes to ``p.grad``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["SGD", "sgd"]
+
+
+def _as_float(name: str, value: Any) -> float:
+    """``value`` as a Python float; a tensor must hold exactly one element."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(
+                f"invalid {name}: a tensor with {value.numel()} elements (must hold exactly one)"
+            )
+        return float(value.item())
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"invalid {name}: {value!r} (must be a number)") from None
+
+
+def _check(name: str, value: Any, ok: Callable[[float], bool], rule: str) -> float:
+    x = _as_float(name, value)
+    if not (math.isfinite(x) and ok(x)):
+        raise ValueError(f"invalid {name}: {x} (must be {rule})")
+    return x
+
+
+def _validate(group: dict) -> None:
+    """Refuse a bad hyperparameter with a message that names it and its value."""
+    _check("lr", group["lr"], lambda x: x >= 0, ">= 0")
+    momentum = _check("momentum", group["momentum"], lambda x: x >= 0, ">= 0")
+    dampening = _check("dampening", group["dampening"], lambda x: 0 <= x <= 1, "in [0, 1]")
+    _check("weight_decay", group["weight_decay"], lambda x: x >= 0, ">= 0")
+    if group["nesterov"] and (momentum <= 0 or dampening != 0):
+        raise ValueError(
+            f"invalid nesterov=True with momentum={momentum}, "
+            f"dampening={dampening} (needs momentum > 0 and dampening = 0)"
+        )
+
+
+class SGD(torch.optim.Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum.
+
+    Args:
+        params: parameters or parameter groups (dicts), as for any torch optimizer.
+        lr: learning rate :math:`\\eta` (a float, or a one-element tensor).
+        momentum: :math:`\\mu` >= 0; 0 keeps no state.
+        dampening: :math:`\\tau` in [0, 1], scales the gradient entering the buffer.
+        weight_decay: :math:`\\lambda`, L2 penalty added to the gradient.
+        nesterov: Nesterov momentum (needs momentum > 0 and dampening = 0).
+        maximize: ascend the objective instead of descending it.
+        foreach: multi-tensor path (True, the default) or the single-tensor reference.
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float | Tensor = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool = True,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=bool(nesterov),
+            maximize=bool(maximize),
+            foreach=bool(foreach),
+        )
+        _validate(defaults)
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict) -> None:
+        # Validate every group's own values too, not only the defaults.
+        super().add_param_group(param_group)
+        try:
+            _validate(self.param_groups[-1])
+        except ValueError:
+            self.param_groups.pop()
+            raise
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+
+        for group in self.param_groups:
+            momentum = _as_float("momentum", group["momentum"])
+            params, grads, bufs = [], [], []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise ValueError(
+                        "SGD does not support sparse gradients "
+                        f"(parameter of shape {tuple(p.shape)})"
+                    )
+                params.append(p)
+                grads.append(p.grad)
+                if momentum != 0:
+                    bufs.append(self.state[p].get("momentum_buffer"))
+
+            sgd(
+                params,
+                grads,
+                bufs,
+                lr=_as_float("lr", group["lr"]),
+                momentum=momentum,
+                dampening=_as_float("dampening", group["dampening"]),
+                weight_decay=_as_float("weight_decay", group["weight_decay"]),
+                nesterov=group["nesterov"],
+                maximize=group["maximize"],
+                foreach=group["foreach"],
+            )
+
+            if momentum != 0:  # first steps created the buffers
+                for p, buf in zip(params, bufs, strict=True):
+                    self.state[p]["momentum_buffer"] = buf
+        return loss
+
+
+def sgd(
+    params: list[Tensor],
+    grads: list[Tensor],
+    momentum_buffers: list[Tensor | None],
+    *,
+    lr: float,
+    momentum: float,
+    dampening: float,
+    weight_decay: float,
+    nesterov: bool,
+    maximize: bool,
+    foreach: bool,
+) -> None:
+    """The functional core: update ``params`` in place (see the module docstring).
+    ``momentum_buffers`` (one per param when momentum != 0, else empty) may hold None for
+    a first step; the new buffers are put in the list in place."""
+    if not params:
+        return
+    fn = _foreach_sgd if foreach else _single_tensor_sgd
+    fn(
+        params,
+        grads,
+        momentum_buffers,
+        lr=lr,
+        momentum=momentum,
+        dampening=dampening,
+        weight_decay=weight_decay,
+        nesterov=nesterov,
+        maximize=maximize,
+    )
+
+
+def _single_tensor_sgd(
+    params, grads, momentum_buffers, *, lr, momentum, dampening, weight_decay, nesterov, maximize
+) -> None:
+    for i, p in enumerate(params):
+        g = -grads[i] if maximize else grads[i]
+        if weight_decay != 0:
+            g = g.add(p, alpha=weight_decay)
+
+        if momentum != 0:
+            b = momentum_buffers[i]
+            if b is None:
+                b = momentum_buffers[i] = g.detach().clone()
+            else:
+                b.mul_(momentum).add_(g, alpha=1 - dampening)
+            g = g.add(b, alpha=momentum) if nesterov else b
+
+        p.add_(g, alpha=-lr)
+
+
+def _foreach_sgd(
+    params, grads, momentum_buffers, *, lr, momentum, dampening, weight_decay, nesterov, maximize
+) -> None:
+    groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
+    for i, p in enumerate(params):  # a foreach op needs one device and one dtype
+        groups.setdefault((p.device, p.dtype), []).append(i)
+
+    for idx in groups.values():
+        ps = [params[i] for i in idx]
+        gs = [grads[i] for i in idx]
+        own_gs = False  # True once gs are our temporaries, free to update in place
+        if maximize:
+            gs, own_gs = torch._foreach_neg(gs), True
+        if weight_decay != 0:
+            if own_gs:
+                torch._foreach_add_(gs, ps, alpha=weight_decay)
+            else:
+                gs, own_gs = torch._foreach_add(gs, ps, alpha=weight_decay), True
+
+        if momentum != 0:
+            bs = [momentum_buffers[i] for i in idx]
+            if all(b is not None for b in bs):
+                torch._foreach_mul_(bs, momentum)
+                torch._foreach_add_(bs, gs, alpha=1 - dampening)
+            else:  # some first steps: those buffers start as the gradient
+                for j, i in enumerate(idx):
+                    if bs[j] is None:
+                        bs[j] = momentum_buffers[i] = gs[j].detach().clone()
+                    else:
+                        bs[j].mul_(momentum).add_(gs[j], alpha=1 - dampening)
+            if nesterov:
+                if own_gs:
+                    torch._foreach_add_(gs, bs, alpha=momentum)
+                else:  # never write to p.grad
+                    gs = torch._foreach_add(gs, bs, alpha=momentum)
+            else:
+                gs = bs
+
+        torch._foreach_add_(ps, gs, alpha=-lr)

@@ -1,0 +1,140 @@
+"""Hydra entry point: compose one run, build task and optimizer, train, record.
+
+    python -m suite.run task=cnn_digits optimizer=adamw8bit seed=1
+    python -m suite.run -m optimizer=adamw,torch_adamw seed=0,1,2
+
+Everything that can be checked is checked before the first step: the task and
+optimizer names (Hydra lists the valid group options), the task's arguments,
+the optimizer's hyperparameters (each optimizer validates its own) and the data
+files. A failure there is one line on stderr and exit code 2 (in a sweep, the
+other runs go on). A failure during training is recorded as status ``failed``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from suite import record
+from suite.env import environment
+from suite.optim.registry import get as get_spec
+from suite.progress import make_progress
+from suite.tasks import build_task, task_arguments
+from suite.train import LoopConfig, train
+from suite.wandb_mirror import WandbMirror
+
+
+class SetupError(ValueError):
+    """Bad input found before any training."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SetupError("device=cuda but no CUDA device is available; use device=cpu or auto")
+    if name not in ("cpu", "cuda"):
+        raise SetupError(f"invalid device {name!r}; valid: auto, cpu, cuda")
+    return torch.device(name)
+
+
+def loop_config(cfg: DictConfig, default_steps: int) -> LoopConfig:
+    steps = int(cfg.steps) if cfg.steps is not None else default_steps
+    warmup = cfg.schedule.get("warmup_steps", 0) or 0
+    warmup_steps = int(warmup * steps) if 0 < warmup < 1 else int(warmup)
+    eval_every = cfg.eval_every if cfg.eval_every is not None else max(1, steps // 5)
+    return LoopConfig(
+        steps=steps, seed=int(cfg.seed), log_every=int(cfg.log_every), eval_every=int(eval_every),
+        warmup_steps=warmup_steps, schedule=cfg.schedule.name,
+        min_lr_ratio=float(cfg.schedule.get("min_lr_ratio", 0.1)), amp=cfg.amp,
+        grad_clip=cfg.grad_clip, checkpoint_every=int(cfg.checkpoint_every), resume=bool(cfg.resume),
+    )
+
+
+def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
+    """Build everything a run needs, failing with SetupError before any training."""
+    try:
+        spec = get_spec(optimizer_name)
+        device = resolve_device(cfg.device)
+        task_args = OmegaConf.to_container(cfg.task, resolve=True)
+        name = task_args.pop("name")
+        if "data_root" in task_arguments(name):
+            task_args["data_root"] = cfg.data.root
+        task = build_task(name, device=device, **task_args)
+        loop = loop_config(cfg, task.default_steps)
+        hparams = {k: v for k, v in OmegaConf.to_container(cfg.optimizer, resolve=True).items()
+                   if not k.startswith("_")}
+        make_optimizer = hydra.utils.instantiate(cfg.optimizer)
+        # Build once on a probe tensor so invalid hyperparameters fail now, not mid-run.
+        make_optimizer([torch.nn.Parameter(torch.zeros(1, device=device))])
+    except (ValueError, TypeError, OSError) as e:
+        raise SetupError(f"{task_name}/{optimizer_name}: {e}".splitlines()[0]) from e
+    except hydra.errors.InstantiationException as e:
+        cause = e.__cause__ or e
+        raise SetupError(f"{task_name}/{optimizer_name}: {cause}".splitlines()[0]) from e
+    return spec, task, loop, hparams, make_optimizer
+
+
+def run(cfg: DictConfig) -> dict:
+    hc = HydraConfig.get()
+    task_name, optimizer_name = hc.runtime.choices.task, hc.runtime.choices.optimizer
+    run_dir = Path(hc.runtime.output_dir)
+    spec, task, loop, hparams, make_optimizer = setup(cfg, task_name, optimizer_name)
+
+    record.create_run_dir(run_dir, resume=loop.resume)
+    record.atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    record.write_json(run_dir / "env.json", environment(task.device))
+    summary = {
+        "schema": 1, "status": "running", "task": task_name, "optimizer": optimizer_name,
+        "impl": spec.impl, "family": spec.family, "state_bits": spec.state_bits,
+        "hparams": hparams, "seed": loop.seed, "max_steps": loop.steps,
+        "target": {"metric": task.target.metric, "value": task.target.value,
+                   "direction": task.target.direction},
+    }
+    is_sweep = hc.mode is not None and str(hc.mode) == "RunMode.MULTIRUN"
+    mirror = WandbMirror(
+        cfg.logger, run_dir=run_dir, name=run_dir.name, config=OmegaConf.to_container(cfg, resolve=True),
+        group=Path(hc.sweep.dir).name if is_sweep else None,
+        tags=[task_name, optimizer_name, spec.impl, *cfg.logger.tags],
+    )
+    start = time.perf_counter()
+    with make_progress(cfg.progress, loop.steps, f"{task_name}/{optimizer_name}") as progress:
+        try:
+            measured = train(task, make_optimizer, loop, run_dir, weight_decay=float(hparams.get("weight_decay", 0.0)),
+                             family=spec.family, log=mirror.log, progress=progress)
+            measured.pop("train_seconds")
+            summary.update(measured, error=None)
+        except Exception as e:  # recorded, not raised: a sweep goes on with its other runs
+            summary.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
+    summary["wall_seconds"] = time.perf_counter() - start
+    summary["wandb"] = mirror.finish(summary)
+    for key in record.SUMMARY_KEYS:
+        summary.setdefault(key, None)
+    record.write_json(run_dir / "summary.json", summary)
+    line = f"[{summary['status']}] {run_dir}"
+    if summary["status"] == "ok":
+        line += f"  final {summary['final']}"
+    else:
+        line += f"  {summary.get('diagnosis') or summary.get('error')}"
+    print(line, flush=True)
+    return summary
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except (SetupError, record.RecordError) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        if str(HydraConfig.get().mode) != "RunMode.MULTIRUN":
+            sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Tasks by name, and ``build_task`` which checks the name and the arguments."""
+
+from __future__ import annotations
+
+import inspect
+
+from .base import Target, Task
+from .cnn import CNNTask
+from .lm import LMTask
+from .toy import ToyTask
+from .vit import ViTTask
+
+TASKS: dict[str, type[Task]] = {"cnn": CNNTask, "vit": ViTTask, "lm": LMTask, "toy": ToyTask}
+
+
+def task_arguments(name: str) -> list[str]:
+    """The keyword arguments a task's constructor takes (what conf/task/*.yaml may set)."""
+    return [p for p in inspect.signature(TASKS[name].__init__).parameters if p != "self"]
+
+
+def build_task(name: str, **kwargs) -> Task:
+    """Build the task ``name`` from keyword arguments; unknown names or arguments are errors."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; valid: {', '.join(TASKS)}")
+    valid = task_arguments(name)
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown argument(s) for task {name!r}: {', '.join(unknown)}; valid: {', '.join(valid)}"
+        )
+    return TASKS[name](**kwargs)
+
+
+__all__ = ["TASKS", "Target", "Task", "build_task", "task_arguments"]

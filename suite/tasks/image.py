@@ -1,0 +1,121 @@
+"""What the image classification tasks (cnn.py, vit.py) share: data, batches, loss, eval.
+
+The dataset sits on the task's device as uint8 (N, C, H, W); a batch is indexed
+from an epoch permutation, augmented (random crop with zero padding; left-right
+flips for CIFAR-10 only) and normalised with the train set's channel statistics.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.data import IMAGE_DATASETS, load_images
+from suite.data.batches import epoch_indices, generator, random_crop, random_hflip
+
+from .base import Target, Task
+
+# Crop padding and flips per dataset: digits stay as they are (8x8 leaves no room).
+CROP_PAD = {"digits": 0, "mnist": 2, "fashion_mnist": 2, "cifar10": 4}
+HFLIP = {"digits": False, "mnist": False, "fashion_mnist": False, "cifar10": True}
+
+
+def check_positive(**values: int | None) -> None:
+    """One-line ValueError for the first argument that is not >= 1 (None passes)."""
+    for k, v in values.items():
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise ValueError(f"{k} must be an integer >= 1, got {v!r}")
+
+
+class ImageClassification(Task):
+    """Base of the image tasks; a subclass sets ``family``, ``TARGETS``, ``STEPS``, ``build_model``."""
+
+    family: str
+    TARGETS: dict[str, float]  # dataset -> test/acc to reach
+    STEPS: dict[str, int]  # dataset -> default step budget
+
+    def __init__(
+        self,
+        dataset: str = "digits",
+        batch_size: int = 128,
+        augment: bool = True,
+        eval_train_size: int | None = 10_000,
+        eval_batch_size: int = 1000,
+        data_root: str | os.PathLike | None = None,
+        device: str = "cpu",
+    ) -> None:
+        if dataset not in IMAGE_DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(IMAGE_DATASETS)}")
+        check_positive(
+            batch_size=batch_size, eval_train_size=eval_train_size, eval_batch_size=eval_batch_size
+        )
+        self.dataset = dataset
+        self.name = f"{self.family}_{dataset}"
+        self.target = Target("test/acc", self.TARGETS[dataset], "max")
+        self.default_steps = self.STEPS[dataset]
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.data = load_images(dataset, data_root).to(self.device)
+        n = len(self.data.train_x)
+        if batch_size > n:
+            raise ValueError(f"batch_size {batch_size} exceeds the {n} training images of {dataset}")
+        self.crop_pad = CROP_PAD[dataset] if augment else 0
+        self.hflip = HFLIP[dataset] and augment
+        shape = (1, -1, 1, 1)
+        self.mean = torch.tensor(self.data.mean, device=self.device).view(shape)
+        self.std = torch.tensor(self.data.std, device=self.device).view(shape)
+        # A fixed, evenly strided subset of the train split for train/* metrics.
+        k = n if eval_train_size is None else min(eval_train_size, n)
+        self.eval_train_idx = torch.linspace(0, n - 1, k, device=self.device).round().long()
+
+    @property
+    def num_classes(self) -> int:
+        return self.data.num_classes
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() / 255 - self.mean) / self.std
+
+    def batch(self, seed: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        d = self.data
+        idx = epoch_indices(len(d.train_x), self.batch_size, seed, step, self.device)
+        x, y = d.train_x[idx], d.train_y[idx]
+        if self.crop_pad or self.hflip:
+            g = generator(seed, step, self.device, "augment")
+            if self.crop_pad:
+                x = random_crop(x, self.crop_pad, g)
+            if self.hflip:
+                x = random_hflip(x, g)
+        return self.normalise(x), y
+
+    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        return F.cross_entropy(model(x), y)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        d = self.data
+        splits = {
+            "train": (d.train_x[self.eval_train_idx], d.train_y[self.eval_train_idx]),
+            "test": (d.test_x, d.test_y),
+        }
+        was_training = model.training
+        model.eval()
+        try:
+            out = {}
+            for split, (xs, ys) in splits.items():
+                loss_sum, correct = 0.0, 0
+                for i in range(0, len(xs), self.eval_batch_size):
+                    x = self.normalise(xs[i : i + self.eval_batch_size])
+                    y = ys[i : i + self.eval_batch_size]
+                    logits = model(x).float()
+                    loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+                    correct += (logits.argmax(-1) == y).sum().item()
+                out[f"{split}/loss"] = loss_sum / len(xs)
+                out[f"{split}/acc"] = correct / len(xs)
+        finally:
+            model.train(was_training)
+        return out

@@ -1,0 +1,127 @@
+"""A small causal language model (GPT-2 from a transformers config, random init).
+
+Tiny Shakespeare at the character level (vocabulary 65) or WikiText-2 with a
+byte-level BPE. Training batches are random windows of block_size + 1 tokens;
+evaluation uses a fixed set of evenly spaced windows of each split, so two
+evaluations of the same model agree exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.data import TEXT_DATASETS, load_text
+from suite.data.batches import fixed_windows, generator, random_windows
+
+from .base import Target, Task
+from .image import check_positive
+
+DEFAULT_TOKENIZER = {"tinyshakespeare": "char", "wikitext2": "bpe"}
+
+
+class LMTask(Task):
+    # test/loss targets (nats per token). tinyshakespeare/char is measured here
+    # (scripts/quick_task_check.py); wikitext2/bpe is a placeholder until measured.
+    TARGETS = {"tinyshakespeare": 1.8, "wikitext2": 5.5}
+    STEPS = {"tinyshakespeare": 2000, "wikitext2": 5000}
+
+    def __init__(
+        self,
+        dataset: str = "tinyshakespeare",
+        tokenizer: str | None = None,
+        vocab_size: int = 4096,
+        n_layer: int = 4,
+        n_head: int = 4,
+        n_embd: int = 128,
+        block_size: int = 64,
+        dropout: float = 0.0,
+        batch_size: int = 32,
+        eval_windows: int = 200,
+        eval_batch_size: int = 100,
+        data_root: str | os.PathLike | None = None,
+        device: str = "cpu",
+    ) -> None:
+        if dataset not in TEXT_DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(TEXT_DATASETS)}")
+        check_positive(
+            vocab_size=vocab_size, n_layer=n_layer, n_head=n_head, n_embd=n_embd,
+            block_size=block_size, batch_size=batch_size, eval_windows=eval_windows,
+            eval_batch_size=eval_batch_size,
+        )
+        if n_embd % n_head:
+            raise ValueError(f"n_embd {n_embd} must be divisible by n_head {n_head}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.tokenizer = tokenizer or DEFAULT_TOKENIZER[dataset]
+        self.dataset = dataset
+        self.name = f"lm_{dataset}" + ("" if tokenizer in (None, DEFAULT_TOKENIZER[dataset]) else f"_{tokenizer}")
+        self.target = Target("test/loss", self.TARGETS[dataset], "min")
+        self.default_steps = self.STEPS[dataset]
+        self.device = torch.device(device)
+        self.n_layer, self.n_head, self.n_embd = n_layer, n_head, n_embd
+        self.block_size, self.dropout, self.batch_size = block_size, float(dropout), batch_size
+        self.eval_batch_size = eval_batch_size
+        self.data = load_text(dataset, data_root, self.tokenizer, vocab_size).to(self.device)
+        shortest = min(len(self.data.train), len(self.data.val))
+        if shortest < block_size + 1:
+            raise ValueError(f"block_size {block_size} needs splits of > {block_size} tokens; one has {shortest}")
+        self.eval_sets = {
+            "train": fixed_windows(self.data.train, block_size, eval_windows),
+            "test": fixed_windows(self.data.val, block_size, eval_windows),
+        }
+        # Bits per character from nats per token: the val split's tokens per character / ln 2.
+        self.bits_per_nat_char = len(self.data.val) / self.data.val_chars / math.log(2)
+
+    def build_model(self) -> nn.Module:
+        from transformers import GPT2Config, GPT2LMHeadModel  # imported here: importing the task stays fast
+
+        config = GPT2Config(
+            vocab_size=self.data.vocab_size,
+            n_positions=self.block_size,
+            n_embd=self.n_embd,
+            n_layer=self.n_layer,
+            n_head=self.n_head,
+            resid_pdrop=self.dropout,
+            embd_pdrop=self.dropout,
+            attn_pdrop=self.dropout,
+            bos_token_id=None,
+            eos_token_id=None,
+            use_cache=False,
+        )
+        return GPT2LMHeadModel(config).to(self.device)
+
+    def batch(self, seed: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = generator(seed, step, self.device, "windows")
+        return random_windows(self.data.train, self.block_size, self.batch_size, g)
+
+    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch  # (B, T) inputs and the same windows shifted by one
+        logits = model(input_ids=x).logits  # (B, T, V)
+        return F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        try:
+            out = {}
+            for split, (xs, ys) in self.eval_sets.items():
+                total = 0.0
+                for i in range(0, len(xs), self.eval_batch_size):
+                    logits = model(input_ids=xs[i : i + self.eval_batch_size]).logits
+                    y = ys[i : i + self.eval_batch_size]
+                    total += F.cross_entropy(
+                        logits.flatten(0, 1).float(), y.flatten(), reduction="sum"
+                    ).item()
+                loss = total / ys.numel()
+                out[f"{split}/loss"] = loss
+                out[f"{split}/ppl"] = math.exp(min(loss, 50.0))
+            out["test/bpc"] = out["test/loss"] * self.bits_per_nat_char
+        finally:
+            model.train(was_training)
+        return out

@@ -1,0 +1,95 @@
+"""Ill-conditioned softmax regression: a linear model on synthetic data, seconds to run.
+
+Inputs x = (z * s) Q^T with z ~ N(0, I), Q a random rotation and s log-spaced
+from 1 down to 1/sqrt(condition), so the input covariance (and the loss
+Hessian near the optimum) has condition number about ``condition``, with
+no axis-aligned structure for a diagonal preconditioner to exploit. The true
+weights W* = Q diag(1/s) G / sqrt(dim) make every direction matter equally;
+labels are drawn from softmax(x W* * signal). The data depend only on
+``data_seed``, never on the training seed.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.data.batches import epoch_indices
+
+from .base import Target, Task
+from .image import check_positive
+
+
+class ToyTask(Task):
+    name = "toy"
+
+    def __init__(
+        self,
+        dim: int = 32,
+        num_classes: int = 4,
+        condition: float = 100.0,
+        signal: float = 4.0,
+        n_train: int = 4096,
+        n_test: int = 1024,
+        batch_size: int = 128,
+        data_seed: int = 0,
+        device: str = "cpu",
+    ) -> None:
+        check_positive(dim=dim, n_train=n_train, n_test=n_test, batch_size=batch_size)
+        if num_classes < 2 or isinstance(num_classes, bool):
+            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        if not condition >= 1.0:
+            raise ValueError(f"condition must be >= 1, got {condition}")
+        if not signal > 0:
+            raise ValueError(f"signal must be > 0, got {signal}")
+        if batch_size > n_train:
+            raise ValueError(f"batch_size {batch_size} exceeds n_train {n_train}")
+        self.dim, self.num_classes, self.batch_size = dim, num_classes, batch_size
+        self.device = torch.device(device)
+        self.target = Target("test/acc", 0.0, "max")  # set below from the Bayes accuracy
+        self.default_steps = 1000
+
+        g = torch.Generator().manual_seed(data_seed)
+        q, _ = torch.linalg.qr(torch.randn(dim, dim, generator=g, dtype=torch.float64))
+        s = torch.logspace(0, -0.5 * torch.log10(torch.tensor(float(condition))).item(), dim, dtype=torch.float64)
+        w_true = q @ torch.diag(1 / s) @ torch.randn(dim, num_classes, generator=g, dtype=torch.float64)
+        w_true *= signal / dim**0.5
+
+        def sample(n: int):
+            x = (torch.randn(n, dim, generator=g, dtype=torch.float64) * s) @ q.T
+            logits = x @ w_true
+            y = torch.multinomial(logits.softmax(-1), 1, generator=g).squeeze(1)
+            return x.float(), y, (logits.argmax(-1) == y).double().mean().item()
+
+        self.train_x, self.train_y, _ = sample(n_train)
+        self.test_x, self.test_y, self.bayes_acc = sample(n_test)
+        self.train_x, self.train_y = self.train_x.to(self.device), self.train_y.to(self.device)
+        self.test_x, self.test_y = self.test_x.to(self.device), self.test_y.to(self.device)
+        # Reached within default_steps by AdamW at lr 1e-2 (scripts/quick_task_check.py).
+        self.target = Target("test/acc", round(0.95 * self.bayes_acc, 3), "max")
+
+    def build_model(self) -> nn.Module:
+        return nn.Linear(self.dim, self.num_classes).to(self.device)
+
+    def batch(self, seed: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = epoch_indices(len(self.train_x), self.batch_size, seed, step, self.device)
+        return self.train_x[idx], self.train_y[idx]
+
+    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        return F.cross_entropy(model(x), y)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        try:
+            out = {}
+            for split, x, y in (("train", self.train_x, self.train_y), ("test", self.test_x, self.test_y)):
+                logits = model(x).float()
+                out[f"{split}/loss"] = F.cross_entropy(logits, y).item()
+                out[f"{split}/acc"] = (logits.argmax(-1) == y).float().mean().item()
+        finally:
+            model.train(was_training)
+        return out

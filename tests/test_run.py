@@ -1,0 +1,139 @@
+"""The real entry point end to end: records, W&B offline files, resume after SIGKILL,
+divergence, bad input refused before work, concurrent runs, a submitit_local sweep."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from suite import record
+from tests.conftest import REPO, run_suite
+
+FAST = ("task=toy", "logger=none", "progress=plain")
+
+
+def summary(run_dir: Path) -> dict:
+    return record.read_summary(run_dir)
+
+
+def test_toy_run_leaves_a_valid_record_and_offline_wandb_run(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_suite("task=toy", "optimizer=adamw", "logger=wandb", "logger.mode=offline", "steps=60",
+                     "eval_every=20", run_dir=run_dir)
+    assert "[ok]" in proc.stdout
+    for name in record.RECORD_FILES:
+        assert (run_dir / name).is_file(), name
+    s = summary(run_dir)
+    assert s["status"] == "ok" and s["steps"] == 60 and s["optimizer"] == "adamw" and s["impl"] == "inhouse"
+    assert s["optimizer_state_bytes"] > 0 and s["n_params"] > 0 and s["median_step_time_s"] > 0
+    assert s["final"] and all(k.startswith(("train/", "test/")) for k in s["final"])
+    events = record.read_jsonl(run_dir / "metrics.jsonl")
+    assert [e["step"] for e in events if e["event"] == "eval"] == [20, 40, 60]
+    assert all({"loss", "lr", "grad_norm", "step_time_s"} <= e.keys() for e in events if e["event"] == "train")
+    env = json.loads((run_dir / "env.json").read_text())
+    assert env["packages"]["torch"] and env["command"]
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert cfg["optimizer"]["lr"] == 1e-3
+    # a real offline W&B run: its .wandb file holds the logged history
+    assert s["wandb"]["mode"] == "offline"
+    offline = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(offline) == 1 and offline[0].stat().st_size > 0
+
+
+def test_divergence_stops_at_once_with_a_diagnosis(tmp_path):
+    run_dir = tmp_path / "run"
+    run_suite(*FAST, "optimizer=sgd", "optimizer.lr=1e6", "steps=200", run_dir=run_dir)
+    s = summary(run_dir)
+    assert s["status"] == "diverged"
+    assert s["diverged_at_step"] is not None and s["steps"] == s["diverged_at_step"] < 200
+    assert "lower lr" in s["diagnosis"]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (("optimizer=nope",), "Could not find 'optimizer/nope'"),
+    (("task=nope",), "Could not find 'task/nope'"),
+    (("optimizer.lr=-1",), "lr"),
+    (("optimizer.betas=[1.0,0.999]",), "beta"),
+    (("optimizer.lr=nan",), "lr"),
+    (("+optimizer.bogus=1",), "bogus"),
+    (("bogus=1",), "bogus"),
+    (("amp=fp8",), "amp"),
+])
+def test_bad_input_is_refused_before_work(tmp_path, bad, message):
+    run_dir = tmp_path / "run"
+    proc = run_suite(*FAST, *bad, run_dir=run_dir, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert not (run_dir / "summary.json").exists() and not (run_dir / "metrics.jsonl").exists()
+
+
+def test_existing_record_is_never_overwritten(tmp_path):
+    run_dir = tmp_path / "run"
+    run_suite(*FAST, "steps=20", run_dir=run_dir)
+    before = (run_dir / "summary.json").read_bytes()
+    proc = run_suite(*FAST, "steps=20", run_dir=run_dir, check=False)
+    assert proc.returncode != 0 and "already holds a record" in proc.stderr
+    assert (run_dir / "summary.json").read_bytes() == before
+
+
+def _comparable(s: dict) -> dict:
+    return {k: s[k] for k in ("status", "steps", "final", "best", "final_train_loss", "steps_to_target",
+                              "optimizer_state_bytes", "n_params")}
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "adamw8bit"])
+def test_resume_after_sigkill_is_bit_identical(tmp_path, optimizer):
+    args = ("task=toy", f"optimizer={optimizer}", "logger=none", "progress=plain", "steps=4000",
+            "eval_every=1000", "checkpoint_every=500")
+    straight = tmp_path / "straight"
+    run_suite(*args, run_dir=straight)
+
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "suite.run", *args, f"hydra.run.dir={killed}"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (killed / "checkpoint.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "run finished before it could be killed"
+    assert not (killed / "summary.json").exists()
+
+    run_suite(*args, "resume=true", run_dir=killed)
+    assert _comparable(summary(killed)) == _comparable(summary(straight))
+    steps = [e["step"] for e in record.read_jsonl(killed / "metrics.jsonl")]
+    assert steps == [e["step"] for e in record.read_jsonl(straight / "metrics.jsonl")]
+
+
+def test_concurrent_runs_write_separate_complete_records(tmp_path):
+    root = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "suite.run", *FAST, "steps=50", f"hydra.run.dir={root}/${{now:%H-%M-%S-%f}}_s${{seed}}"]
+    procs = [subprocess.Popen([*cmd, f"seed={i}"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for i in range(2)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read().decode()[-2000:]
+    runs = record.find_runs(root)
+    assert len(runs) == 2
+    assert sorted(summary(r)["seed"] for r in runs) == [0, 1]
+    for r in runs:
+        assert len(record.read_jsonl(r / "metrics.jsonl")) > 0
+
+
+def test_submitit_local_sweep_2x2(tmp_path):
+    sweep = tmp_path / "sweep"
+    run_suite(*FAST, "steps=30", "optimizer=adamw,sgd", "seed=0,1", "hydra/launcher=submitit_local",
+              "hydra.launcher.timeout_min=5", f"hydra.sweep.dir={sweep}", multirun=True, timeout=400)
+    runs = record.find_runs(sweep)
+    got = sorted((summary(r)["optimizer"], summary(r)["seed"]) for r in runs)
+    assert got == [("adamw", 0), ("adamw", 1), ("sgd", 0), ("sgd", 1)]
+    assert all(summary(r)["status"] == "ok" for r in runs)
+    assert len({r.name for r in runs}) == 4
