@@ -46,6 +46,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     model = task.build_model()
     opt = torch.optim.AdamW(task.param_groups(model, args.weight_decay), lr=args.lr)
+
     # Linear warmup, then cosine decay to 10% of the peak.
     def lr_at(s: int) -> float:
         if s < args.warmup:
@@ -74,7 +75,10 @@ def main() -> None:
             if reached is None and task.target.reached(m):
                 reached = (step + 1, train_time)
             shown = " ".join(f"{k}={v:.4f}" for k, v in m.items())
-            print(f"step {step + 1:5d} loss {loss.item():.4f} train_s {train_time:6.1f} {shown}", flush=True)
+            print(
+                f"step {step + 1:5d} loss {loss.item():.4f} train_s {train_time:6.1f} {shown}",
+                flush=True,
+            )
     print(
         f"done: {steps} steps, {train_time:.1f} s training, {time.perf_counter() - t0:.1f} s wall; "
         f"target {task.target.metric} {task.target.direction} {task.target.value}: "

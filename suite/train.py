@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from suite.faults import maybe_kill
 from suite.measure import peak_memory, reset_peak_memory, state_bytes
 from suite.record import append_jsonl, read_jsonl, rewrite_jsonl
 from suite.tasks.base import Task
@@ -160,6 +161,7 @@ def train(
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                     "rng": _rng_state(), "track": track}, tmp)
+        maybe_kill("checkpoint", track["step"])
         tmp.replace(ckpt_path)  # atomic: a kill mid-save leaves the previous checkpoint intact
 
     def evaluate(step: int) -> dict[str, float]:
@@ -216,6 +218,7 @@ def train(
             evaluate(step + 1)
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
             checkpoint()
+        maybe_kill("step", step + 1)
 
     final = evaluate(track["step"]) if status == "ok" else {}
     if status == "ok" and cfg.checkpoint_every:

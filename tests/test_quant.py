@@ -36,7 +36,8 @@ def scaled(x: torch.Tensor, absmax: torch.Tensor) -> torch.Tensor:
     """x / absmax of its block, flat (the value the code stands for)."""
     blocks = padded_blocks(x)
     return (blocks / absmax.clamp(min=torch.finfo(torch.float32).tiny)[:, None]).view(-1)[
-        : x.numel()]
+        : x.numel()
+    ]
 
 
 @SIGNS

@@ -89,29 +89,37 @@ def _comparable(s: dict) -> dict:
                               "optimizer_state_bytes", "n_params")}
 
 
-@pytest.mark.parametrize("optimizer", ["adamw", "adamw8bit"])
-def test_resume_after_sigkill_is_bit_identical(tmp_path, optimizer):
-    args = ("task=toy", f"optimizer={optimizer}", "logger=none", "progress=plain", "steps=4000",
-            "eval_every=1000", "checkpoint_every=500")
-    straight = tmp_path / "straight"
-    run_suite(*args, run_dir=straight)
+RESUME_ARGS = ("task=toy", "task.dim=1024", "logger=none", "progress=none", "steps=400",
+               "eval_every=150", "checkpoint_every=100")
+_straight: dict[str, dict] = {}
 
+
+def straight_summary(optimizer: str, tmp_path_factory) -> dict:
+    if optimizer not in _straight:
+        run_dir = tmp_path_factory.mktemp("straight") / optimizer
+        run_suite(*RESUME_ARGS, f"optimizer={optimizer}", run_dir=run_dir)
+        _straight[optimizer] = {"summary": summary(run_dir),
+                                "steps": [e["step"] for e in record.read_jsonl(run_dir / "metrics.jsonl")]}
+    return _straight[optimizer]
+
+
+@pytest.mark.parametrize("optimizer, kill_at", [
+    ("adamw", "step:150"),          # between checkpoints, right after an eval
+    ("adamw", "checkpoint:200"),    # mid-write of the second checkpoint
+    ("adamw", "step:60"),           # before any checkpoint: resume starts over
+    ("adamw8bit", "step:333"),      # 8-bit state through a checkpoint
+    ("adamw8bit", "checkpoint:100"),  # mid-write of the first checkpoint
+])
+def test_resume_after_sigkill_is_bit_identical(tmp_path, tmp_path_factory, optimizer, kill_at):
+    reference = straight_summary(optimizer, tmp_path_factory)
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "suite.run", *args, f"hydra.run.dir={killed}"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while not (killed / "checkpoint.pt").exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "run finished before it could be killed"
+    proc = run_suite(*RESUME_ARGS, f"optimizer={optimizer}", run_dir=killed, check=False,
+                     env={"OPTBENCH_KILL_AT": kill_at})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert not (killed / "summary.json").exists()
-
-    run_suite(*args, "resume=true", run_dir=killed)
-    assert _comparable(summary(killed)) == _comparable(summary(straight))
-    steps = [e["step"] for e in record.read_jsonl(killed / "metrics.jsonl")]
-    assert steps == [e["step"] for e in record.read_jsonl(straight / "metrics.jsonl")]
+    run_suite(*RESUME_ARGS, f"optimizer={optimizer}", "resume=true", run_dir=killed)
+    assert _comparable(summary(killed)) == _comparable(reference["summary"])
+    assert [e["step"] for e in record.read_jsonl(killed / "metrics.jsonl")] == reference["steps"]
 
 
 def test_concurrent_runs_write_separate_complete_records(tmp_path):

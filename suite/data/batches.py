@@ -20,7 +20,9 @@ def stream_seed(seed: int, step: int, stream: str = "") -> int:
     return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
-def generator(seed: int, step: int, device: torch.device | str, stream: str = "") -> torch.Generator:
+def generator(
+    seed: int, step: int, device: torch.device | str, stream: str = ""
+) -> torch.Generator:
     g = torch.Generator(device=device)
     g.manual_seed(stream_seed(seed, step, stream))
     return g

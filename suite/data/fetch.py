@@ -97,7 +97,10 @@ def download(url: str, dest: Path, spec: FileSpec) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r:
+        with (
+            os.fdopen(fd, "wb") as out,
+            urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r,
+        ):
             for chunk in iter(lambda: r.read(2**20), b""):
                 out.write(chunk)
         actual = file_digest(Path(tmp), spec.algo)
@@ -126,7 +129,7 @@ def ensure(spec: DatasetSpec, root: Path) -> Path:
         return folder
     expected = ", ".join(f.describe() for f in missing)
     where = f"dataset {spec.name!r}: expected {expected} in {folder}"
-    hint = f"put the files there, or point data.root / OPTBENCH_DATA at a folder holding {spec.folder}/"
+    hint = f"put them there, or point data.root / OPTBENCH_DATA at a folder holding {spec.folder}/"
     if not spec.urls:
         raise DatasetError(f"{where}; not found and no download URL is known; {hint}")
     for f in missing:
@@ -138,8 +141,11 @@ def ensure(spec: DatasetSpec, root: Path) -> Path:
                 break
             except DatasetError as e:  # a bad download: try the next mirror
                 errors.append(str(e))
-            except (OSError, ValueError, http.client.HTTPException) as e:  # offline, 404, unwritable folder, bad URL
+            # Offline, HTTP 404, an unwritable folder, a malformed URL: try the next mirror.
+            except (OSError, ValueError, http.client.HTTPException) as e:
                 errors.append(f"{url}: {' '.join(str(e).split())}")
         else:
-            raise DatasetError(f"{where}; not found and download failed ({'; '.join(errors)}); {hint}")
+            raise DatasetError(
+                f"{where}; not found and download failed ({'; '.join(errors)}); {hint}"
+            )
     return folder

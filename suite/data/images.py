@@ -119,7 +119,9 @@ def read_cifar_batch(f, where: str) -> tuple[torch.Tensor, torch.Tensor]:
         data = np.asarray(d[b"data"], dtype=np.uint8)
         labels = np.asarray(d[b"labels"], dtype=np.int64)
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, OSError) as e:
-        raise DatasetError(f"{where}: unreadable CIFAR-10 batch ({type(e).__name__}: {e})") from None
+        raise DatasetError(
+            f"{where}: unreadable CIFAR-10 batch ({type(e).__name__}: {e})"
+        ) from None
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
         raise DatasetError(
             f"{where}: CIFAR-10 batch has data {data.shape} and {len(labels)} labels, "
@@ -154,7 +156,9 @@ def load_cifar10(root: str | os.PathLike | None = None) -> ImageData:
                     member = tar.extractfile(f"cifar-10-batches-py/{n}")
                     parts.append(read_cifar_batch(io.BytesIO(member.read()), f"{path}:{n}"))
         except (tarfile.TarError, EOFError, OSError, KeyError, AttributeError) as e:
-            raise DatasetError(f"{path}: unreadable CIFAR-10 archive ({type(e).__name__}: {e})") from None
+            raise DatasetError(
+                f"{path}: unreadable CIFAR-10 archive ({type(e).__name__}: {e})"
+            ) from None
     train_x, train_y = _cat(parts[:-1])
     test_x, test_y = parts[-1]
     return _make("cifar10", train_x, train_y, test_x, test_y)

@@ -41,11 +41,16 @@ class TokenData:
     vocab_size: int
     train: torch.Tensor  # int64 (n_train,)
     val: torch.Tensor  # int64 (n_val,)
-    val_chars: int  # characters in the val text: bits per char = loss * val tokens / val_chars / ln 2
+    # Characters in the val text: bits per char = loss * len(val) / val_chars / ln 2.
+    val_chars: int
 
     def to(self, device: torch.device | str) -> TokenData:
         return TokenData(
-            self.name, self.tokenizer, self.vocab_size, self.train.to(device), self.val.to(device),
+            self.name,
+            self.tokenizer,
+            self.vocab_size,
+            self.train.to(device),
+            self.val.to(device),
             self.val_chars,
         )
 
@@ -106,8 +111,11 @@ def _bpe(train: str, val: str, vocab_size: int, key: str, dirs: list[Path]):
     from tokenizers import ByteLevelBPETokenizer, Tokenizer
 
     settings = {
-        "source": key, "vocab_size": vocab_size, "min_frequency": BPE_MIN_FREQUENCY,
-        "kind": "bytelevel-bpe", "tokenizers": tokenizers.__version__,
+        "source": key,
+        "vocab_size": vocab_size,
+        "min_frequency": BPE_MIN_FREQUENCY,
+        "kind": "bytelevel-bpe",
+        "tokenizers": tokenizers.__version__,
     }
     h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     tok_name, ids_name = f"bpe-{h}.json", f"bpe-{h}-tokens.pt"

@@ -18,8 +18,9 @@ counted per parameter), with ``beta1, beta2 = betas``:
 which is :math:`p \mathrel{-}= \eta\, \hat m / (\sqrt{\hat v_t} + \epsilon)` with
 :math:`\hat m = m/(1-\beta_1^t)`, :math:`\hat v_t = v/(1-\beta_2^t)`, written in the
 order ``torch.optim.Adam`` evaluates it (``bias_correction2_sqrt`` divides the square
-root, ``step_size = lr / bias_correction1`` scales the final ``addcdiv``), so that both
-agree to rounding: bit for bit on CPU in our tests.
+root, ``step_size = lr / bias_correction1`` scales the final ``addcdiv``) with the same
+elementwise ops, so both round alike: on our CPU the results are bit-identical
+(tests/test_optim_parity.py requires 1e-6 relative in float32, 1e-12 in float64).
 
 State per parameter, named as torch names it so state dicts read the same: ``step`` (a
 float32 scalar tensor on the CPU), ``exp_avg``, ``exp_avg_sq`` and, with amsgrad,
@@ -46,8 +47,8 @@ __all__ = ["Adam", "AdamW", "adam"]
 
 # Elements per block on the CPU: p, g, m, v and denom of one block (5 x 4 MiB in
 # float32) stay in the L3 cache across the eight passes of a step. Smaller blocks
-# mean more (per-op, per-chunk) OpenMP regions, which costs more than it saves on a
-# busy machine; 2**18..2**22 measured, 2**20 best (see suite/bench/step.py).
+# mean more OpenMP regions (one per op per chunk), which cost more than they save on a
+# busy machine. Measured 2**14..2**22 at 1M-50M params on a 2-core EPYC: 2**20 best.
 CPU_BLOCK_NUMEL = 1 << 20
 
 
@@ -370,10 +371,10 @@ def _blocks(
     """Split parallel tensor lists (params, grads, moments, ...) into blocks of at most
     ``block_numel`` elements, each with its per-tensor scalars; ``None``: one block.
 
-    A tensor whose parallel tensors are all contiguous is cut into flat chunk views
-    (writes go to the tensor itself); any other tensor forms one piece whole. Pieces
-    are packed in order, so many small tensors share a block."""
-    if block_numel is None:
+    A tensor larger than a block, with all its parallel tensors contiguous, is cut into
+    flat chunk views (writes go to the tensor itself); any other tensor is one piece.
+    Pieces are packed in order, so many small tensors share a block."""
+    if block_numel is None or sum(t.numel() for t in tensors[0]) <= block_numel:
         yield tensors, scalars
         return
     block_t: list[list[Tensor]] = [[] for _ in tensors]
@@ -381,7 +382,7 @@ def _blocks(
     size = 0
     for i in range(len(tensors[0])):
         row = [ts[i] for ts in tensors]
-        if all(t.is_contiguous() for t in row):
+        if row[0].numel() > block_numel and all(t.is_contiguous() for t in row):
             pieces = zip(*(t.view(-1).split(block_numel) for t in row), strict=True)
         else:
             pieces = [row]

@@ -45,7 +45,6 @@ bnb's ``Adam8bit`` applies ``weight_decay`` decoupled (as AdamW), ours as L2.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from itertools import chain
 from typing import Any
 
 import torch
@@ -56,12 +55,12 @@ from suite.optim.quant import BLOCKSIZE, dequantize_blockwise, dynamic_map, num_
 
 __all__ = ["Adam8bit", "AdamW8bit", "adam8bit"]
 
-# Values per chunk on the CPU, a multiple of BLOCKSIZE: the chunk's float32 temporaries
-# (m, v, denom, scaled codes' lookups: ~1 MiB) stay in the L2 cache across the ~40 ops
-# of a chunk, and it is just below at::internal::GRAIN_SIZE (32768), so elementwise ops
-# run on the calling thread. Splitting 32k values across threads gains little and, on a
-# busy machine, costs a scheduler tick (~10 ms) per op whenever a peer thread is
-# descheduled: measured 4x slower at 64k than here on 2 shared cores.
+# Values per chunk on the CPU, a multiple of BLOCKSIZE. A chunk's temporaries (m, v,
+# denom, lookup indices: < 1 MiB) stay in the L2 cache across its ~50 ops, and it is
+# just below at::internal::GRAIN_SIZE (32768), so those ops run on the calling thread:
+# splitting 32k values across threads gains little and, on a busy machine, costs a
+# scheduler tick (~10 ms) per op whenever the peer thread is descheduled (measured on 2
+# shared cores: 64k chunks ran 4-8x slower than these).
 CHUNK_NUMEL = (1 << 15) - BLOCKSIZE
 assert CHUNK_NUMEL % BLOCKSIZE == 0
 
@@ -94,9 +93,14 @@ class Adam8bit(torch.optim.Optimizer):
         maximize: bool = False,
         min_8bit_size: int = 4096,
     ) -> None:
-        defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, Sequence) else betas,
-                        eps=eps, weight_decay=weight_decay, maximize=bool(maximize),
-                        min_8bit_size=min_8bit_size)
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas) if isinstance(betas, Sequence) else betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            maximize=bool(maximize),
+            min_8bit_size=min_8bit_size,
+        )
         _validate_8bit(defaults)
         super().__init__(params, defaults)
         self._maps: dict[tuple[torch.device, bool], Tensor] = {}
@@ -108,6 +112,10 @@ class Adam8bit(torch.optim.Optimizer):
         except ValueError:
             self.param_groups.pop()
             raise
+
+    def __setstate__(self, state: dict) -> None:  # unpickling, copy.deepcopy
+        super().__setstate__(state)
+        self._maps = {}
 
     def _map(self, device: torch.device, signed: bool) -> Tensor:
         """The optimizer's one signed/unsigned map per device, shared by its parameters."""
@@ -122,7 +130,7 @@ class Adam8bit(torch.optim.Optimizer):
             for name in _MOMENTS:
                 state[name] = torch.zeros(p.shape, dtype=torch.float32, device=p.device)
             return
-        for name, signed in zip(_MOMENTS, (True, False)):
+        for name, signed in zip(_MOMENTS, (True, False), strict=True):
             state[name] = torch.zeros(p.shape, dtype=torch.uint8, device=p.device)
             # all-zero codes decode to the map's 0 only through absmax = 0: 0 * q_0 = 0
             state[f"{name}_absmax"] = torch.zeros(num_blocks(p.numel()), device=p.device)
@@ -141,8 +149,10 @@ class Adam8bit(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 if p.grad.is_sparse or torch.is_complex(p):
-                    raise ValueError(f"{type(self).__name__} supports dense real parameters "
-                                     f"only (parameter of shape {tuple(p.shape)})")
+                    raise ValueError(
+                        f"{type(self).__name__} supports dense real parameters "
+                        f"only (parameter of shape {tuple(p.shape)})"
+                    )
                 state = self.state[p]
                 if not state:
                     self._init_state(p, state, group)
@@ -150,45 +160,63 @@ class Adam8bit(torch.optim.Optimizer):
                 grads.append(p.grad)
                 states.append(state)
             beta1, beta2 = group["betas"]
-            adam8bit(params, grads, states, lr=_as_float("lr", group["lr"]),
-                     beta1=_as_float("betas[0]", beta1), beta2=_as_float("betas[1]", beta2),
-                     eps=_as_float("eps", group["eps"]),
-                     weight_decay=_as_float("weight_decay", group["weight_decay"]),
-                     decoupled=self.decoupled, maximize=group["maximize"])
+            adam8bit(
+                params,
+                grads,
+                states,
+                lr=_as_float("lr", group["lr"]),
+                beta1=_as_float("betas[0]", beta1),
+                beta2=_as_float("betas[1]", beta2),
+                eps=_as_float("eps", group["eps"]),
+                weight_decay=_as_float("weight_decay", group["weight_decay"]),
+                decoupled=self.decoupled,
+                maximize=group["maximize"],
+            )
         return loss
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Load as torch does, then put every state tensor back exactly as saved.
+        """Load as torch does, except that state tensors come back exactly as saved.
 
         torch casts each floating state tensor to its parameter's dtype, and the uint8
-        codes too when the parameter is floating (``Optimizer.load_state_dict`` calls
-        ``Optimizer._process_value_according_to_param_policy`` by class name, so a
-        subclass cannot change that policy): absmax or float32 moments of a bfloat16
-        model would lose bits, codes would become floats. Here each saved tensor is
-        copied (dtype kept, moved to its parameter's device; ``step`` stays where it
-        was), so the loaded state is the saved one bit for bit and shares no memory
-        with ``state_dict``. Equal maps are shared again, one tensor per value."""
-        super().load_state_dict(state_dict)
-        saved_ids = chain.from_iterable(g["params"] for g in state_dict["param_groups"])
-        params = chain.from_iterable(g["params"] for g in self.param_groups)
+        codes too when the parameter is floating point (``Optimizer.load_state_dict``
+        calls ``Optimizer._process_value_according_to_param_policy`` by class name, so
+        a subclass cannot change that policy): codes would become floats and absmax or
+        float32 moments of a bfloat16 model would lose bits. So the tensors pass through
+        torch's loader wrapped, out of its reach, and are then copied here: dtype kept,
+        moved to the parameter's device (``step`` stays on its device). The loaded state
+        is the saved one bit for bit, shares no memory with ``state_dict`` (as in
+        bitsandbytes), and equal maps are again one shared tensor."""
+        hidden = {
+            pid: {k: _Verbatim(v) if torch.is_tensor(v) else v for k, v in s.items()}
+            for pid, s in state_dict["state"].items()
+        }
+        super().load_state_dict({**state_dict, "state": hidden})
         maps: dict[tuple, Tensor] = {}
-        for pid, p in zip(saved_ids, params):
-            saved = state_dict["state"].get(pid)
-            if saved is None:
-                continue
-            state = self.state[p]
-            for key, value in saved.items():
-                if not torch.is_tensor(value):
+        for key, state in self.state.items():
+            device = key.device if torch.is_tensor(key) else None
+            for name, value in state.items():
+                if not isinstance(value, _Verbatim):
                     continue
-                if key == "step":
-                    state[key] = value.detach().clone()
-                elif key.endswith("_qmap"):
-                    ident = (p.device, value.dtype, tuple(value.tolist()))
+                tensor = value.tensor.detach()
+                if name == "step" or device is None:
+                    state[name] = tensor.clone()
+                elif name.endswith("_qmap"):
+                    ident = (device, tensor.dtype, tuple(tensor.tolist()))
                     if ident not in maps:
-                        maps[ident] = value.detach().to(p.device, copy=True)
-                    state[key] = maps[ident]
+                        maps[ident] = tensor.to(device, copy=True)
+                    state[name] = maps[ident]
                 else:
-                    state[key] = value.detach().to(p.device, copy=True)
+                    state[name] = tensor.to(device, copy=True)
+
+
+class _Verbatim:
+    """A state tensor in transit through ``Optimizer.load_state_dict``, which leaves
+    anything that is not a tensor, dict or iterable as it is."""
+
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor: Tensor) -> None:
+        self.tensor = tensor
 
 
 class AdamW8bit(Adam8bit):
@@ -208,8 +236,9 @@ class AdamW8bit(Adam8bit):
         maximize: bool = False,
         min_8bit_size: int = 4096,
     ) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, maximize=maximize,
-                         min_8bit_size=min_8bit_size)
+        super().__init__(
+            params, lr, betas, eps, weight_decay, maximize=maximize, min_8bit_size=min_8bit_size
+        )
 
 
 def _validate_8bit(group: dict) -> None:
@@ -237,9 +266,16 @@ def adam8bit(
 ) -> None:
     """Update ``params`` and their ``states`` (dicts as built by :class:`Adam8bit`) in
     place: 8-bit moments chunk by chunk, float32 moments (small tensors) whole."""
-    hyper = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-                 decoupled=decoupled, maximize=maximize)
-    for p, g, state in zip(params, grads, states):
+    hyper = dict(
+        lr=lr,
+        beta1=beta1,
+        beta2=beta2,
+        eps=eps,
+        weight_decay=weight_decay,
+        decoupled=decoupled,
+        maximize=maximize,
+    )
+    for p, g, state in zip(params, grads, states, strict=True):
         state["step"] += 1
         t = state["step"].item()
         scal = dict(step_size=lr / (1 - beta1**t), bias_correction2_sqrt=(1 - beta2**t) ** 0.5)
@@ -265,10 +301,12 @@ def _update_8bit(p: Tensor, g: Tensor, state: dict, **kw: Any) -> None:
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         blocks = slice(start // BLOCKSIZE, num_blocks(stop))
-        m = dequantize_blockwise(m_codes[start:stop], m_absmax[blocks], m_map,
-                                 out=buf_m[: stop - start])
-        v = dequantize_blockwise(v_codes[start:stop], v_absmax[blocks], v_map,
-                                 out=buf_v[: stop - start])
+        m = dequantize_blockwise(
+            m_codes[start:stop], m_absmax[blocks], m_map, out=buf_m[: stop - start]
+        )
+        v = dequantize_blockwise(
+            v_codes[start:stop], v_absmax[blocks], v_map, out=buf_v[: stop - start]
+        )
         p_chunk = flat_p[start:stop]
         p32 = p_chunk if p_chunk.dtype == torch.float32 else p_chunk.float()
         _adam_(p32, flat_g[start:stop], m, v, buf_d[: stop - start], **kw)
@@ -280,9 +318,23 @@ def _update_8bit(p: Tensor, g: Tensor, state: dict, **kw: Any) -> None:
         p.copy_(work)
 
 
-def _adam_(p: Tensor, g: Tensor, m: Tensor, v: Tensor, denom: Tensor, *, lr: float,
-           beta1: float, beta2: float, eps: float, weight_decay: float, decoupled: bool,
-           maximize: bool, step_size: float, bias_correction2_sqrt: float) -> None:
+def _adam_(
+    p: Tensor,
+    g: Tensor,
+    m: Tensor,
+    v: Tensor,
+    denom: Tensor,
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    decoupled: bool,
+    maximize: bool,
+    step_size: float,
+    bias_correction2_sqrt: float,
+) -> None:
     """The Adam update of float32 ``p``, ``m``, ``v`` in place, in torch.optim.Adam's
     order; ``denom``: a scratch tensor like ``v``."""
     if g.dtype != torch.float32:

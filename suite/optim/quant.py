@@ -13,7 +13,7 @@ the midpoints of :math:`L_d` equal steps of :math:`[0.1, 1]` scaled by :math:`10
 so each decade carries a fixed *relative* resolution, finer for larger decades. The
 signed map (first moment) uses :math:`L_d = 2^d` and both signs of every value; the
 unsigned map (second moment, never negative) uses :math:`L_d = 2^{d+1}`, positives
-only. Both add 0 and 1: :math:`2\cdot127 + 2 = 127\cdot2 + 2 = 256` values. This is
+only. Both add 0 and 1: :math:`254 + 2 = 256` values. This is
 bitsandbytes' ``create_dynamic_map(signed)``, value for value (a test checks it); the
 signed map's most negative value is :math:`-(1 - 0.45/64) = -0.99296875`, not -1.
 
@@ -56,8 +56,7 @@ import torch
 from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
 
-__all__ = ["BLOCKSIZE", "dynamic_map", "num_blocks", "quantize_blockwise",
-           "dequantize_blockwise"]
+__all__ = ["BLOCKSIZE", "dynamic_map", "num_blocks", "quantize_blockwise", "dequantize_blockwise"]
 
 BLOCKSIZE = 256
 _TINY = torch.finfo(torch.float32).tiny  # divisor for an all-zero block: 0 / tiny = 0
@@ -68,7 +67,7 @@ def dynamic_map(signed: bool = True) -> Tensor:
     the first moment, unsigned for the second. A new tensor on each call."""
     parts = [torch.zeros(1), torch.ones(1)]
     for d in range(7):
-        levels = 2 ** d if signed else 2 ** (d + 1)
+        levels = 2**d if signed else 2 ** (d + 1)
         edges = torch.linspace(0.1, 1.0, levels + 1, dtype=torch.float32)
         decade = 10.0 ** (d - 6) * ((edges[:-1] + edges[1:]) / 2)
         parts += [decade, -decade] if signed else [decade]
@@ -90,22 +89,22 @@ class _Lookup:
     of 65536), indexed by the top 16 bits of a float32 read as unsigned (module doc)."""
 
     def __init__(self, qmap: Tensor) -> None:
-        q = qmap.detach().to(torch.float32)
+        q = qmap.detach().to("cpu", torch.float32)  # built on the CPU, then moved
         if q.numel() != 256 or not bool((q[1:] >= q[:-1]).all()):
             raise ValueError("a quantization map must hold 256 float32 values sorted ascending")
         mids = (q[:-1] + q[1:]) / 2
         # The float32 range of bucket h: bit patterns h << 16 ... (h << 16) | 0xFFFF.
         h = torch.arange(65536, dtype=torch.int64)
-        ends = torch.stack([h << 16, (h << 16) | 0xFFFF]).to(torch.int32).view(torch.float32)
+        bits = torch.stack([h << 16, (h << 16) | 0xFFFF])
+        bits = torch.where(bits >= 2**31, bits - 2**32, bits)  # as signed int32
+        ends = bits.to(torch.int32).view(torch.float32)
         lo = torch.nan_to_num(ends.min(0).values, nan=0.0)  # NaN buckets: any code will do
         hi = torch.nan_to_num(ends.max(0).values, nan=0.0)
         base = torch.bucketize(lo, mids)  # midpoints < lo
         self.k = max(1, int((torch.bucketize(hi, mids, right=True) - base).max()))
-        ext = torch.cat([mids, torch.full((self.k,), float("inf"))]).to(qmap.device)
-        base = base.to(qmap.device)
-        self.base = base.to(torch.uint8)
-        self.mids = [ext[base + k] for k in range(self.k)]
-        self.values = q.to(qmap.device)
+        ext = torch.cat([mids, torch.full((self.k,), float("inf"))])
+        self.base = base.to(qmap.device, torch.uint8)
+        self.mids = [ext[base + k].to(qmap.device) for k in range(self.k)]
 
 
 _LOOKUPS: WeakIdKeyDictionary = WeakIdKeyDictionary()

@@ -26,7 +26,8 @@ def build_task(name: str, **kwargs) -> Task:
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:
         raise ValueError(
-            f"unknown argument(s) for task {name!r}: {', '.join(unknown)}; valid: {', '.join(valid)}"
+            f"unknown argument(s) for task {name!r}: {', '.join(unknown)}; "
+            f"valid: {', '.join(valid)}"
         )
     return TASKS[name](**kwargs)
 

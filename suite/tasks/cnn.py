@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 from .image import ImageClassification, check_positive
@@ -19,9 +20,10 @@ from .image import ImageClassification, check_positive
 
 class CNNTask(ImageClassification):
     family = "cnn"
-    # test/acc targets. digits is measured here (scripts/quick_task_check.py); the
-    # others are set below what small CIFAR-style ResNets are known to reach.
-    TARGETS = {"digits": 0.97, "mnist": 0.99, "fashion_mnist": 0.92, "cifar10": 0.90}
+    # test/acc targets and step budgets (batch 128). digits is measured here
+    # (scripts/quick_task_check.py). The others are NOT measured yet (no data on the
+    # CPU machine): set below what small CIFAR-style ResNets are known to reach.
+    TARGETS = {"digits": 0.97, "mnist": 0.99, "fashion_mnist": 0.92, "cifar10": 0.88}
     STEPS = {"digits": 300, "mnist": 3000, "fashion_mnist": 6000, "cifar10": 20_000}
 
     def __init__(
@@ -34,7 +36,7 @@ class CNNTask(ImageClassification):
         eval_train_size: int | None = 10_000,
         eval_batch_size: int = 1000,
         data_root: str | os.PathLike | None = None,
-        device: str = "cpu",
+        device: str | torch.device = "cpu",
     ) -> None:
         check_positive(width=width)
         if width % 2:
@@ -48,7 +50,8 @@ class CNNTask(ImageClassification):
         )
 
     def build_model(self) -> nn.Module:
-        from timm.models.resnet import BasicBlock, ResNet  # imported here: importing the task stays fast
+        # Imported here so that importing the task (and the suite) stays fast.
+        from timm.models.resnet import BasicBlock, ResNet
 
         w, c = self.width, self.data.channels
         # stem_type="deep" makes timm size the stem output 2 * stem_width = w (with the

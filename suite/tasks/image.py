@@ -31,7 +31,7 @@ def check_positive(**values: int | None) -> None:
 
 
 class ImageClassification(Task):
-    """Base of the image tasks; a subclass sets ``family``, ``TARGETS``, ``STEPS``, ``build_model``."""
+    """Base of the image tasks; subclasses set family, TARGETS, STEPS and build_model."""
 
     family: str
     TARGETS: dict[str, float]  # dataset -> test/acc to reach
@@ -45,7 +45,7 @@ class ImageClassification(Task):
         eval_train_size: int | None = 10_000,
         eval_batch_size: int = 1000,
         data_root: str | os.PathLike | None = None,
-        device: str = "cpu",
+        device: str | torch.device = "cpu",
     ) -> None:
         if dataset not in IMAGE_DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(IMAGE_DATASETS)}")
@@ -62,7 +62,9 @@ class ImageClassification(Task):
         self.data = load_images(dataset, data_root).to(self.device)
         n = len(self.data.train_x)
         if batch_size > n:
-            raise ValueError(f"batch_size {batch_size} exceeds the {n} training images of {dataset}")
+            raise ValueError(
+                f"batch_size {batch_size} exceeds the {n} training images of {dataset}"
+            )
         self.crop_pad = CROP_PAD[dataset] if augment else 0
         self.hflip = HFLIP[dataset] and augment
         shape = (1, -1, 1, 1)

@@ -25,10 +25,11 @@ DEFAULT_TOKENIZER = {"tinyshakespeare": "char", "wikitext2": "bpe"}
 
 
 class LMTask(Task):
-    # test/loss targets (nats per token). tinyshakespeare/char is measured here
-    # (scripts/quick_task_check.py); wikitext2/bpe is a placeholder until measured.
-    TARGETS = {"tinyshakespeare": 1.8, "wikitext2": 5.5}
-    STEPS = {"tinyshakespeare": 2000, "wikitext2": 5000}
+    # test/loss targets (nats per token) and step budgets. tinyshakespeare (char) is
+    # measured here (scripts/quick_task_check.py: AdamW reaches 1.80 in 1000 steps);
+    # wikitext2 (BPE 4096) is NOT measured yet (no data on the CPU machine): a placeholder.
+    TARGETS = {"tinyshakespeare": 1.9, "wikitext2": 5.5}
+    STEPS = {"tinyshakespeare": 1000, "wikitext2": 5000}
 
     def __init__(
         self,
@@ -41,16 +42,21 @@ class LMTask(Task):
         block_size: int = 64,
         dropout: float = 0.0,
         batch_size: int = 32,
-        eval_windows: int = 200,
+        eval_windows: int = 400,
         eval_batch_size: int = 100,
         data_root: str | os.PathLike | None = None,
-        device: str = "cpu",
+        device: str | torch.device = "cpu",
     ) -> None:
         if dataset not in TEXT_DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(TEXT_DATASETS)}")
         check_positive(
-            vocab_size=vocab_size, n_layer=n_layer, n_head=n_head, n_embd=n_embd,
-            block_size=block_size, batch_size=batch_size, eval_windows=eval_windows,
+            vocab_size=vocab_size,
+            n_layer=n_layer,
+            n_head=n_head,
+            n_embd=n_embd,
+            block_size=block_size,
+            batch_size=batch_size,
+            eval_windows=eval_windows,
             eval_batch_size=eval_batch_size,
         )
         if n_embd % n_head:
@@ -59,7 +65,9 @@ class LMTask(Task):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.tokenizer = tokenizer or DEFAULT_TOKENIZER[dataset]
         self.dataset = dataset
-        self.name = f"lm_{dataset}" + ("" if tokenizer in (None, DEFAULT_TOKENIZER[dataset]) else f"_{tokenizer}")
+        self.name = f"lm_{dataset}" + (
+            "" if tokenizer in (None, DEFAULT_TOKENIZER[dataset]) else f"_{tokenizer}"
+        )
         self.target = Target("test/loss", self.TARGETS[dataset], "min")
         self.default_steps = self.STEPS[dataset]
         self.device = torch.device(device)
@@ -69,7 +77,9 @@ class LMTask(Task):
         self.data = load_text(dataset, data_root, self.tokenizer, vocab_size).to(self.device)
         shortest = min(len(self.data.train), len(self.data.val))
         if shortest < block_size + 1:
-            raise ValueError(f"block_size {block_size} needs splits of > {block_size} tokens; one has {shortest}")
+            raise ValueError(
+                f"block_size {block_size} needs splits of > {block_size} tokens; one has {shortest}"
+            )
         self.eval_sets = {
             "train": fixed_windows(self.data.train, block_size, eval_windows),
             "test": fixed_windows(self.data.val, block_size, eval_windows),
@@ -78,7 +88,8 @@ class LMTask(Task):
         self.bits_per_nat_char = len(self.data.val) / self.data.val_chars / math.log(2)
 
     def build_model(self) -> nn.Module:
-        from transformers import GPT2Config, GPT2LMHeadModel  # imported here: importing the task stays fast
+        # Imported here so that importing the task (and the suite) stays fast.
+        from transformers import GPT2Config, GPT2LMHeadModel
 
         config = GPT2Config(
             vocab_size=self.data.vocab_size,

@@ -34,7 +34,7 @@ class ToyTask(Task):
         n_test: int = 1024,
         batch_size: int = 128,
         data_seed: int = 0,
-        device: str = "cpu",
+        device: str | torch.device = "cpu",
     ) -> None:
         check_positive(dim=dim, n_train=n_train, n_test=n_test, batch_size=batch_size)
         if num_classes < 2 or isinstance(num_classes, bool):
@@ -52,8 +52,12 @@ class ToyTask(Task):
 
         g = torch.Generator().manual_seed(data_seed)
         q, _ = torch.linalg.qr(torch.randn(dim, dim, generator=g, dtype=torch.float64))
-        s = torch.logspace(0, -0.5 * torch.log10(torch.tensor(float(condition))).item(), dim, dtype=torch.float64)
-        w_true = q @ torch.diag(1 / s) @ torch.randn(dim, num_classes, generator=g, dtype=torch.float64)
+        s = torch.logspace(
+            0, -0.5 * torch.log10(torch.tensor(float(condition))).item(), dim, dtype=torch.float64
+        )
+        w_true = (
+            q @ torch.diag(1 / s) @ torch.randn(dim, num_classes, generator=g, dtype=torch.float64)
+        )
         w_true *= signal / dim**0.5
 
         def sample(n: int):
@@ -86,7 +90,10 @@ class ToyTask(Task):
         model.eval()
         try:
             out = {}
-            for split, x, y in (("train", self.train_x, self.train_y), ("test", self.test_x, self.test_y)):
+            for split, x, y in (
+                ("train", self.train_x, self.train_y),
+                ("test", self.test_x, self.test_y),
+            ):
                 logits = model(x).float()
                 out[f"{split}/loss"] = F.cross_entropy(logits, y).item()
                 out[f"{split}/acc"] = (logits.argmax(-1) == y).float().mean().item()

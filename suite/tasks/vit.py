@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import torch
 from torch import nn
 
 from .image import ImageClassification, check_positive
@@ -17,9 +18,10 @@ PATCH = {"digits": 2, "mnist": 4, "fashion_mnist": 4, "cifar10": 4}
 
 class ViTTask(ImageClassification):
     family = "vit"
-    # digits measured here (scripts/quick_task_check.py); the others are set below
-    # what small ViTs trained from scratch are known to reach on these datasets.
-    TARGETS = {"digits": 0.95, "mnist": 0.98, "fashion_mnist": 0.90, "cifar10": 0.80}
+    # test/acc targets and step budgets (batch 128). digits is measured here
+    # (scripts/quick_task_check.py). The others are NOT measured yet (no data on the
+    # CPU machine): set below what small ViTs trained from scratch are known to reach.
+    TARGETS = {"digits": 0.95, "mnist": 0.98, "fashion_mnist": 0.88, "cifar10": 0.75}
     STEPS = {"digits": 600, "mnist": 5000, "fashion_mnist": 8000, "cifar10": 30_000}
 
     def __init__(
@@ -35,7 +37,7 @@ class ViTTask(ImageClassification):
         eval_train_size: int | None = 10_000,
         eval_batch_size: int = 1000,
         data_root: str | os.PathLike | None = None,
-        device: str = "cpu",
+        device: str | torch.device = "cpu",
     ) -> None:
         check_positive(embed_dim=embed_dim, depth=depth, num_heads=num_heads, patch_size=patch_size)
         if embed_dim % num_heads:
@@ -49,10 +51,13 @@ class ViTTask(ImageClassification):
         )
         self.patch_size = patch_size or PATCH[dataset]
         if self.data.size % self.patch_size:
-            raise ValueError(f"patch_size {self.patch_size} must divide the image size {self.data.size}")
+            raise ValueError(
+                f"patch_size {self.patch_size} must divide the image size {self.data.size}"
+            )
 
     def build_model(self) -> nn.Module:
-        from timm.models.vision_transformer import VisionTransformer  # imported here: importing the task stays fast
+        # Imported here so that importing the task (and the suite) stays fast.
+        from timm.models.vision_transformer import VisionTransformer
 
         model = VisionTransformer(
             img_size=self.data.size,
