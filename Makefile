@@ -4,10 +4,10 @@ PROFILE ?= quick
 ARGS    ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow lint bench bench-step report reliability clean
+.PHONY: help install test test-slow lint bench bench-step report clean exp-decoupled-wd exp-8bit exp-sgd-vs-adam
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-17s %s\n", $$1, $$2}'
 
 install: ## create .venv and install the suite with every dependency (CPU torch pins in constraints.txt)
 	python3 -m venv .venv
@@ -26,6 +26,24 @@ lint: ## ruff lint and format check
 
 bench: ## run a bench profile and write its report to results/<profile> (PROFILE=quick|full|nightly)
 	$(PY) -m suite.bench.profile $(PROFILE) $(ARGS)
+
+STAMP := $(shell date +%Y-%m-%d_%H-%M-%S)
+EXP_OUT ?= results/experiments
+
+exp-decoupled-wd: ## Adam+L2 vs AdamW over an lr x wd grid (Loshchilov & Hutter 2019) -> results/experiments/decoupled_wd
+	$(PY) -m suite.run -m experiment=decoupled_wd hydra.sweep.dir=runs/experiments/decoupled_wd/$(STAMP) $(ARGS)
+	$(PY) -m suite.report.experiments decoupled_wd runs/experiments/decoupled_wd/$(STAMP) --out $(EXP_OUT)/decoupled_wd --force
+
+exp-8bit: ## 32-bit vs 8-bit Adam/AdamW, in-house and bnb, on every task (Dettmers et al. 2022)
+	$(PY) -m suite.run -m experiment=state_8bit task=toy hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/toy $(ARGS)
+	$(PY) -m suite.run -m experiment=state_8bit task=cnn_digits steps=300 hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/cnn_digits $(ARGS)
+	$(PY) -m suite.run -m experiment=state_8bit task=vit_digits steps=300 hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/vit_digits $(ARGS)
+	$(PY) -m suite.run -m experiment=state_8bit task=lm_shakespeare steps=300 hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/lm_shakespeare $(ARGS)
+	$(PY) -m suite.report.experiments state_8bit runs/experiments/state_8bit/$(STAMP) --out $(EXP_OUT)/state_8bit --force
+
+exp-sgd-vs-adam: ## tuned SGD+momentum vs tuned Adam/AdamW: test metric and gap (Wilson et al. 2017)
+	$(PY) -m suite.run -m experiment=sgd_vs_adam hydra.sweep.dir=runs/experiments/sgd_vs_adam/$(STAMP) $(ARGS)
+	$(PY) -m suite.report.experiments sgd_vs_adam runs/experiments/sgd_vs_adam/$(STAMP) --out $(EXP_OUT)/sgd_vs_adam --force
 
 bench-step: ## time one optimizer step for every registry entry (1M/10M/50M params)
 	$(PY) -m suite.bench.step $(ARGS)

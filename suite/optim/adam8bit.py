@@ -19,8 +19,9 @@ with ``beta1, beta2 = betas`` and :math:`Q`/:math:`Q^{-1}` the block-wise quanti
                                                        &&\text{new absmax per block}
 
 i.e. :math:`p \mathrel{-}= \eta\,\hat m/(\sqrt{\hat v}+\epsilon)`, evaluated in the order
-of ``torch.optim.Adam`` (see :mod:`suite.optim.adam`). Parameters in bfloat16/float16
-are read into float32 for the update and written back.
+of ``torch.optim.Adam`` (see :mod:`suite.optim.adam`), except that :math:`\sqrt{v}` is
+computed as ``1 / rsqrt(v)``, within 2 ulp (see :func:`_adam_` for why). Parameters in
+bfloat16/float16 are read into float32 for the update and written back.
 
 **State** per parameter with at least ``min_8bit_size`` values (torch's names, plus the
 quantization's): ``step`` (float32 scalar, CPU); ``exp_avg`` and ``exp_avg_sq`` (uint8
@@ -290,6 +291,7 @@ def adam8bit(
 
 
 def _update_8bit(p: Tensor, g: Tensor, state: dict, **kw: Any) -> None:
+    """One step of a parameter with 8-bit moments, chunk by chunk (module docstring)."""
     n = p.numel()
     chunk = CHUNK_NUMEL if p.device.type == "cpu" else n  # one chunk on a GPU
     work = p if p.is_contiguous() else p.contiguous()

@@ -34,8 +34,9 @@ times :math:`a_b`; zeros stay exactly zero (0 is in the map; an all-zero block k
 :math:`a_b = 0`).
 
 **Finding the nearest value fast.** ``argmin`` over 256 values, or a binary search
-(``torch.bucketize`` over the 255 midpoints :math:`m_j = (q_j + q_{j+1})/2`), costs
-~10x more than the rest of an optimizer step on the CPU. Instead the top 16 bits of the
+(``torch.bucketize`` over the 255 midpoints :math:`m_j = (q_j + q_{j+1})/2`), would
+cost several times the rest of an optimizer step on the CPU (per 32k values on one
+thread: argmin 19 ms, bucketize 1.8 ms, this lookup 80 us). Instead the top 16 bits of the
 scaled float32 (sign, exponent, 7 mantissa bits: a bfloat16 bucket) index a 65536-entry
 table built once per map: ``base[h]`` counts the midpoints below the bucket and
 ``mid_k[h]`` is the k-th midpoint at or above it (:math:`+\infty` past the end). Since
@@ -56,7 +57,14 @@ import torch
 from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
 
-__all__ = ["BLOCKSIZE", "dynamic_map", "num_blocks", "quantize_blockwise", "dequantize_blockwise"]
+__all__ = [
+    "BLOCKSIZE",
+    "dynamic_map",
+    "num_blocks",
+    "quantize_blockwise",
+    "quantize_",
+    "dequantize_blockwise",
+]
 
 BLOCKSIZE = 256
 _TINY = torch.finfo(torch.float32).tiny  # divisor for an all-zero block: 0 / tiny = 0
