@@ -9,14 +9,16 @@ import torch
 
 
 def state_bytes(optimizer: torch.optim.Optimizer) -> int:
-    """Exact bytes held in the optimizer's state: sum of numel * element_size over every
-    tensor in ``optimizer.state`` (moments, 8-bit codes, absmax, quantization maps, step)."""
-    return sum(
-        value.numel() * value.element_size()
-        for per_param in optimizer.state.values()
-        for value in per_param.values()
-        if torch.is_tensor(value)
-    )
+    """Exact bytes held in the optimizer's state: numel * element_size over every tensor in
+    ``optimizer.state`` (moments, 8-bit codes, absmax, quantization maps, step), each
+    storage counted once (an 8-bit optimizer may share one quantization map across params)."""
+    seen: dict[tuple, int] = {}
+    for per_param in optimizer.state.values():
+        for value in per_param.values():
+            if torch.is_tensor(value):
+                key = (value.device, value.untyped_storage().data_ptr(), value.storage_offset())
+                seen[key] = max(seen.get(key, 0), value.numel() * value.element_size())
+    return sum(seen.values())
 
 
 def reset_peak_memory(device: torch.device) -> None:

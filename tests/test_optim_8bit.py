@@ -418,3 +418,10 @@ def test_cuda_matches_cpu():
     ):
         one_code = float(0.015 * m_cpu.abs().max())  # the map's largest gap, times absmax
         torch.testing.assert_close(m_gpu.cpu(), m_cpu, rtol=0, atol=one_code)
+
+
+def test_bnb_adam8bit_refuses_weight_decay_it_would_apply_as_adamw():
+    p = torch.nn.Parameter(torch.zeros(4096))
+    with pytest.raises(ValueError, match="decoupled, as AdamW; use bnb_adamw8bit"):
+        REGISTRY["bnb_adam8bit"].build([p], lr=1e-3, weight_decay=0.01)
+    REGISTRY["bnb_adam8bit"].build([p], lr=1e-3, weight_decay=0.0)

@@ -65,7 +65,7 @@ _SPECS = [
     _spec("torch_adamw_forloop", "torch", "adamw", 32, "torch.optim:AdamW", foreach=False),
     _spec("torch_adamw_fused", "torch", "adamw", 32, "torch.optim:AdamW", fused=True),
     # bitsandbytes 8-bit (block-wise dynamic quantization; runs on CPU since 0.45)
-    _spec("bnb_adam8bit", "bnb", "adam", 8, "bitsandbytes.optim:Adam8bit"),
+    _spec("bnb_adam8bit", "bnb", "adam", 8, "suite.optim.reference:BnbAdam8bit"),
     _spec("bnb_adamw8bit", "bnb", "adamw", 8, "bitsandbytes.optim:AdamW8bit"),
 ]
 
