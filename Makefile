@@ -27,6 +27,10 @@ lint: ## ruff lint and format check
 bench: ## run a bench profile and write its report to results/<profile> (PROFILE=quick|full|nightly)
 	$(PY) -m suite.bench.profile $(PROFILE) $(ARGS)
 
+.PHONY: gate
+gate: ## nightly regression gate: make gate NEW=results/nightly BASE=results/nightly-baseline
+	$(PY) scripts/regression_gate.py --new $(or $(NEW),results/nightly) --base $(or $(BASE),results/nightly-baseline) $(ARGS)
+
 STAMP := $(shell date +%Y-%m-%d_%H-%M-%S)
 EXP_OUT ?= results/experiments
 

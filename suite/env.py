@@ -12,8 +12,20 @@ from pathlib import Path
 
 import torch
 
-PACKAGES = ("torch", "torchvision", "timm", "transformers", "tokenizers", "bitsandbytes",
-            "hydra-core", "omegaconf", "wandb", "numpy", "pandas", "optbench")
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "timm",
+    "transformers",
+    "tokenizers",
+    "bitsandbytes",
+    "hydra-core",
+    "omegaconf",
+    "wandb",
+    "numpy",
+    "pandas",
+    "optbench",
+)
 
 
 def _version(package: str) -> str | None:
@@ -36,10 +48,16 @@ def cpu_model() -> str:
 def git_commit() -> str | None:
     repo = Path(__file__).resolve().parent.parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
-                             timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{sha}{'-dirty' if dirty else ''}" if sha else None

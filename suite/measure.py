@@ -30,8 +30,12 @@ def peak_memory(device: torch.device) -> dict:
     """Peak memory since the last reset: CUDA max allocated on a GPU; the process's peak
     resident set size on CPU (which includes everything the process loaded before the run)."""
     if device.type == "cuda":
-        return {"peak_memory_bytes": torch.cuda.max_memory_allocated(device),
-                "peak_memory_kind": "cuda_max_allocated"}
+        return {
+            "peak_memory_bytes": torch.cuda.max_memory_allocated(device),
+            "peak_memory_kind": "cuda_max_allocated",
+        }
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return {"peak_memory_bytes": rss if sys.platform == "darwin" else rss * 1024,
-            "peak_memory_kind": "cpu_peak_rss"}
+    return {
+        "peak_memory_bytes": rss if sys.platform == "darwin" else rss * 1024,
+        "peak_memory_kind": "cpu_peak_rss",
+    }

@@ -24,9 +24,14 @@ def make_progress(mode: str, total: int, label: str) -> Iterator[Callable[[int, 
         yield lambda step, loss: None
         return
     if mode == "bar" or (mode == "auto" and _interactive()):
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.1f} it/s"),
-                   TimeRemainingColumn())
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TextColumn("{task.fields[rate]:.1f} it/s"),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, transient=False) as bar:
             job = bar.add_task(label, total=total, loss=float("nan"), rate=0.0)
             start = time.perf_counter()

@@ -178,5 +178,7 @@ def find_runs(root: Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise RecordError(f"{root}: not a folder of run records")
-    found = {p.parent for p in root.rglob("config.yaml")} | {p.parent for p in root.rglob("summary.json")}
+    found = {p.parent for p in root.rglob("config.yaml")} | {
+        p.parent for p in root.rglob("summary.json")
+    }
     return sorted(p for p in found if "wandb" not in p.parts and ".hydra" not in p.parts)

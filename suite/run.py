@@ -50,10 +50,17 @@ def loop_config(cfg: DictConfig, default_steps: int) -> LoopConfig:
     warmup_steps = int(warmup * steps) if 0 < warmup < 1 else int(warmup)
     eval_every = cfg.eval_every if cfg.eval_every is not None else max(1, steps // 5)
     return LoopConfig(
-        steps=steps, seed=int(cfg.seed), log_every=int(cfg.log_every), eval_every=int(eval_every),
-        warmup_steps=warmup_steps, schedule=cfg.schedule.name,
-        min_lr_ratio=float(cfg.schedule.get("min_lr_ratio", 0.1)), amp=cfg.amp,
-        grad_clip=cfg.grad_clip, checkpoint_every=int(cfg.checkpoint_every), resume=bool(cfg.resume),
+        steps=steps,
+        seed=int(cfg.seed),
+        log_every=int(cfg.log_every),
+        eval_every=int(eval_every),
+        warmup_steps=warmup_steps,
+        schedule=cfg.schedule.name,
+        min_lr_ratio=float(cfg.schedule.get("min_lr_ratio", 0.1)),
+        amp=cfg.amp,
+        grad_clip=cfg.grad_clip,
+        checkpoint_every=int(cfg.checkpoint_every),
+        resume=bool(cfg.resume),
     )
 
 
@@ -68,8 +75,11 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
             task_args["data_root"] = cfg.data.root
         task = build_task(name, device=device, **task_args)
         loop = loop_config(cfg, task.default_steps)
-        hparams = {k: v for k, v in OmegaConf.to_container(cfg.optimizer, resolve=True).items()
-                   if not k.startswith("_")}
+        hparams = {
+            k: v
+            for k, v in OmegaConf.to_container(cfg.optimizer, resolve=True).items()
+            if not k.startswith("_")
+        }
         make_optimizer = hydra.utils.instantiate(cfg.optimizer)
         # Build once on a probe tensor so invalid hyperparameters fail now, not mid-run.
         make_optimizer([torch.nn.Parameter(torch.zeros(1, device=device))])
@@ -91,23 +101,44 @@ def run(cfg: DictConfig) -> dict:
     record.atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     record.write_json(run_dir / "env.json", environment(task.device))
     summary = {
-        "schema": 1, "status": "running", "task": task_name, "optimizer": optimizer_name,
-        "impl": spec.impl, "family": spec.family, "state_bits": spec.state_bits,
-        "hparams": hparams, "seed": loop.seed, "max_steps": loop.steps,
-        "target": {"metric": task.target.metric, "value": task.target.value,
-                   "direction": task.target.direction},
+        "schema": 1,
+        "status": "running",
+        "task": task_name,
+        "optimizer": optimizer_name,
+        "impl": spec.impl,
+        "family": spec.family,
+        "state_bits": spec.state_bits,
+        "hparams": hparams,
+        "seed": loop.seed,
+        "max_steps": loop.steps,
+        "target": {
+            "metric": task.target.metric,
+            "value": task.target.value,
+            "direction": task.target.direction,
+        },
     }
     is_sweep = hc.mode is not None and str(hc.mode) == "RunMode.MULTIRUN"
     mirror = WandbMirror(
-        cfg.logger, run_dir=run_dir, name=run_dir.name, config=OmegaConf.to_container(cfg, resolve=True),
+        cfg.logger,
+        run_dir=run_dir,
+        name=run_dir.name,
+        config=OmegaConf.to_container(cfg, resolve=True),
         group=Path(hc.sweep.dir).name if is_sweep else None,
         tags=[task_name, optimizer_name, spec.impl, *cfg.logger.tags],
     )
     start = time.perf_counter()
     with make_progress(cfg.progress, loop.steps, f"{task_name}/{optimizer_name}") as progress:
         try:
-            measured = train(task, make_optimizer, loop, run_dir, weight_decay=float(hparams.get("weight_decay", 0.0)),
-                             family=spec.family, log=mirror.log, progress=progress)
+            measured = train(
+                task,
+                make_optimizer,
+                loop,
+                run_dir,
+                weight_decay=float(hparams.get("weight_decay", 0.0)),
+                family=spec.family,
+                log=mirror.log,
+                progress=progress,
+            )
             measured.pop("train_seconds")
             summary.update(measured, error=None)
         except Exception as e:  # recorded, not raised: a sweep goes on with its other runs

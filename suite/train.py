@@ -81,7 +81,11 @@ def seed_everything(seed: int) -> None:
 
 
 def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -95,7 +99,9 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def diagnose(loss_history: list[float], step: int, cfg: LoopConfig, family: str, weight_decay: float) -> str:
+def diagnose(
+    loss_history: list[float], step: int, cfg: LoopConfig, family: str, weight_decay: float
+) -> str:
     """One line from the debugging checklist for a run that went non-finite at ``step``."""
     if cfg.amp == "fp16":
         return "non-finite under fp16: use a GradScaler (on by default) or amp=bf16, or lower lr"
@@ -139,8 +145,14 @@ def train(
 
     # --- what the loop tracks; all of it is checkpointed so a resume continues exactly ---
     track: dict[str, Any] = {
-        "step": 0, "train_seconds": 0.0, "losses": [], "step_times": [],
-        "evals": [], "steps_to_target": None, "seconds_to_target": None, "window": [],
+        "step": 0,
+        "train_seconds": 0.0,
+        "losses": [],
+        "step_times": [],
+        "evals": [],
+        "steps_to_target": None,
+        "seconds_to_target": None,
+        "window": [],
     }
     if cfg.resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -151,16 +163,28 @@ def train(
         track = ckpt["track"]
         _set_rng_state(ckpt["rng"])
         # Drop events the killed run logged after its last checkpoint: they are redone.
-        kept = [e for e in read_jsonl(metrics_path) if e["step"] <= track["step"]] if metrics_path.exists() else []
+        kept = (
+            [e for e in read_jsonl(metrics_path) if e["step"] <= track["step"]]
+            if metrics_path.exists()
+            else []
+        )
         rewrite_jsonl(metrics_path, kept)
     elif metrics_path.exists():
         metrics_path.unlink()  # a fresh start in a reopened folder (resume=true, no checkpoint)
 
     def checkpoint() -> None:
         tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                    "rng": _rng_state(), "track": track}, tmp)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": _rng_state(),
+                "track": track,
+            },
+            tmp,
+        )
         maybe_kill("checkpoint", track["step"])
         tmp.replace(ckpt_path)  # atomic: a kill mid-save leaves the previous checkpoint intact
 
@@ -209,8 +233,14 @@ def train(
         track["losses"].append(loss_value)
         progress(step + 1, loss_value)
         if logging_now:
-            event = {"event": "train", "step": step + 1, "loss": statistics.fmean(window), "lr": lr,
-                     "grad_norm": grad_norm, "step_time_s": statistics.median(track["step_times"][-len(window):])}
+            event = {
+                "event": "train",
+                "step": step + 1,
+                "loss": statistics.fmean(window),
+                "lr": lr,
+                "grad_norm": grad_norm,
+                "step_time_s": statistics.median(track["step_times"][-len(window) :]),
+            }
             append_jsonl(metrics_path, event)
             log(event)
             window.clear()
@@ -223,7 +253,7 @@ def train(
     final = evaluate(track["step"]) if status == "ok" else {}
     if status == "ok" and cfg.checkpoint_every:
         checkpoint()
-    tail = track["losses"][-max(1, cfg.log_every):]
+    tail = track["losses"][-max(1, cfg.log_every) :]
     return {
         "status": status,
         "steps": track["step"],
@@ -235,9 +265,13 @@ def train(
         "n_params": n_params,
         "optimizer_state_bytes": state_bytes(optimizer),
         **peak_memory(device),
-        "median_step_time_s": statistics.median(track["step_times"]) if track["step_times"] else None,
+        "median_step_time_s": statistics.median(track["step_times"])
+        if track["step_times"]
+        else None,
         "diverged_at_step": diverged_at,
-        "diagnosis": diagnose(track["losses"], diverged_at, cfg, family, weight_decay) if diverged_at is not None else None,
+        "diagnosis": diagnose(track["losses"], diverged_at, cfg, family, weight_decay)
+        if diverged_at is not None
+        else None,
         "train_seconds": track["train_seconds"],
     }
 
@@ -253,4 +287,3 @@ def _best(evals: list[dict], task: Task) -> dict[str, float]:
             if key not in best or (value > best[key] if higher_better else value < best[key]):
                 best[key] = value
     return best
-

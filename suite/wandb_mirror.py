@@ -16,8 +16,16 @@ MODES = ("auto", "offline", "online", "disabled")
 
 
 class WandbMirror:
-    def __init__(self, cfg: Any, *, run_dir: Path, name: str, config: dict, group: str | None,
-                 tags: list[str]) -> None:
+    def __init__(
+        self,
+        cfg: Any,
+        *,
+        run_dir: Path,
+        name: str,
+        config: dict,
+        group: str | None,
+        tags: list[str],
+    ) -> None:
         mode = cfg.mode
         if mode not in MODES:
             raise ValueError(f"invalid logger.mode {mode!r}; valid: {', '.join(MODES)}")
@@ -28,11 +36,21 @@ class WandbMirror:
             return
         import wandb
 
-        kwargs = dict(project=cfg.project, entity=cfg.entity, name=name, group=group,
-                      tags=sorted(set(tags)), config=config, dir=str(run_dir), reinit="finish_previous")
+        kwargs = dict(
+            project=cfg.project,
+            entity=cfg.entity,
+            name=name,
+            group=group,
+            tags=sorted(set(tags)),
+            config=config,
+            dir=str(run_dir),
+            reinit="finish_previous",
+        )
         settings = dict(console="off", silent=True, x_disable_stats=True, disable_git=True)
         try:
-            self.run = wandb.init(mode=mode, settings=wandb.Settings(**settings, init_timeout=60), **kwargs)
+            self.run = wandb.init(
+                mode=mode, settings=wandb.Settings(**settings, init_timeout=60), **kwargs
+            )
         except Exception as e:  # online failed: fall back to offline, never lose the run
             if mode != "online":
                 raise
@@ -50,8 +68,15 @@ class WandbMirror:
         """Close the W&B run with the record's summary; return what the summary records of it."""
         info = {"mode": self.mode, "dir": None, "note": self.note}
         if self.run is not None:
-            for key in ("status", "steps", "final_train_loss", "steps_to_target", "optimizer_state_bytes",
-                        "peak_memory_bytes", "median_step_time_s"):
+            for key in (
+                "status",
+                "steps",
+                "final_train_loss",
+                "steps_to_target",
+                "optimizer_state_bytes",
+                "peak_memory_bytes",
+                "median_step_time_s",
+            ):
                 self.run.summary[key] = summary.get(key)
             for key, value in (summary.get("final") or {}).items():
                 self.run.summary[f"final/{key}"] = value

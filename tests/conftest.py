@@ -21,8 +21,14 @@ os.environ.pop("WANDB_API_KEY", None)
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
-def run_suite(*overrides: str, run_dir: Path | None = None, multirun: bool = False,
-              timeout: float = 300, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_suite(
+    *overrides: str,
+    run_dir: Path | None = None,
+    multirun: bool = False,
+    timeout: float = 300,
+    check: bool = True,
+    env: dict | None = None,
+) -> subprocess.CompletedProcess:
     """Run the real entry point ``python -m suite.run`` in a subprocess."""
     cmd = [sys.executable, "-m", "suite.run"]
     if multirun:
@@ -30,10 +36,18 @@ def run_suite(*overrides: str, run_dir: Path | None = None, multirun: bool = Fal
     cmd += list(overrides)
     if run_dir is not None:
         cmd.append(f"hydra.run.dir={run_dir}")
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    proc = subprocess.run(
+        cmd,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 

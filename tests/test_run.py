@@ -4,11 +4,9 @@ divergence, bad input refused before work, concurrent runs, a submitit_local swe
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,18 +24,34 @@ def summary(run_dir: Path) -> dict:
 
 def test_toy_run_leaves_a_valid_record_and_offline_wandb_run(tmp_path):
     run_dir = tmp_path / "run"
-    proc = run_suite("task=toy", "optimizer=adamw", "logger=wandb", "logger.mode=offline", "steps=60",
-                     "eval_every=20", run_dir=run_dir)
+    proc = run_suite(
+        "task=toy",
+        "optimizer=adamw",
+        "logger=wandb",
+        "logger.mode=offline",
+        "steps=60",
+        "eval_every=20",
+        run_dir=run_dir,
+    )
     assert "[ok]" in proc.stdout
     for name in record.RECORD_FILES:
         assert (run_dir / name).is_file(), name
     s = summary(run_dir)
-    assert s["status"] == "ok" and s["steps"] == 60 and s["optimizer"] == "adamw" and s["impl"] == "inhouse"
+    assert (
+        s["status"] == "ok"
+        and s["steps"] == 60
+        and s["optimizer"] == "adamw"
+        and s["impl"] == "inhouse"
+    )
     assert s["optimizer_state_bytes"] > 0 and s["n_params"] > 0 and s["median_step_time_s"] > 0
     assert s["final"] and all(k.startswith(("train/", "test/")) for k in s["final"])
     events = record.read_jsonl(run_dir / "metrics.jsonl")
     assert [e["step"] for e in events if e["event"] == "eval"] == [20, 40, 60]
-    assert all({"loss", "lr", "grad_norm", "step_time_s"} <= e.keys() for e in events if e["event"] == "train")
+    assert all(
+        {"loss", "lr", "grad_norm", "step_time_s"} <= e.keys()
+        for e in events
+        if e["event"] == "train"
+    )
     env = json.loads((run_dir / "env.json").read_text())
     assert env["packages"]["torch"] and env["command"]
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -57,16 +71,19 @@ def test_divergence_stops_at_once_with_a_diagnosis(tmp_path):
     assert "lower lr" in s["diagnosis"]
 
 
-@pytest.mark.parametrize("bad, message", [
-    (("optimizer=nope",), "Could not find 'optimizer/nope'"),
-    (("task=nope",), "Could not find 'task/nope'"),
-    (("optimizer.lr=-1",), "lr"),
-    (("optimizer.betas=[1.0,0.999]",), "beta"),
-    (("optimizer.lr=nan",), "lr"),
-    (("+optimizer.bogus=1",), "bogus"),
-    (("bogus=1",), "bogus"),
-    (("amp=fp8",), "amp"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (("optimizer=nope",), "Could not find 'optimizer/nope'"),
+        (("task=nope",), "Could not find 'task/nope'"),
+        (("optimizer.lr=-1",), "lr"),
+        (("optimizer.betas=[1.0,0.999]",), "beta"),
+        (("optimizer.lr=nan",), "lr"),
+        (("+optimizer.bogus=1",), "bogus"),
+        (("bogus=1",), "bogus"),
+        (("amp=fp8",), "amp"),
+    ],
+)
 def test_bad_input_is_refused_before_work(tmp_path, bad, message):
     run_dir = tmp_path / "run"
     proc = run_suite(*FAST, *bad, run_dir=run_dir, check=False)
@@ -85,12 +102,30 @@ def test_existing_record_is_never_overwritten(tmp_path):
 
 
 def _comparable(s: dict) -> dict:
-    return {k: s[k] for k in ("status", "steps", "final", "best", "final_train_loss", "steps_to_target",
-                              "optimizer_state_bytes", "n_params")}
+    return {
+        k: s[k]
+        for k in (
+            "status",
+            "steps",
+            "final",
+            "best",
+            "final_train_loss",
+            "steps_to_target",
+            "optimizer_state_bytes",
+            "n_params",
+        )
+    }
 
 
-RESUME_ARGS = ("task=toy", "task.dim=1024", "logger=none", "progress=none", "steps=400",
-               "eval_every=150", "checkpoint_every=100")
+RESUME_ARGS = (
+    "task=toy",
+    "task.dim=1024",
+    "logger=none",
+    "progress=none",
+    "steps=400",
+    "eval_every=150",
+    "checkpoint_every=100",
+)
 _straight: dict[str, dict] = {}
 
 
@@ -98,23 +133,33 @@ def straight_summary(optimizer: str, tmp_path_factory) -> dict:
     if optimizer not in _straight:
         run_dir = tmp_path_factory.mktemp("straight") / optimizer
         run_suite(*RESUME_ARGS, f"optimizer={optimizer}", run_dir=run_dir)
-        _straight[optimizer] = {"summary": summary(run_dir),
-                                "steps": [e["step"] for e in record.read_jsonl(run_dir / "metrics.jsonl")]}
+        _straight[optimizer] = {
+            "summary": summary(run_dir),
+            "steps": [e["step"] for e in record.read_jsonl(run_dir / "metrics.jsonl")],
+        }
     return _straight[optimizer]
 
 
-@pytest.mark.parametrize("optimizer, kill_at", [
-    ("adamw", "step:150"),          # between checkpoints, right after an eval
-    ("adamw", "checkpoint:200"),    # mid-write of the second checkpoint
-    ("adamw", "step:60"),           # before any checkpoint: resume starts over
-    ("adamw8bit", "step:333"),      # 8-bit state through a checkpoint
-    ("adamw8bit", "checkpoint:100"),  # mid-write of the first checkpoint
-])
+@pytest.mark.parametrize(
+    "optimizer, kill_at",
+    [
+        ("adamw", "step:150"),  # between checkpoints, right after an eval
+        ("adamw", "checkpoint:200"),  # mid-write of the second checkpoint
+        ("adamw", "step:60"),  # before any checkpoint: resume starts over
+        ("adamw8bit", "step:333"),  # 8-bit state through a checkpoint
+        ("adamw8bit", "checkpoint:100"),  # mid-write of the first checkpoint
+    ],
+)
 def test_resume_after_sigkill_is_bit_identical(tmp_path, tmp_path_factory, optimizer, kill_at):
     reference = straight_summary(optimizer, tmp_path_factory)
     killed = tmp_path / "killed"
-    proc = run_suite(*RESUME_ARGS, f"optimizer={optimizer}", run_dir=killed, check=False,
-                     env={"OPTBENCH_KILL_AT": kill_at})
+    proc = run_suite(
+        *RESUME_ARGS,
+        f"optimizer={optimizer}",
+        run_dir=killed,
+        check=False,
+        env={"OPTBENCH_KILL_AT": kill_at},
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert not (killed / "summary.json").exists()
     run_suite(*RESUME_ARGS, f"optimizer={optimizer}", "resume=true", run_dir=killed)
@@ -124,9 +169,20 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, tmp_path_factory, optim
 
 def test_concurrent_runs_write_separate_complete_records(tmp_path):
     root = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "suite.run", *FAST, "steps=50", f"hydra.run.dir={root}/${{now:%H-%M-%S-%f}}_s${{seed}}"]
-    procs = [subprocess.Popen([*cmd, f"seed={i}"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for i in range(2)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "suite.run",
+        *FAST,
+        "steps=50",
+        f"hydra.run.dir={root}/${{now:%H-%M-%S-%f}}_s${{seed}}",
+    ]
+    procs = [
+        subprocess.Popen(
+            [*cmd, f"seed={i}"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for i in range(2)
+    ]
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read().decode()[-2000:]
     runs = record.find_runs(root)
@@ -138,8 +194,17 @@ def test_concurrent_runs_write_separate_complete_records(tmp_path):
 
 def test_submitit_local_sweep_2x2(tmp_path):
     sweep = tmp_path / "sweep"
-    run_suite(*FAST, "steps=30", "optimizer=adamw,sgd", "seed=0,1", "hydra/launcher=submitit_local",
-              "hydra.launcher.timeout_min=5", f"hydra.sweep.dir={sweep}", multirun=True, timeout=400)
+    run_suite(
+        *FAST,
+        "steps=30",
+        "optimizer=adamw,sgd",
+        "seed=0,1",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=5",
+        f"hydra.sweep.dir={sweep}",
+        multirun=True,
+        timeout=400,
+    )
     runs = record.find_runs(sweep)
     got = sorted((summary(r)["optimizer"], summary(r)["seed"]) for r in runs)
     assert got == [("adamw", 0), ("adamw", 1), ("sgd", 0), ("sgd", 1)]

@@ -38,32 +38,44 @@ def load_profile(name: str) -> dict:
     tasks = sorted(p.stem for p in (CONF / "task").glob("*.yaml"))
     for task in profile["tasks"]:
         if task not in tasks:
-            raise SystemExit(f"error: profile {name}: unknown task {task!r}; valid: {', '.join(tasks)}")
+            raise SystemExit(
+                f"error: profile {name}: unknown task {task!r}; valid: {', '.join(tasks)}"
+            )
     for opt in profile["optimizers"]:
         if opt not in REGISTRY:
-            raise SystemExit(f"error: profile {name}: unknown optimizer {opt!r}; valid: {', '.join(sorted(REGISTRY))}")
+            raise SystemExit(
+                f"error: profile {name}: unknown optimizer {opt!r}; valid: {', '.join(sorted(REGISTRY))}"
+            )
     return profile
 
 
 def preflight(profile: dict) -> None:
     """Fail before any run if the device or a task's data is missing, saying how to fix it."""
     if profile["device"] == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("error: this profile needs a CUDA GPU and none is available; "
-                         "run `make bench` (PROFILE=quick) on CPU")
+        raise SystemExit(
+            "error: this profile needs a CUDA GPU and none is available; "
+            "run `make bench` (PROFILE=quick) on CPU"
+        )
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         for task in profile["tasks"]:
             cfg = compose(config_name="config", overrides=[f"task={task}"])
             args = OmegaConf.to_container(cfg.task, resolve=True)
             try:
-                build_task(args.pop("name"), data_root=cfg.data.root, device=torch.device("cpu"), **args)
+                build_task(
+                    args.pop("name"), data_root=cfg.data.root, device=torch.device("cpu"), **args
+                )
             except DatasetError as e:
-                raise SystemExit(f"error: task {task} needs data that is missing: {e}\n"
-                                 "  get it online (it downloads itself) or set OPTBENCH_DATA / data.root "
-                                 "to a folder that holds it (see ../shared/data/MANIFEST.txt)") from None
+                raise SystemExit(
+                    f"error: task {task} needs data that is missing: {e}\n"
+                    "  get it online (it downloads itself) or set OPTBENCH_DATA / data.root "
+                    "to a folder that holds it (see ../shared/data/MANIFEST.txt)"
+                ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m suite.bench.profile", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m suite.bench.profile", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("profile", nargs="?", default="quick")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "bench")
     parser.add_argument("--results", type=Path, default=None, help="default: results/<profile>")
@@ -74,21 +86,48 @@ def main(argv: list[str] | None = None) -> int:
     sweep = args.runs / args.profile / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     results = args.results or REPO / "results" / args.profile
     n = len(profile["tasks"]) * len(profile["optimizers"]) * len(profile["seeds"])
-    print(f"bench {args.profile}: {n} runs ({len(profile['tasks'])} tasks x {len(profile['optimizers'])} "
-          f"optimizers x {len(profile['seeds'])} seeds) -> {sweep}", flush=True)
+    print(
+        f"bench {args.profile}: {n} runs ({len(profile['tasks'])} tasks x {len(profile['optimizers'])} "
+        f"optimizers x {len(profile['seeds'])} seeds) -> {sweep}",
+        flush=True,
+    )
     start = time.perf_counter()
     for i, (task, overrides) in enumerate(profile["tasks"].items(), 1):
-        cmd = [sys.executable, "-m", "suite.run", "-m", f"task={task}",
-               f"optimizer={','.join(profile['optimizers'])}",
-               f"seed={','.join(str(s) for s in profile['seeds'])}", f"device={profile['device']}",
-               *[f"{k}={v}" for k, v in (overrides or {}).items()], *profile.get("overrides", []),
-               f"hydra.sweep.dir={sweep / task}"]
-        print(f"[{i}/{len(profile['tasks'])}] {task} ({time.perf_counter() - start:.0f}s elapsed)", flush=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "suite.run",
+            "-m",
+            f"task={task}",
+            f"optimizer={','.join(profile['optimizers'])}",
+            f"seed={','.join(str(s) for s in profile['seeds'])}",
+            f"device={profile['device']}",
+            *[f"{k}={v}" for k, v in (overrides or {}).items()],
+            *profile.get("overrides", []),
+            f"hydra.sweep.dir={sweep / task}",
+        ]
+        print(
+            f"[{i}/{len(profile['tasks'])}] {task} ({time.perf_counter() - start:.0f}s elapsed)",
+            flush=True,
+        )
         subprocess.run(cmd, cwd=REPO, check=True)
     wall = time.perf_counter() - start
 
-    subprocess.run([sys.executable, "-m", "suite.report", str(sweep), "--out", str(results), "--force",
-                    "--title", f"optbench {args.profile} ({profile['description']})"], cwd=REPO, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "suite.report",
+            str(sweep),
+            "--out",
+            str(results),
+            "--force",
+            "--title",
+            f"optbench {args.profile} ({profile['description']})",
+        ],
+        cwd=REPO,
+        check=True,
+    )
     env = environment(torch.device(profile["device"]))
     (results / "COMMAND.md").write_text(
         f"# How these tables were made\n\n```\nmake bench PROFILE={args.profile}\n```\n\n"
@@ -96,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         f"- sweep wall time: {wall:.0f} s\n- date (UTC): {env['time_utc']}\n"
         f"- device: {env['device']} ({env['device_name']}, {env['cpu_count']} CPUs, "
         f"{env['torch_threads']} torch threads)\n- git: {env['git_commit']}\n"
-        f"- versions: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items() if v) + "\n")
+        f"- versions: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items() if v) + "\n"
+    )
     print(f"bench {args.profile}: {n} runs in {wall:.0f} s; report in {results}", flush=True)
     return 0
 
