@@ -22,6 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from suite import record
+from suite.data import DatasetError
 from suite.env import environment
 from suite.optim.registry import get as get_spec
 from suite.progress import make_progress
@@ -67,6 +68,10 @@ def loop_config(cfg: DictConfig, default_steps: int) -> LoopConfig:
 def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
     """Build everything a run needs, failing with SetupError before any training."""
     try:
+        if cfg.threads is not None:
+            if int(cfg.threads) < 1:
+                raise ValueError(f"invalid threads: {cfg.threads} (must be >= 1 or null)")
+            torch.set_num_threads(int(cfg.threads))
         spec = get_spec(optimizer_name)
         device = resolve_device(cfg.device)
         task_args = OmegaConf.to_container(cfg.task, resolve=True)
@@ -83,7 +88,7 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
         make_optimizer = hydra.utils.instantiate(cfg.optimizer)
         # Build once on a probe tensor so invalid hyperparameters fail now, not mid-run.
         make_optimizer([torch.nn.Parameter(torch.zeros(1, device=device))])
-    except (ValueError, TypeError, OSError) as e:
+    except (ValueError, TypeError, OSError, DatasetError) as e:
         raise SetupError(f"{task_name}/{optimizer_name}: {e}".splitlines()[0]) from e
     except hydra.errors.InstantiationException as e:
         cause = e.__cause__ or e

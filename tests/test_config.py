@@ -59,3 +59,17 @@ def test_defaults():
     assert cfg.optimizer.lr == 1e-3 and list(cfg.optimizer.betas) == [0.9, 0.999]
     assert cfg.optimizer.eps == 1e-8 and cfg.optimizer.weight_decay == 0.01
     assert cfg.logger.mode == "auto" and "experiment" not in cfg
+
+
+@pytest.mark.parametrize(
+    "launcher", ["basic", "joblib", "submitit_local", "submitit_slurm", "slurm"]
+)
+def test_launchers_compose(launcher):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name="config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True
+        )
+    target = cfg.hydra.launcher._target_
+    assert target.startswith("hydra"), target
+    if launcher == "slurm":
+        assert "SlurmLauncher" in target and cfg.hydra.launcher.array_parallelism == 64

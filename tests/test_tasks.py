@@ -134,6 +134,7 @@ def test_build_task_rejects_unknown_names_and_arguments():
         ("cnn", dict(dataset="imagenet"), "imagenet"),
         ("vit", dict(embed_dim=30, num_heads=4), "embed_dim"),
         ("vit", dict(patch_size=3), "patch_size"),
+        ("vit", dict(drop_path=1.0), "drop_path"),
         ("cnn", dict(batch_size=5000), "batch_size"),
         ("lm", dict(dataset="tinyshakespeare", n_embd=30, n_head=4), "n_embd"),
         ("lm", dict(dataset="tinyshakespeare", tokenizer="word"), "tokenizer"),

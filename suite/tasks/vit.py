@@ -32,6 +32,7 @@ class ViTTask(ImageClassification):
         num_heads: int = 4,
         mlp_ratio: float = 2.0,
         patch_size: int | None = None,
+        drop_path: float = 0.1,
         batch_size: int = 128,
         augment: bool = True,
         eval_train_size: int | None = 10_000,
@@ -44,6 +45,9 @@ class ViTTask(ImageClassification):
             raise ValueError(f"embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
         if not mlp_ratio > 0:
             raise ValueError(f"mlp_ratio must be > 0, got {mlp_ratio}")
+        if not 0.0 <= drop_path < 1.0:
+            raise ValueError(f"drop_path must be in [0, 1), got {drop_path}")
+        self.drop_path = float(drop_path)
         self.embed_dim, self.depth, self.num_heads = embed_dim, depth, num_heads
         self.mlp_ratio = float(mlp_ratio)
         super().__init__(
@@ -54,6 +58,10 @@ class ViTTask(ImageClassification):
             raise ValueError(
                 f"patch_size {self.patch_size} must divide the image size {self.data.size}"
             )
+
+    def decays(self, name: str, param) -> bool:
+        """As timm: no decay for biases, norms and the position embedding."""
+        return param.ndim >= 2 and "pos_embed" not in name
 
     def build_model(self) -> nn.Module:
         # Imported here so that importing the task (and the suite) stays fast.
@@ -70,5 +78,6 @@ class ViTTask(ImageClassification):
             mlp_ratio=self.mlp_ratio,
             class_token=False,
             global_pool="avg",
+            drop_path_rate=self.drop_path,
         )
         return model.to(self.device)
