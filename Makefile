@@ -3,6 +3,13 @@ PY      ?= .venv/bin/python
 PROFILE ?= quick
 ARGS    ?=
 
+# Offline machines keep real datasets in ../shared/data (see its MANIFEST.txt); use it
+# as the data root unless OPTBENCH_DATA is already set. Elsewhere data downloads itself.
+SHARED_DATA := $(abspath ../shared/data)
+ifneq ($(wildcard $(SHARED_DATA)/MANIFEST.txt),)
+export OPTBENCH_DATA ?= $(SHARED_DATA)
+endif
+
 .DEFAULT_GOAL := help
 .PHONY: help install test test-slow lint bench bench-step report clean exp-decoupled-wd exp-8bit exp-sgd-vs-adam
 

@@ -26,7 +26,7 @@ from suite.data import DatasetError
 from suite.env import environment
 from suite.optim.registry import get as get_spec
 from suite.progress import make_progress
-from suite.tasks import build_task, task_arguments
+from suite.tasks import task_from_config
 from suite.train import LoopConfig, train
 from suite.wandb_mirror import WandbMirror
 
@@ -74,11 +74,7 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
             torch.set_num_threads(int(cfg.threads))
         spec = get_spec(optimizer_name)
         device = resolve_device(cfg.device)
-        task_args = OmegaConf.to_container(cfg.task, resolve=True)
-        name = task_args.pop("name")
-        if "data_root" in task_arguments(name):
-            task_args["data_root"] = cfg.data.root
-        task = build_task(name, device=device, **task_args)
+        task = task_from_config(OmegaConf.to_container(cfg.task, resolve=True), cfg.data.root, device)
         loop = loop_config(cfg, task.default_steps)
         hparams = {
             k: v

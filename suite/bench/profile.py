@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 from suite.data import DatasetError
 from suite.env import environment
 from suite.optim.registry import REGISTRY
-from suite.tasks import build_task
+from suite.tasks import task_from_config
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "conf"
@@ -59,11 +59,8 @@ def preflight(profile: dict) -> None:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         for task in profile["tasks"]:
             cfg = compose(config_name="config", overrides=[f"task={task}"])
-            args = OmegaConf.to_container(cfg.task, resolve=True)
             try:
-                build_task(
-                    args.pop("name"), data_root=cfg.data.root, device=torch.device("cpu"), **args
-                )
+                task_from_config(OmegaConf.to_container(cfg.task, resolve=True), cfg.data.root)
             except DatasetError as e:
                 raise SystemExit(
                     f"error: task {task} needs data that is missing: {e}\n"

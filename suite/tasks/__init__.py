@@ -32,4 +32,14 @@ def build_task(name: str, **kwargs) -> Task:
     return TASKS[name](**kwargs)
 
 
-__all__ = ["TASKS", "Target", "Task", "build_task", "task_arguments"]
+def task_from_config(task_cfg: dict, data_root: str | None = None, device: str = "cpu") -> Task:
+    """Build a task from its config group (``name`` + constructor arguments); ``data_root``
+    goes only to tasks that read data files."""
+    args = dict(task_cfg)
+    name = args.pop("name")
+    if name in TASKS and "data_root" in task_arguments(name):
+        args["data_root"] = data_root
+    return build_task(name, device=device, **args)
+
+
+__all__ = ["TASKS", "Target", "Task", "build_task", "task_arguments", "task_from_config"]
