@@ -49,7 +49,7 @@ exp-8bit: ## 32-bit vs 8-bit Adam/AdamW, in-house and bnb, on every task (Dettme
 	$(PY) -m suite.run -m experiment=state_8bit task=toy hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/toy $(ARGS)
 	$(PY) -m suite.run -m experiment=state_8bit task=cnn_digits steps=300 hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/cnn_digits $(ARGS)
 	$(PY) -m suite.run -m experiment=state_8bit task=vit_digits steps=300 hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/vit_digits $(ARGS)
-	$(PY) -m suite.run -m experiment=state_8bit task=lm_shakespeare steps=300 hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/lm_shakespeare $(ARGS)
+	$(PY) -m suite.run -m experiment=state_8bit task=lm_shakespeare steps=150 optimizer=adamw,adamw8bit,bnb_adamw8bit hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/lm_shakespeare $(ARGS)
 	$(PY) -m suite.report.experiments state_8bit runs/experiments/state_8bit/$(STAMP) --out $(EXP_OUT)/state_8bit --force
 
 exp-sgd-vs-adam: ## tuned SGD+momentum vs tuned Adam/AdamW: test metric and gap (Wilson et al. 2017)

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+MODES = ("auto", "bar", "plain", "none")
+
 
 def _interactive() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
@@ -18,8 +20,8 @@ def _interactive() -> bool:
 @contextmanager
 def make_progress(mode: str, total: int, label: str) -> Iterator[Callable[[int, float], None]]:
     """Yield ``update(step, loss)``. mode: auto | bar | plain | none."""
-    if mode not in ("auto", "bar", "plain", "none"):
-        raise ValueError(f"invalid progress {mode!r}; valid: auto, bar, plain, none")
+    if mode not in MODES:
+        raise ValueError(f"invalid progress {mode!r}; valid: {', '.join(MODES)}")
     if mode == "none":
         yield lambda step, loss: None
         return

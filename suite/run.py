@@ -25,9 +25,11 @@ from suite import record
 from suite.data import DatasetError
 from suite.env import environment
 from suite.optim.registry import get as get_spec
+from suite.progress import MODES as PROGRESS_MODES
 from suite.progress import make_progress
 from suite.tasks import task_from_config
 from suite.train import LoopConfig, train
+from suite.wandb_mirror import MODES as WANDB_MODES
 from suite.wandb_mirror import WandbMirror
 
 
@@ -72,9 +74,19 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
             if int(cfg.threads) < 1:
                 raise ValueError(f"invalid threads: {cfg.threads} (must be >= 1 or null)")
             torch.set_num_threads(int(cfg.threads))
+        if cfg.logger.mode not in WANDB_MODES:
+            raise ValueError(
+                f"invalid logger.mode {cfg.logger.mode!r}; valid: {', '.join(WANDB_MODES)}"
+            )
+        if cfg.progress not in PROGRESS_MODES:
+            raise ValueError(
+                f"invalid progress {cfg.progress!r}; valid: {', '.join(PROGRESS_MODES)}"
+            )
         spec = get_spec(optimizer_name)
         device = resolve_device(cfg.device)
-        task = task_from_config(OmegaConf.to_container(cfg.task, resolve=True), cfg.data.root, device)
+        task = task_from_config(
+            OmegaConf.to_container(cfg.task, resolve=True), cfg.data.root, device
+        )
         loop = loop_config(cfg, task.default_steps)
         hparams = {
             k: v
@@ -97,6 +109,11 @@ def run(cfg: DictConfig) -> dict:
     task_name, optimizer_name = hc.runtime.choices.task, hc.runtime.choices.optimizer
     run_dir = Path(hc.runtime.output_dir)
     spec, task, loop, hparams, make_optimizer = setup(cfg, task_name, optimizer_name)
+    if loop.resume and (run_dir / "summary.json").exists():
+        done = record.read_summary(run_dir)
+        if done["status"] != "running":  # finished: resuming must not redo or rewrite it
+            print(f"[{done['status']}] {run_dir} already finished; nothing to resume", flush=True)
+            return done
 
     record.create_run_dir(run_dir, resume=loop.resume)
     record.atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))

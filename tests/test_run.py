@@ -82,6 +82,9 @@ def test_divergence_stops_at_once_with_a_diagnosis(tmp_path):
         (("+optimizer.bogus=1",), "bogus"),
         (("bogus=1",), "bogus"),
         (("amp=fp8",), "amp"),
+        (("logger.mode=loud",), "logger.mode"),
+        (("task.batch_size=0",), "batch_size"),
+        (("device=tpu",), "device"),
     ],
 )
 def test_bad_input_is_refused_before_work(tmp_path, bad, message):
@@ -99,6 +102,15 @@ def test_existing_record_is_never_overwritten(tmp_path):
     proc = run_suite(*FAST, "steps=20", run_dir=run_dir, check=False)
     assert proc.returncode != 0 and "already holds a record" in proc.stderr
     assert (run_dir / "summary.json").read_bytes() == before
+
+
+def test_resume_of_a_finished_run_changes_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    run_suite(*FAST, "steps=20", run_dir=run_dir)
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    proc = run_suite(*FAST, "steps=20", "resume=true", run_dir=run_dir)
+    assert "already finished" in proc.stdout
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
 
 
 def _comparable(s: dict) -> dict:

@@ -69,6 +69,12 @@ def preflight(profile: dict) -> None:
                 ) from None
 
 
+def _short(path: Path) -> Path:
+    """Paths inside the repository relative to it, so reports and notes read the same anywhere."""
+    path = path.absolute()
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m suite.bench.profile", description=__doc__.split("\n")[0]
@@ -80,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     profile = load_profile(args.profile)
     preflight(profile)
 
-    sweep = args.runs / args.profile / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    results = args.results or REPO / "results" / args.profile
+    sweep = _short(args.runs / args.profile / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+    results = _short(args.results or REPO / "results" / args.profile)
     n = len(profile["tasks"]) * len(profile["optimizers"]) * len(profile["seeds"])
     print(
         f"bench {args.profile}: {n} runs ({len(profile['tasks'])} tasks x {len(profile['optimizers'])} "
@@ -126,9 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         check=True,
     )
     env = environment(torch.device(profile["device"]))
-    (results / "COMMAND.md").write_text(
+    (REPO / results / "COMMAND.md").write_text(
         f"# How these tables were made\n\n```\nmake bench PROFILE={args.profile}\n```\n\n"
-        f"- runs: `{sweep.relative_to(REPO) if sweep.is_relative_to(REPO) else sweep}` ({n} runs)\n"
+        f"- runs: `{sweep}` ({n} runs)\n"
         f"- sweep wall time: {wall:.0f} s\n- date (UTC): {env['time_utc']}\n"
         f"- device: {env['device']} ({env['device_name']}, {env['cpu_count']} CPUs, "
         f"{env['torch_threads']} torch threads)\n- git: {env['git_commit']}\n"
