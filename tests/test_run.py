@@ -222,3 +222,24 @@ def test_submitit_local_sweep_2x2(tmp_path):
     assert got == [("adamw", 0), ("adamw", 1), ("sgd", 0), ("sgd", 1)]
     assert all(summary(r)["status"] == "ok" for r in runs)
     assert len({r.name for r in runs}) == 4
+
+
+def test_wandb_online_without_network_falls_back_to_offline(tmp_path):
+    run_dir = tmp_path / "run"
+    # a real online init against a W&B server that is not there (a closed local port)
+    env = {"WANDB_API_KEY": "x" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_MODE": ""}
+    proc = run_suite(
+        "task=toy",
+        "progress=none",
+        "steps=20",
+        "logger=wandb",
+        "logger.mode=online",
+        run_dir=run_dir,
+        env=env,
+        timeout=240,
+    )
+    s = summary(run_dir)
+    assert s["status"] == "ok"
+    assert s["wandb"]["mode"] == "offline" and "online logging failed" in s["wandb"]["note"]
+    assert "logged offline" in proc.stdout
+    assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
