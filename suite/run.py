@@ -21,8 +21,9 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from suite import record
+from suite import distributed, record
 from suite.data import DatasetError
+from suite.distributed import local_device
 from suite.env import environment
 from suite.optim.registry import get as get_spec
 from suite.progress import MODES as PROGRESS_MODES
@@ -83,11 +84,16 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
                 f"invalid progress {cfg.progress!r}; valid: {', '.join(PROGRESS_MODES)}"
             )
         spec = get_spec(optimizer_name)
-        device = resolve_device(cfg.device)
+        device = local_device(resolve_device(cfg.device))
         task = task_from_config(
             OmegaConf.to_container(cfg.task, resolve=True), cfg.data.root, device
         )
         loop = loop_config(cfg, task.default_steps)
+        world = distributed.world_size()
+        if world > 1 and getattr(task, "batch_size", world) % world:
+            raise ValueError(
+                f"invalid task.batch_size: {task.batch_size} (must divide by the {world} processes)"
+            )
         hparams = {
             k: v
             for k, v in OmegaConf.to_container(cfg.optimizer, resolve=True).items()
@@ -109,6 +115,18 @@ def run(cfg: DictConfig) -> dict:
     task_name, optimizer_name = hc.runtime.choices.task, hc.runtime.choices.optimizer
     run_dir = Path(hc.runtime.output_dir)
     spec, task, loop, hparams, make_optimizer = setup(cfg, task_name, optimizer_name)
+    dist = distributed.init(task.device)
+    if not dist.main:  # a data-parallel helper rank: trains its shard, records nothing
+        train(
+            task,
+            make_optimizer,
+            loop,
+            run_dir,
+            weight_decay=float(hparams.get("weight_decay", 0.0)),
+            family=spec.family,
+            dist=dist,
+        )
+        return {}
     if loop.resume and (run_dir / "summary.json").exists():
         done = record.read_summary(run_dir)
         if done["status"] != "running":  # finished: resuming must not redo or rewrite it
@@ -129,6 +147,7 @@ def run(cfg: DictConfig) -> dict:
         "hparams": hparams,
         "seed": loop.seed,
         "max_steps": loop.steps,
+        "world_size": dist.world,
         "target": {
             "metric": task.target.metric,
             "value": task.target.value,
@@ -156,6 +175,7 @@ def run(cfg: DictConfig) -> dict:
                 family=spec.family,
                 log=mirror.log,
                 progress=progress,
+                dist=dist,
             )
             measured.pop("train_seconds")
             summary.update(measured, error=None)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from suite.distributed import SINGLE, Dist
 from suite.faults import maybe_kill
 from suite.measure import peak_memory, reset_peak_memory, state_bytes
 from suite.record import append_jsonl, read_jsonl, rewrite_jsonl
@@ -127,8 +128,12 @@ def train(
     family: str = "",
     log: Callable[[dict], None] = lambda event: None,
     progress: Callable[[int, float], None] = lambda step, loss: None,
+    dist: Dist = SINGLE,
 ) -> dict[str, Any]:
-    """Train ``task`` for ``cfg.steps`` steps; return the summary fields the loop measured."""
+    """Train ``task`` for ``cfg.steps`` steps; return the summary fields the loop measured.
+
+    Under data parallelism (``dist.world > 1``) every rank trains on its slice of the
+    global batch and only rank 0 writes metrics, evaluations and checkpoints."""
     run_dir = Path(run_dir)
     metrics_path, ckpt_path = run_dir / "metrics.jsonl", run_dir / "checkpoint.pt"
     device = task.device
@@ -137,6 +142,9 @@ def train(
     seed_everything(cfg.seed)
     model = task.build_model().to(device)
     optimizer = make_optimizer(task.param_groups(model, weight_decay))
+    # DDP all-reduces (averages) gradients in backward; `model` stays the bare module for
+    # evaluation and checkpoints.
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if dist.world > 1 else model
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
     amp_dtype = AMP_DTYPES.get(cfg.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
@@ -163,16 +171,19 @@ def train(
         track = ckpt["track"]
         _set_rng_state(ckpt["rng"])
         # Drop events the killed run logged after its last checkpoint: they are redone.
-        kept = (
-            [e for e in read_jsonl(metrics_path) if e["step"] <= track["step"]]
-            if metrics_path.exists()
-            else []
-        )
-        rewrite_jsonl(metrics_path, kept)
-    elif metrics_path.exists():
+        if dist.main:
+            kept = (
+                [e for e in read_jsonl(metrics_path) if e["step"] <= track["step"]]
+                if metrics_path.exists()
+                else []
+            )
+            rewrite_jsonl(metrics_path, kept)
+    elif metrics_path.exists() and dist.main:
         metrics_path.unlink()  # a fresh start in a reopened folder (resume=true, no checkpoint)
 
     def checkpoint() -> None:
+        if not dist.main:
+            return
         tmp = ckpt_path.with_suffix(".tmp")
         torch.save(
             {
@@ -189,6 +200,8 @@ def train(
         tmp.replace(ckpt_path)  # atomic: a kill mid-save leaves the previous checkpoint intact
 
     def evaluate(step: int) -> dict[str, float]:
+        if not dist.main:  # rank 0 evaluates; the others go on and wait in the next all-reduce
+            return {}
         metrics = task.evaluate(model)
         event = {"event": "eval", "step": step, "elapsed_s": track["train_seconds"], **metrics}
         append_jsonl(metrics_path, event)
@@ -204,10 +217,11 @@ def train(
     batches = task.train_batches(cfg.seed, start_step=track["step"])
     for step in range(track["step"], cfg.steps):
         t0 = time.perf_counter()
-        batch = next(batches)
+        batch = dist.shard(next(batches))
         with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
-            loss = task.loss(model, batch)
-        loss_value = loss.item()  # one sync per step: needed to stop a diverged run at once
+            loss = task.loss(ddp, batch)
+        # One sync per step, needed to stop a diverged run at once (on every rank together).
+        loss_value = dist.mean(loss.detach()).item()
         if not math.isfinite(loss_value):
             status, diverged_at = "diverged", step
             break
@@ -241,8 +255,9 @@ def train(
                 "grad_norm": grad_norm,
                 "step_time_s": statistics.median(track["step_times"][-len(window) :]),
             }
-            append_jsonl(metrics_path, event)
-            log(event)
+            if dist.main:
+                append_jsonl(metrics_path, event)
+                log(event)
             window.clear()
         if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 != cfg.steps:
             evaluate(step + 1)
