@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p results/logs results/tasks
 PY=.venv/bin/python
+# offline machines: the real datasets in ../shared/data (as `make` does)
+if [ -z "${OPTBENCH_DATA:-}" ] && [ -f ../shared/data/MANIFEST.txt ]; then
+  export OPTBENCH_DATA=$(cd ../shared/data && pwd)
+fi
 STAMP=$(date +%Y-%m-%d_%H-%M-%S)
 step() {  # step <name> <command...>
   local name=$1; shift

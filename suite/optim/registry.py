@@ -58,6 +58,12 @@ _SPECS = [
     _spec("adamw_forloop", "inhouse", "adamw", 32, "suite.optim.adam:AdamW", foreach=False),
     _spec("adam8bit", "inhouse", "adam", 8, "suite.optim.adam8bit:Adam8bit"),
     _spec("adamw8bit", "inhouse", "adamw", 8, "suite.optim.adam8bit:AdamW8bit"),
+    # in-house fused Triton kernels (suite/optim/kernels); the pure path where they cannot run
+    _spec("adam_fused", "inhouse", "adam", 32, "suite.optim.kernels.adamw:FusedAdam"),
+    _spec("adamw_fused", "inhouse", "adamw", 32, "suite.optim.kernels.adamw:FusedAdamW"),
+    _spec("sgd_fused", "inhouse", "sgd", 32, "suite.optim.kernels.sgd:FusedSGD"),
+    _spec("adam8bit_fused", "inhouse", "adam", 8, "suite.optim.kernels.adam8bit:FusedAdam8bit"),
+    _spec("adamw8bit_fused", "inhouse", "adamw", 8, "suite.optim.kernels.adam8bit:FusedAdamW8bit"),
     # torch.optim, in its three implementations
     _spec("torch_sgd", "torch", "sgd", 32, "torch.optim:SGD", foreach=True),
     _spec("torch_adam", "torch", "adam", 32, "torch.optim:Adam", foreach=True),

@@ -1,0 +1,143 @@
+"""The Triton source of the fused 8-bit Adam/AdamW step (see
+:mod:`suite.optim.kernels.adam8bit`).
+
+Imported only when a kernel runs; :func:`adam8bit_kernel` wraps the function with
+``triton.jit`` on first use in each mode (see :mod:`suite.optim.kernels`).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import triton
+import triton.language as tl
+
+TINY = tl.constexpr(1.1754943508222875e-38)  # torch.finfo(torch.float32).tiny: 0 / TINY = 0
+
+
+def _maximum(a, b):
+    return tl.maximum(a, b)
+
+
+# The block's absmax is tl.reduce with this combine function, not tl.max: tl.max is a
+# triton.jit function itself, made compiled or interpreted once, at `import triton`, so
+# when TRITON_INTERPRET=1 is set after that (torch may import Triton first) the
+# interpreter cannot call it. tl.reduce is patched by the interpreter, which calls the
+# combine function's Python source (.fn); compiled kernels need a JITFunction: this one
+# is a JITFunction in both modes.
+_maximum = triton.runtime.JITFunction(_maximum)
+
+
+def _adam8bit_step(
+    ptrs,  # int64 [n_tensors, 8]: p, g, exp_avg, exp_avg_sq (uint8 codes),
+    # exp_avg_absmax, exp_avg_sq_absmax (float32, one per block), exp_avg_qmap,
+    # exp_avg_sq_qmap (float32, 256 sorted values)
+    numels,  # int64 [n_tensors]
+    block_tensor,  # int32 [n_blocks]: the tensor program i updates
+    block_start,  # int64 [n_blocks]: the offset of its block in that tensor
+    decay,  # 1 - lr * weight_decay (AdamW)
+    weight_decay,  # lambda (Adam: g + lambda p)
+    w1,  # 1 - beta1
+    beta2,
+    w2,  # 1 - beta2
+    eps,
+    neg_step_size,  # -lr / (1 - beta1^t)
+    bias_correction2_sqrt,  # sqrt(1 - beta2^t)
+    P_TY: tl.constexpr,  # element types of p and g
+    G_TY: tl.constexpr,
+    DECAY: tl.constexpr,
+    DECOUPLED: tl.constexpr,
+    MAXIMIZE: tl.constexpr,
+    MASKED: tl.constexpr,  # the tensor's last block, if shorter than BLOCK
+    ALIGNED: tl.constexpr,  # every address a multiple of 16 bytes
+    BLOCK: tl.constexpr,  # the quantization block: one absmax per BLOCK values
+):
+    # One program: one quantization block of one tensor. Dequantize m and v, update as
+    # suite/optim/adam8bit.py does in float32, requantize with the block's new absmax.
+    pid = tl.program_id(0)
+    t = tl.load(block_tensor + pid)
+    start = tl.load(block_start + pid)
+    row = ptrs + t * 8
+    p_ptr = tl.load(row).to(tl.pointer_type(P_TY))
+    g_ptr = tl.load(row + 1).to(tl.pointer_type(G_TY))
+    mc_ptr = tl.load(row + 2).to(tl.pointer_type(tl.uint8))
+    vc_ptr = tl.load(row + 3).to(tl.pointer_type(tl.uint8))
+    ma_ptr = tl.load(row + 4).to(tl.pointer_type(tl.float32)) + start // BLOCK
+    va_ptr = tl.load(row + 5).to(tl.pointer_type(tl.float32)) + start // BLOCK
+    mq_ptr = tl.load(row + 6).to(tl.pointer_type(tl.float32))
+    vq_ptr = tl.load(row + 7).to(tl.pointer_type(tl.float32))
+    if ALIGNED:  # with no mask (a full block) this allows vector loads and stores
+        start = tl.multiple_of(start, BLOCK)
+        p_ptr = tl.multiple_of(p_ptr, 16)
+        g_ptr = tl.multiple_of(g_ptr, 16)
+        mc_ptr = tl.multiple_of(mc_ptr, 16)
+        vc_ptr = tl.multiple_of(vc_ptr, 16)
+    offs = start + tl.arange(0, BLOCK)
+    p_ptr += offs
+    g_ptr += offs
+    mc_ptr += offs
+    vc_ptr += offs
+    mask = None
+    if MASKED:
+        mask = offs < tl.load(numels + t)
+
+    p = tl.load(p_ptr, mask=mask).to(tl.float32)
+    g = tl.load(g_ptr, mask=mask).to(tl.float32)
+    # dequantize: the map value of each code times the block's absmax
+    if MASKED:  # lanes past the end read code 0, a valid index into the map
+        m_code = tl.load(mc_ptr, mask=mask, other=0).to(tl.int32)
+        v_code = tl.load(vc_ptr, mask=mask, other=0).to(tl.int32)
+    else:
+        m_code = tl.load(mc_ptr).to(tl.int32)
+        v_code = tl.load(vc_ptr).to(tl.int32)
+    m = tl.load(mq_ptr + m_code) * tl.load(ma_ptr)
+    v = tl.load(vq_ptr + v_code) * tl.load(va_ptr)
+
+    if MAXIMIZE:
+        g = -g
+    if DECAY:
+        if DECOUPLED:
+            p = p * decay
+        else:
+            g = g + weight_decay * p
+    m = tl.where(w1 < 0.5, m + w1 * (g - m), g - (g - m) * (1.0 - w1))
+    v = v * beta2 + w2 * g * g
+    denom = tl.div_rn(tl.sqrt_rn(v), bias_correction2_sqrt) + eps
+    p = p + neg_step_size * tl.div_rn(m, denom)
+    if P_TY == tl.bfloat16:  # round by hand: see _triton_adamw.py
+        bits = p.to(tl.uint32, bitcast=True)
+        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)
+        p = tl.where(p == p, rounded, p)
+    tl.store(p_ptr, p.to(P_TY), mask=mask)
+
+    # requantize: new absmax (masked lanes count as 0), then each scaled value's code is
+    # the number of midpoints between map neighbours below it (ties to the lower code,
+    # as suite/optim/quant.py), found by binary search: 8 halvings of 0..255
+    if MASKED:
+        m = tl.where(mask, m, 0.0)
+        v = tl.where(mask, v, 0.0)
+    m_absmax = tl.reduce(tl.abs(m), 0, _maximum)
+    v_absmax = tl.reduce(tl.abs(v), 0, _maximum)
+    m = tl.div_rn(m, tl.maximum(m_absmax, TINY))
+    v = tl.div_rn(v, tl.maximum(v_absmax, TINY))
+    m_code = tl.full([BLOCK], 0, tl.int32)  # tl.zeros is a triton.jit function: see above
+    v_code = tl.full([BLOCK], 0, tl.int32)
+    for i in tl.static_range(8):
+        step = 128 >> i
+        j = m_code + (step - 1)  # midpoint j lies between map values j and j + 1
+        mid = (tl.load(mq_ptr + j) + tl.load(mq_ptr + j + 1)) * 0.5
+        m_code = tl.where(mid < m, m_code + step, m_code)
+        j = v_code + (step - 1)
+        mid = (tl.load(vq_ptr + j) + tl.load(vq_ptr + j + 1)) * 0.5
+        v_code = tl.where(mid < v, v_code + step, v_code)
+    tl.store(mc_ptr, m_code.to(tl.uint8), mask=mask)
+    tl.store(vc_ptr, v_code.to(tl.uint8), mask=mask)
+    tl.store(ma_ptr, m_absmax)
+    tl.store(va_ptr, v_absmax)
+
+
+@functools.cache
+def adam8bit_kernel(interpret: bool):
+    """``_adam8bit_step`` wrapped by ``triton.jit`` in the current mode; ``interpret``
+    (the mode, as :func:`suite.optim.kernels.interpreting` reads it) keys the cache."""
+    return triton.jit(_adam8bit_step)

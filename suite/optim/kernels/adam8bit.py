@@ -1,0 +1,168 @@
+r"""Fused 8-bit Adam and AdamW: :mod:`suite.optim.adam8bit`'s step in one Triton pass.
+
+The math, maps, block size and state are those of :mod:`suite.optim.adam8bit` and
+:mod:`suite.optim.quant` (read their docstrings). One program per 256-value quantization
+block: dequantize the block's ``exp_avg``/``exp_avg_sq`` codes (map value times the
+block's absmax), do the float32 Adam update of p, m and v in registers, then requantize
+m and v with the block's new absmax; the nearest code is a binary search over the
+midpoints of the 256 sorted map values (8 halvings; ties to the lower code, as
+:func:`suite.optim.quant.quantize_`). p, g and the codes are read and written once: 4 +
+4 + 1 + 1 bytes in and 4 + 1 + 1 out per float32 value, and no float32 copy of the
+moments ever exists.
+
+Parameters are grouped into launches by device, dtypes and step count, as in
+:mod:`suite.optim.kernels.adamw`. Where the kernel does not run, the pure path
+(:func:`suite.optim.adam8bit.adam8bit`) steps the parameter: on a device without the
+kernel, for parameters below ``min_8bit_size`` (float32 moments), for a non-contiguous
+parameter or gradient (the blocks are runs of the flattened, row-major tensor), and for
+float64 parameters.
+
+Rounding: the kernel computes ``sqrt(v)`` as an IEEE square root where the pure path uses
+``1 / rsqrt(v)`` (within 2 ulp), so a value lying on a midpoint to within a few ulp may get
+the neighbouring code; everything else agrees to a few ulp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from suite.optim.adam import _as_float
+from suite.optim.adam8bit import Adam8bit, AdamW8bit, adam8bit
+from suite.optim.kernels import interpreting, kernel_device
+from suite.optim.kernels._multi_tensor import KERNEL_DTYPES, launch
+from suite.optim.quant import BLOCKSIZE
+
+__all__ = ["FusedAdam8bit", "FusedAdamW8bit", "fused_adam8bit"]
+
+NUM_WARPS = 2  # 256 values per program: 4 per thread
+_ROW = ("exp_avg", "exp_avg_sq", "exp_avg_absmax", "exp_avg_sq_absmax")
+_ROW += ("exp_avg_qmap", "exp_avg_sq_qmap")
+
+
+class FusedAdam8bit(Adam8bit):
+    """8-bit Adam (L2 weight decay), fused. Arguments, validation and state as
+    :class:`suite.optim.adam8bit.Adam8bit`."""
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params, grads, states = [], [], []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse or torch.is_complex(p):
+                    raise ValueError(
+                        f"{type(self).__name__} supports dense real parameters "
+                        f"only (parameter of shape {tuple(p.shape)})"
+                    )
+                state = self.state[p]
+                if not state:
+                    self._init_state(p, state, group)
+                params.append(p)
+                grads.append(p.grad)
+                states.append(state)
+            beta1, beta2 = group["betas"]
+            fused_adam8bit(
+                params,
+                grads,
+                states,
+                lr=_as_float("lr", group["lr"]),
+                beta1=_as_float("betas[0]", beta1),
+                beta2=_as_float("betas[1]", beta2),
+                eps=_as_float("eps", group["eps"]),
+                weight_decay=_as_float("weight_decay", group["weight_decay"]),
+                decoupled=self.decoupled,
+                maximize=group["maximize"],
+            )
+        return loss
+
+
+class FusedAdamW8bit(FusedAdam8bit, AdamW8bit):
+    """8-bit AdamW (decoupled weight decay, ``weight_decay`` 1e-2 by default), fused.
+    Arguments as :class:`suite.optim.adam8bit.AdamW8bit`."""
+
+
+def fused_adam8bit(
+    params: list[Tensor],
+    grads: list[Tensor],
+    states: list[dict[str, Tensor]],
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    decoupled: bool,
+    maximize: bool,
+) -> None:
+    """:func:`suite.optim.adam8bit.adam8bit` with the same arguments, fused where it can
+    be: kernel launches for 8-bit states the kernel takes, the pure path for the rest."""
+    hyper = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
+    fused = [_kernel_takes(p, g, s) for p, g, s in zip(params, grads, states, strict=True)]
+    rest = [i for i, ok in enumerate(fused) if not ok]
+    if rest:
+        adam8bit(
+            [params[i] for i in rest],
+            [grads[i] for i in rest],
+            [states[i] for i in rest],
+            **hyper,
+            decoupled=decoupled,
+            maximize=maximize,
+        )
+
+    launches: dict[tuple, list[tuple[Tensor, ...]]] = {}
+    for i, (p, g, state) in enumerate(zip(params, grads, states, strict=True)):
+        if fused[i]:
+            state["step"] += 1
+            key = (p.device, p.dtype, g.dtype, state["step"].item())
+            launches.setdefault(key, []).append((p, g, *(state[k] for k in _ROW)))
+    for (_, p_dtype, g_dtype, t), rows in launches.items():
+        launch(
+            _kernel(),
+            rows,
+            scalars=dict(
+                decay=1 - lr * weight_decay,
+                weight_decay=weight_decay,
+                w1=1 - beta1,
+                beta2=beta2,
+                w2=1 - beta2,
+                eps=eps,
+                neg_step_size=-(lr / (1 - beta1**t)),
+                bias_correction2_sqrt=(1 - beta2**t) ** 0.5,
+            ),
+            dtypes=dict(P_TY=p_dtype, G_TY=g_dtype),
+            flags=dict(DECAY=weight_decay != 0, DECOUPLED=decoupled, MAXIMIZE=maximize),
+            block=BLOCKSIZE,
+            num_warps=NUM_WARPS,
+        )
+
+
+def _kernel_takes(p: Tensor, g: Tensor, state: dict[str, Tensor]) -> bool:
+    """8-bit state, on a kernel device, p and g contiguous of a kernel dtype, and the
+    state tensors as :class:`suite.optim.adam8bit.Adam8bit` makes them."""
+    if state["exp_avg"].dtype != torch.uint8 or not kernel_device(p.device):
+        return False
+    tensors = [state[k] for k in _ROW]
+    return (
+        p.dtype in KERNEL_DTYPES
+        and g.dtype in KERNEL_DTYPES
+        and g.shape == p.shape
+        and all(t.device == p.device and t.is_contiguous() for t in (p, g, *tensors))
+        and all(state[k].dtype == torch.uint8 for k in _ROW[:2])
+        and all(t.dtype == torch.float32 and t.numel() == 256 for t in tensors[4:])
+    )
+
+
+def _kernel():
+    from suite.optim.kernels._triton_adam8bit import adam8bit_kernel
+
+    return adam8bit_kernel(interpreting())

@@ -1,0 +1,228 @@
+r"""Fused Adam and AdamW: :mod:`suite.optim.adam`'s update in one Triton kernel launch.
+
+The math, symbols and state are those of :mod:`suite.optim.adam` (read its docstring):
+
+.. math::
+
+    g &\leftarrow -g \ (\text{maximize}), \quad g \leftarrow g + \lambda p \ (\text{Adam}),
+      \quad p \leftarrow p\,(1 - \eta\lambda) \ (\text{AdamW}) \\
+    m &\leftarrow \beta_1 m + (1-\beta_1)\, g, \quad
+    v  \leftarrow \beta_2 v + (1-\beta_2)\, g^2, \quad
+    \hat v \leftarrow \max(\hat v, v) \ (\text{amsgrad}) \\
+    p &\leftarrow p - \frac{\eta}{1-\beta_1^t}\,
+         \frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon}
+
+**How a step runs.** The parameters that have a gradient are grouped by device, dtypes
+and step count ``t`` (a parameter that went without a gradient for a while has its own
+``t``); each group is one multi-tensor launch (:mod:`suite.optim.kernels._multi_tensor`:
+address and block tables, a second small launch for partial last blocks). The
+step-dependent scalars (``step_size``, ``bias_correction2_sqrt``) are computed on the
+host, in double, as the pure path does, and passed as float32 scalars. Values are
+computed in float32 registers and stored back in the tensors' dtypes: bfloat16/float16
+parameters (and their moments, kept in the parameter's dtype as torch keeps them) are
+rounded once per step instead of once per op. ``amsgrad`` and ``maximize`` run in the
+kernel too.
+
+**Where it falls back** to :func:`suite.optim.adam.adam` (``foreach`` picks its path):
+a device the kernel does not run on (:func:`suite.optim.kernels.kernel_device`: CPU
+without ``TRITON_INTERPRET=1``, or Triton missing), float64 or other dtypes, and
+tensors whose memory layouts differ (the kernel walks p, g and the state in memory
+order, so they must be dense with equal strides; contiguous and channels-last are).
+
+State dicts move freely between :class:`FusedAdamW` and :class:`suite.optim.AdamW`
+(same names, dtypes, devices; ``step`` a float32 CPU scalar). In float32 the two agree
+to a few ulp per step (the kernel evaluates in the pure path's order with IEEE sqrt and
+division; the GPU may fuse a multiply and an add, numpy and torch's CPU lerp differ in
+where they do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from suite.optim.adam import Adam, _as_float, adam
+from suite.optim.kernels import interpreting
+from suite.optim.kernels._multi_tensor import kernel_takes, launch
+
+__all__ = ["FusedAdam", "FusedAdamW", "fused_adam"]
+
+
+class FusedAdam(Adam):
+    """Adam with L2 weight decay, one fused kernel launch per group of tensors.
+
+    Arguments, validation and state as :class:`suite.optim.adam.Adam`; ``foreach``
+    picks the pure-torch path used where the kernel does not run (module docstring).
+    """
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+
+        for group in self.param_groups:
+            lists = _gather(self, group)
+            beta1, beta2 = group["betas"]
+            fused_adam(
+                *lists,
+                lr=_as_float("lr", group["lr"]),
+                beta1=_as_float("betas[0]", beta1),
+                beta2=_as_float("betas[1]", beta2),
+                eps=_as_float("eps", group["eps"]),
+                weight_decay=_as_float("weight_decay", group["weight_decay"]),
+                decoupled=self.decoupled,
+                amsgrad=group["amsgrad"],
+                maximize=group["maximize"],
+                foreach=group["foreach"],
+            )
+        return loss
+
+
+class FusedAdamW(FusedAdam):
+    """AdamW (decoupled weight decay, ``weight_decay`` 1e-2 by default), fused. Arguments
+    as :class:`suite.optim.adam.AdamW`."""
+
+    decoupled = True
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool = True,
+    ) -> None:
+        super().__init__(
+            params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach
+        )
+
+
+def _gather(opt: Adam, group: dict) -> tuple[list[Tensor], ...]:
+    """The group's params with a gradient and their state, initialised as
+    :meth:`suite.optim.adam.Adam.step` does: (params, grads, exp_avgs, exp_avg_sqs,
+    max_exp_avg_sqs, steps)."""
+    lists: tuple[list[Tensor], ...] = ([], [], [], [], [], [])
+    params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = lists
+    for p in group["params"]:
+        if p.grad is None:
+            continue
+        if p.grad.is_sparse or torch.is_complex(p):
+            kind = "sparse gradients" if p.grad.is_sparse else "complex parameters"
+            raise ValueError(
+                f"{type(opt).__name__} does not support {kind} (parameter of shape {tuple(p.shape)})"
+            )
+        state = opt.state[p]
+        if not state:  # lazy init, as torch: step on the CPU, moments like p
+            state["step"] = torch.tensor(0.0, dtype=torch.float32)
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        params.append(p)
+        grads.append(p.grad)
+        exp_avgs.append(state["exp_avg"])
+        exp_avg_sqs.append(state["exp_avg_sq"])
+        if group["amsgrad"]:
+            max_exp_avg_sqs.append(state["max_exp_avg_sq"])
+        steps.append(state["step"])
+    return lists
+
+
+# ------------------------------------------------------------------ functional core
+
+
+def fused_adam(
+    params: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    exp_avg_sqs: list[Tensor],
+    max_exp_avg_sqs: list[Tensor],
+    steps: list[Tensor],
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    decoupled: bool,
+    amsgrad: bool,
+    maximize: bool,
+    foreach: bool,
+) -> None:
+    """:func:`suite.optim.adam.adam` with the same arguments, fused where it can be:
+    kernel launches for the tensors the kernel takes, the pure path for the rest."""
+    rows = [
+        (p, grads[i], exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i] if amsgrad else None)
+        for i, p in enumerate(params)
+    ]
+    fused = [kernel_takes(row, state_from=2) for row in rows]
+    rest = [i for i, ok in enumerate(fused) if not ok]
+    if rest:
+        adam(
+            *([lst[i] for i in rest] for lst in (params, grads, exp_avgs, exp_avg_sqs)),
+            [max_exp_avg_sqs[i] for i in rest] if amsgrad else [],
+            [steps[i] for i in rest],
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            eps=eps,
+            weight_decay=weight_decay,
+            decoupled=decoupled,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            foreach=foreach,
+        )
+    if len(rest) == len(rows):
+        return
+
+    # One launch per (device, dtypes, step count): the step count sets two scalars.
+    launches: dict[tuple, list[tuple[Tensor, ...]]] = {}
+    for i, row in enumerate(rows):
+        if fused[i]:
+            steps[i] += 1
+            key = (row[0].device, row[0].dtype, row[1].dtype, row[2].dtype, steps[i].item())
+            launches.setdefault(key, []).append(row)
+    for (_, _, _, _, t), group in launches.items():
+        _launch(
+            group,
+            decay=1 - lr * weight_decay,
+            weight_decay=weight_decay,
+            w1=1 - beta1,
+            beta2=beta2,
+            w2=1 - beta2,
+            eps=eps,
+            neg_step_size=-(lr / (1 - beta1**t)),
+            bias_correction2_sqrt=(1 - beta2**t) ** 0.5,
+            decoupled=decoupled,
+            amsgrad=amsgrad,
+            maximize=maximize,
+        )
+
+
+def _launch(rows: list[tuple[Tensor | None, ...]], *, decoupled, amsgrad, maximize, **scalars):
+    """Update ``rows`` (p, g, m, v, vmax or None; same device, dtypes and step count)."""
+    from suite.optim.kernels._triton_adamw import adam_kernel
+
+    p, g, m = rows[0][:3]
+    launch(
+        adam_kernel(interpreting()),
+        rows,
+        scalars=scalars,
+        dtypes=dict(P_TY=p.dtype, G_TY=g.dtype, S_TY=m.dtype),
+        flags=dict(
+            DECAY=scalars["weight_decay"] != 0,
+            DECOUPLED=decoupled,
+            AMSGRAD=amsgrad,
+            MAXIMIZE=maximize,
+        ),
+    )

@@ -1,0 +1,151 @@
+r"""Fused SGD with momentum: :mod:`suite.optim.sgd`'s update in one Triton kernel launch.
+
+The math, symbols and state are those of :mod:`suite.optim.sgd` (read its docstring):
+
+.. math::
+
+    g &\leftarrow -g \ (\text{maximize}), \quad g \leftarrow g + \lambda p \\
+    b &\leftarrow g \ (\text{first step}), \quad b \leftarrow \mu b + (1-\tau)\, g
+      \ (\text{after}) \\
+    p &\leftarrow p - \eta\,(g + \mu b) \ (\text{nesterov}), \quad
+    p \leftarrow p - \eta\, b \ (\text{otherwise}; \ p - \eta g \text{ if } \mu = 0)
+
+One multi-tensor launch per (device, dtypes, first step or not) group
+(:mod:`suite.optim.kernels._multi_tensor`), float32 registers, values stored in the
+tensors' dtypes. A new ``momentum_buffer`` is made like the gradient (as the pure path's
+``g.clone()``) and written by the kernel. Falls back to :func:`suite.optim.sgd.sgd` where
+the kernel does not run, as :mod:`suite.optim.kernels.adamw` does. Never writes to
+``p.grad``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from suite.optim.kernels import interpreting
+from suite.optim.kernels._multi_tensor import kernel_takes, launch
+from suite.optim.sgd import SGD, _as_float, sgd
+
+__all__ = ["FusedSGD", "fused_sgd"]
+
+
+class FusedSGD(SGD):
+    """SGD with (Nesterov) momentum, one fused kernel launch per group of tensors.
+
+    Arguments, validation and state as :class:`suite.optim.sgd.SGD`; ``foreach`` picks
+    the pure-torch path used where the kernel does not run.
+    """
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+
+        for group in self.param_groups:
+            momentum = _as_float("momentum", group["momentum"])
+            params, grads, bufs = [], [], []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise ValueError(
+                        "FusedSGD does not support sparse gradients "
+                        f"(parameter of shape {tuple(p.shape)})"
+                    )
+                params.append(p)
+                grads.append(p.grad)
+                if momentum != 0:
+                    bufs.append(self.state[p].get("momentum_buffer"))
+
+            fused_sgd(
+                params,
+                grads,
+                bufs,
+                lr=_as_float("lr", group["lr"]),
+                momentum=momentum,
+                dampening=_as_float("dampening", group["dampening"]),
+                weight_decay=_as_float("weight_decay", group["weight_decay"]),
+                nesterov=group["nesterov"],
+                maximize=group["maximize"],
+                foreach=group["foreach"],
+            )
+
+            if momentum != 0:  # first steps created the buffers
+                for p, buf in zip(params, bufs, strict=True):
+                    self.state[p]["momentum_buffer"] = buf
+        return loss
+
+
+def fused_sgd(
+    params: list[Tensor],
+    grads: list[Tensor],
+    momentum_buffers: list[Tensor | None],
+    *,
+    lr: float,
+    momentum: float,
+    dampening: float,
+    weight_decay: float,
+    nesterov: bool,
+    maximize: bool,
+    foreach: bool,
+) -> None:
+    """:func:`suite.optim.sgd.sgd` with the same arguments, fused where it can be; new
+    buffers are put in ``momentum_buffers`` in place, as there."""
+    bufs = momentum_buffers if momentum != 0 else [None] * len(params)
+    rows = [(p, grads[i], bufs[i]) for i, p in enumerate(params)]
+    fused = [kernel_takes(row, state_from=2) for row in rows]
+    hyper = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
+    rest = [i for i, ok in enumerate(fused) if not ok]
+    if rest:
+        rest_bufs = [momentum_buffers[i] for i in rest] if momentum != 0 else []
+        sgd(
+            [params[i] for i in rest],
+            [grads[i] for i in rest],
+            rest_bufs,
+            **hyper,
+            nesterov=nesterov,
+            maximize=maximize,
+            foreach=foreach,
+        )
+        for i, buf in zip(rest if momentum != 0 else [], rest_bufs, strict=True):
+            momentum_buffers[i] = buf
+
+    # One launch per (device, dtypes, first step or not).
+    launches: dict[tuple, list[tuple[Tensor | None, ...]]] = {}
+    for i, (p, g, b) in enumerate(rows):
+        if not fused[i]:
+            continue
+        first = momentum != 0 and b is None
+        if first:  # like the pure path's g.clone(): the kernel writes g into it
+            b = momentum_buffers[i] = torch.empty_like(g, memory_format=torch.preserve_format)
+        key = (p.device, p.dtype, g.dtype, None if b is None else b.dtype, first)
+        launches.setdefault(key, []).append((p, g, b))
+    for (_, p_dtype, g_dtype, b_dtype, first), group in launches.items():
+        launch(
+            _kernel(),
+            group,
+            scalars=dict(
+                neg_lr=-lr, momentum=momentum, w_g=1 - dampening, weight_decay=weight_decay
+            ),
+            dtypes=dict(P_TY=p_dtype, G_TY=g_dtype, S_TY=b_dtype or p_dtype),
+            flags=dict(
+                DECAY=weight_decay != 0,
+                MOMENTUM=momentum != 0,
+                FIRST=first,
+                NESTEROV=nesterov,
+                MAXIMIZE=maximize,
+            ),
+        )
+
+
+def _kernel():
+    from suite.optim.kernels._triton_sgd import sgd_kernel
+
+    return sgd_kernel(interpreting())
