@@ -47,14 +47,18 @@ exp-decoupled-wd: ## Adam+L2 vs AdamW over an lr x wd grid (Loshchilov & Hutter 
 
 exp-8bit: ## 32-bit vs 8-bit Adam/AdamW, in-house and bnb, on every task (Dettmers et al. 2022)
 	$(PY) -m suite.run -m experiment=state_8bit task=toy hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/toy $(ARGS)
-	$(PY) -m suite.run -m experiment=state_8bit task=cnn_digits steps=300 hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/cnn_digits $(ARGS)
-	$(PY) -m suite.run -m experiment=state_8bit task=vit_digits steps=300 hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/vit_digits $(ARGS)
-	$(PY) -m suite.run -m experiment=state_8bit task=lm_shakespeare steps=150 optimizer=adamw,adamw8bit,bnb_adamw8bit hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/lm_shakespeare $(ARGS)
+	$(PY) -m suite.run -m experiment=state_8bit task=cnn_digits steps=200 hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/cnn_digits $(ARGS)
+	$(PY) -m suite.run -m experiment=state_8bit task=vit_digits steps=200 hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/vit_digits $(ARGS)
+	$(PY) -m suite.run -m experiment=state_8bit task=lm_shakespeare steps=100 optimizer=adamw,adamw8bit,bnb_adamw8bit hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/lm_shakespeare $(ARGS)
 	$(PY) -m suite.report.experiments state_8bit runs/experiments/state_8bit/$(STAMP) --out $(EXP_OUT)/state_8bit --force
 
 exp-sgd-vs-adam: ## tuned SGD+momentum vs tuned Adam/AdamW: test metric and gap (Wilson et al. 2017)
 	$(PY) -m suite.run -m experiment=sgd_vs_adam hydra.sweep.dir=runs/experiments/sgd_vs_adam/$(STAMP) $(ARGS)
 	$(PY) -m suite.report.experiments sgd_vs_adam runs/experiments/sgd_vs_adam/$(STAMP) --out $(EXP_OUT)/sgd_vs_adam --force
+
+.PHONY: reliability
+reliability: ## inject faults and bad input through the real entry point, print the table (exit 1 on any failure)
+	$(PY) scripts/reliability.py $(ARGS)
 
 bench-step: ## time one optimizer step for every registry entry (1M/10M/50M params)
 	$(PY) -m suite.bench.step $(ARGS)

@@ -21,7 +21,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from suite import distributed, record
+from suite import distributed, preflight, record
 from suite.data import DatasetError
 from suite.distributed import local_device
 from suite.env import environment
@@ -71,6 +71,7 @@ def loop_config(cfg: DictConfig, default_steps: int) -> LoopConfig:
 def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
     """Build everything a run needs, failing with SetupError before any training."""
     try:
+        preflight.check_config(cfg, task_name, optimizer_name)
         if cfg.threads is not None:
             if int(cfg.threads) < 1:
                 raise ValueError(f"invalid threads: {cfg.threads} (must be >= 1 or null)")
@@ -115,6 +116,8 @@ def run(cfg: DictConfig) -> dict:
     task_name, optimizer_name = hc.runtime.choices.task, hc.runtime.choices.optimizer
     run_dir = Path(hc.runtime.output_dir)
     spec, task, loop, hparams, make_optimizer = setup(cfg, task_name, optimizer_name)
+    if loop.resume:  # a torn or corrupt checkpoint is refused on every rank, never loaded
+        preflight.check_checkpoint(run_dir / "checkpoint.pt")
     dist = distributed.init(task.device)
     if not dist.main:  # a data-parallel helper rank: trains its shard, records nothing
         train(
@@ -129,7 +132,7 @@ def run(cfg: DictConfig) -> dict:
         return {}
     if loop.resume and (run_dir / "summary.json").exists():
         done = record.read_summary(run_dir)
-        if done["status"] != "running":  # finished: resuming must not redo or rewrite it
+        if done["status"] in ("ok", "diverged"):  # finished: resuming must not redo or rewrite it
             print(f"[{done['status']}] {run_dir} already finished; nothing to resume", flush=True)
             return done
 
@@ -198,11 +201,22 @@ def run(cfg: DictConfig) -> dict:
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
-        run(cfg)
+        summary = run(cfg)
+        if summary.get("status") == "failed" and str(HydraConfig.get().mode) != "RunMode.MULTIRUN":
+            sys.exit(1)  # recorded, and a single run says so in its exit code too
     except (SetupError, record.RecordError) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         if str(HydraConfig.get().mode) != "RunMode.MULTIRUN":
             sys.exit(2)
+    except OSError as e:  # the record could not be written: disk full, folder removed
+        print(
+            f"error: cannot write the run record: {e}; what was written is intact: "
+            "free space, then rerun with resume=true",
+            file=sys.stderr,
+            flush=True,
+        )
+        if str(HydraConfig.get().mode) != "RunMode.MULTIRUN":
+            sys.exit(1)
 
 
 if __name__ == "__main__":

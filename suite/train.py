@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from suite.diagnose import first_nonfinite
 from suite.distributed import SINGLE, Dist
-from suite.faults import maybe_kill
+from suite.faults import maybe_kill, maybe_poison
 from suite.measure import peak_memory, reset_peak_memory, state_bytes
 from suite.record import append_jsonl, read_jsonl, rewrite_jsonl
 from suite.tasks.base import Task
@@ -185,17 +186,21 @@ def train(
         if not dist.main:
             return
         tmp = ckpt_path.with_suffix(".tmp")
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "rng": _rng_state(),
-                "track": track,
-            },
-            tmp,
-        )
+        try:
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng": _rng_state(),
+                    "track": track,
+                },
+                tmp,
+            )
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # e.g. a full disk: free what the torn file took
+            raise
         maybe_kill("checkpoint", track["step"])
         tmp.replace(ckpt_path)  # atomic: a kill mid-save leaves the previous checkpoint intact
 
@@ -212,10 +217,11 @@ def train(
         return metrics
 
     reset_peak_memory(device)
-    status, diverged_at, window = "ok", None, track["window"]
+    status, diverged_at, diverged_layer, window = "ok", None, None, track["window"]
     model.train()
     batches = task.train_batches(cfg.seed, start_step=track["step"])
     for step in range(track["step"], cfg.steps):
+        maybe_poison(model, step)  # fault injection (OPTBENCH_NAN_AT); a no-op unless set
         t0 = time.perf_counter()
         batch = dist.shard(next(batches))
         with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
@@ -224,6 +230,7 @@ def train(
         loss_value = dist.mean(loss.detach()).item()
         if not math.isfinite(loss_value):
             status, diverged_at = "diverged", step
+            diverged_layer = first_nonfinite(model, task, batch, amp_dtype=amp_dtype)
             break
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -284,6 +291,7 @@ def train(
         if track["step_times"]
         else None,
         "diverged_at_step": diverged_at,
+        "diverged_layer": diverged_layer,
         "diagnosis": diagnose(track["losses"], diverged_at, cfg, family, weight_decay)
         if diverged_at is not None
         else None,

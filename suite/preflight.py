@@ -1,0 +1,118 @@
+"""Checks that refuse bad input before any work, each failing with one line.
+
+- :func:`check_config`: the top-level keys Hydra takes as they come (a seed of
+  ``-1`` or ``1.5``, ``steps=1.5``, ``resume=no``) and group choices that walk out
+  of their folder (``task=../task/toy`` loads ``conf/task/../task/toy.yaml``).
+  Raises ``ValueError``; ``suite.run.setup`` turns it into its one-line error.
+- :func:`check_checkpoint`: a torn or corrupt ``checkpoint.pt`` is never loaded
+  (torch.load reads a bit-flipped file without complaint; the zip CRCs catch it).
+  Raises ``RecordError``, which ``suite.run.main`` prints as ``error: ...``, exit 2.
+- :class:`RunDirCheck`: a Hydra callback that checks the run (or sweep) folder
+  can be created before Hydra tries to and fails with a traceback, e.g.
+  ``hydra.run.dir=<a file>/run``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from suite.record import RecordError
+
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_config(cfg: Any, task_name: str, optimizer_name: str) -> None:
+    """Refuse top-level values that would otherwise be coerced or misread."""
+    for group, name in (("task", task_name), ("optimizer", optimizer_name)):
+        if not NAME.fullmatch(str(name)):
+            raise ValueError(f"invalid {group} {name!r}: a name from conf/{group}/, not a path")
+    if not _is_int(cfg.seed) or cfg.seed < 0:
+        raise ValueError(f"invalid seed: {cfg.seed!r} (must be an integer >= 0)")
+    if cfg.steps is not None and (not _is_int(cfg.steps) or cfg.steps < 1):
+        raise ValueError(f"invalid steps: {cfg.steps!r} (must be an integer >= 1 or null)")
+    for key, low in (("log_every", 1), ("eval_every", 0), ("checkpoint_every", 0)):
+        value = cfg.get(key)
+        if key == "eval_every" and value is None:
+            continue
+        if not _is_int(value) or value < low:
+            raise ValueError(f"invalid {key}: {value!r} (must be an integer >= {low})")
+    if not isinstance(cfg.resume, bool):
+        raise ValueError(f"invalid resume: {cfg.resume!r} (must be true or false)")
+
+
+def check_checkpoint(path: Path) -> None:
+    """Raise RecordError unless ``path`` is absent or a complete, uncorrupted torch.save
+    zip archive (every member's CRC checked: reads the file once, unpickles nothing)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    problem = None
+    try:
+        if not zipfile.is_zipfile(path):
+            problem = (
+                f"truncated or not a checkpoint ({path.stat().st_size} bytes, no zip directory)"
+            )
+        else:
+            with zipfile.ZipFile(path) as z:
+                bad = z.testzip()
+            if bad is not None:
+                problem = f"corrupt: CRC mismatch in {bad}"
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        problem = f"unreadable ({' '.join(str(e).split())})"
+    if problem:
+        raise RecordError(
+            f"{path}: {problem}; it was not loaded and nothing was changed: "
+            "delete it to start the run over (resume=true), or restore a good copy"
+        )
+
+
+def check_run_dir(path: str | os.PathLike) -> None:
+    """Raise RecordError if the folder ``path`` cannot be created or written, without
+    creating anything (the nearest existing ancestor must be a writable folder)."""
+    path = Path(path).absolute()
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor == path and not path.is_dir():
+        raise RecordError(f"run folder {path} exists and is not a folder")
+    if not ancestor.is_dir():
+        raise RecordError(f"cannot create run folder {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise RecordError(f"cannot create run folder {path}: {ancestor} is not writable")
+
+
+try:
+    from hydra.experimental.callback import Callback
+except ImportError:  # hydra is a dependency; this keeps the checks above importable alone
+    Callback = object  # type: ignore[misc,assignment]
+
+
+class RunDirCheck(Callback):
+    """Hydra callback (``hydra.callbacks``): refuse an uncreatable run or sweep folder
+    with one line, exit 2, before Hydra's own mkdir fails with a traceback."""
+
+    def _check(self, config: Any, key: str) -> None:
+        from hydra.core.hydra_config import HydraConfig
+        from omegaconf import OmegaConf
+
+        HydraConfig.instance().set_config(config)  # ${hydra:...} in the folder name
+        try:
+            check_run_dir(str(OmegaConf.select(config, key)))
+        except RecordError as e:
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            sys.exit(2)
+
+    def on_run_start(self, config: Any, **kwargs: Any) -> None:
+        self._check(config, "hydra.run.dir")
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        self._check(config, "hydra.sweep.dir")
