@@ -21,21 +21,41 @@ def state_bytes(optimizer: torch.optim.Optimizer) -> int:
     return sum(seen.values())
 
 
+def _vm_hwm() -> int | None:
+    """The process's resident-set high-water mark (bytes) from /proc, where there is one."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak: CUDA's counter, or on Linux the RSS high-water mark (writing 5 to
+    /proc/self/clear_refs), so runs of a sweep in one process each report their own peak."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def peak_memory(device: torch.device) -> dict:
-    """Peak memory since the last reset: CUDA max allocated on a GPU; the process's peak
-    resident set size on CPU (which includes everything the process loaded before the run)."""
+    """Peak memory since the last reset: CUDA max allocated on a GPU; on CPU the process's
+    peak resident set size (everything the process holds: libraries, data, model, state).
+    Where the high-water mark cannot be reset (not Linux), it is the process lifetime peak."""
     if device.type == "cuda":
         return {
             "peak_memory_bytes": torch.cuda.max_memory_allocated(device),
             "peak_memory_kind": "cuda_max_allocated",
         }
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return {
-        "peak_memory_bytes": rss if sys.platform == "darwin" else rss * 1024,
-        "peak_memory_kind": "cpu_peak_rss",
-    }
+    hwm = _vm_hwm()
+    if hwm is None:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        hwm = rss if sys.platform == "darwin" else rss * 1024
+    return {"peak_memory_bytes": hwm, "peak_memory_kind": "cpu_peak_rss"}

@@ -1,0 +1,25 @@
+"""Peak memory is per run even when a sweep runs many runs in one process."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+from suite.measure import peak_memory, reset_peak_memory
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="resettable RSS peak is Linux-only")
+def test_cpu_peak_rss_resets_between_runs():
+    reset_peak_memory(CPU)
+    base = peak_memory(CPU)["peak_memory_bytes"]
+    big = torch.ones(50_000_000)  # 200 MB, touched
+    del big
+    after_big = peak_memory(CPU)["peak_memory_bytes"]
+    assert after_big - base > 150e6
+    reset_peak_memory(CPU)
+    assert peak_memory(CPU)["peak_memory_bytes"] < after_big - 150e6
+    assert peak_memory(CPU)["peak_memory_kind"] == "cpu_peak_rss"
