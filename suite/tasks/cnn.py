@@ -21,7 +21,7 @@ from .image import ImageClassification, check_positive
 class CNNTask(ImageClassification):
     family = "cnn"
     # test/acc targets and step budgets (batch 128). digits is measured here
-    # (scripts/quick_task_check.py). The others are NOT measured yet (no data on the
+    # (results/tasks: python -m suite.run task=<name>). The others are NOT measured yet (no data on the
     # CPU machine): set below what small CIFAR-style ResNets are known to reach.
     TARGETS = {"digits": 0.97, "mnist": 0.99, "fashion_mnist": 0.92, "cifar10": 0.88}
     STEPS = {"digits": 300, "mnist": 3000, "fashion_mnist": 6000, "cifar10": 20_000}

@@ -19,7 +19,7 @@ PATCH = {"digits": 2, "mnist": 4, "fashion_mnist": 4, "cifar10": 4}
 class ViTTask(ImageClassification):
     family = "vit"
     # test/acc targets and step budgets (batch 128). digits is measured here
-    # (scripts/quick_task_check.py). The others are NOT measured yet (no data on the
+    # (results/tasks: python -m suite.run task=<name>). The others are NOT measured yet (no data on the
     # CPU machine): set below what small ViTs trained from scratch are known to reach.
     TARGETS = {"digits": 0.95, "mnist": 0.98, "fashion_mnist": 0.88, "cifar10": 0.75}
     STEPS = {"digits": 600, "mnist": 5000, "fashion_mnist": 8000, "cifar10": 30_000}
