@@ -70,7 +70,7 @@ class ToyTask(Task):
         self.test_x, self.test_y, self.bayes_acc = sample(n_test)
         self.train_x, self.train_y = self.train_x.to(self.device), self.train_y.to(self.device)
         self.test_x, self.test_y = self.test_x.to(self.device), self.test_y.to(self.device)
-        # Reached within default_steps by AdamW at lr 1e-2 (results/tasks: python -m suite.run task=<name>).
+        # Reached within default_steps by AdamW at lr 1e-2 (python -m suite.run task=toy optimizer.lr=1e-2).
         self.target = Target("test/acc", round(0.95 * self.bayes_acc, 3), "max")
 
     def build_model(self) -> nn.Module:
