@@ -12,7 +12,9 @@ from suite.measure import peak_memory, reset_peak_memory
 CPU = torch.device("cpu")
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="resettable RSS peak is Linux-only")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="resettable RSS peak is Linux-only"
+)
 def test_cpu_peak_rss_resets_between_runs():
     reset_peak_memory(CPU)
     base = peak_memory(CPU)["peak_memory_bytes"]
