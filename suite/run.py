@@ -68,6 +68,21 @@ def loop_config(cfg: DictConfig, default_steps: int) -> LoopConfig:
     )
 
 
+# Keys Hydra's instantiate() itself reads; every other ``_name_`` key of an optimizer config
+# (``_entry_``: what the entry is, ``_search_``: its search space) is the suite's, not an argument.
+HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
+
+
+def constructor_config(optimizer_cfg: DictConfig) -> DictConfig:
+    """The optimizer config without the suite's own ``_*_`` keys: what instantiate() builds."""
+    keep = {
+        k: v
+        for k, v in OmegaConf.to_container(optimizer_cfg, resolve=True).items()
+        if not (k.startswith("_") and k.endswith("_")) or k in HYDRA_KEYS
+    }
+    return OmegaConf.create(keep)
+
+
 def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
     """Build everything a run needs, failing with SetupError before any training."""
     try:
@@ -100,7 +115,7 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
             for k, v in OmegaConf.to_container(cfg.optimizer, resolve=True).items()
             if not k.startswith("_")
         }
-        make_optimizer = hydra.utils.instantiate(cfg.optimizer)
+        make_optimizer = hydra.utils.instantiate(constructor_config(cfg.optimizer))
         # Build once on a probe tensor so invalid hyperparameters fail now, not mid-run.
         make_optimizer([torch.nn.Parameter(torch.zeros(1, device=device))])
     except (ValueError, TypeError, OSError, DatasetError) as e:
