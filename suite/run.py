@@ -115,6 +115,7 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
             for k, v in OmegaConf.to_container(cfg.optimizer, resolve=True).items()
             if not k.startswith("_")
         }
+        task.check_hparams(hparams)
         make_optimizer = hydra.utils.instantiate(constructor_config(cfg.optimizer))
         # Build once on a probe tensor so invalid hyperparameters fail now, not mid-run.
         make_optimizer([torch.nn.Parameter(torch.zeros(1, device=device))])

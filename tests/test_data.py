@@ -30,6 +30,7 @@ from suite.data import (
     fetch,
     load_images,
     load_text,
+    splits,
 )
 from suite.data.batches import (
     epoch_indices,
@@ -135,12 +136,15 @@ def test_missing_text_dataset_offline(monkeypatch, tmp_path):
 
 def test_verified_stamp_skips_rehashing(monkeypatch, tmp_path):
     monkeypatch.setattr(fetch, "STAMP_MIN_BYTES", 0)
+    monkeypatch.setenv("OPTBENCH_CACHE", str(tmp_path / "cache"))
     (tmp_path / "ds").mkdir()
     path = tmp_path / "ds/a.bin"
     path.write_bytes(b"x" * 100)
     spec = DatasetSpec("ds", "ds", (FileSpec("a.bin", sha256(path)),))
     ensure(spec, tmp_path)
-    assert (tmp_path / "ds" / fetch.STAMP_FILE).is_file()
+    # The stamp lives in the user cache, never in the (possibly shared) data folder.
+    assert (tmp_path / "cache" / fetch.STAMP_FILE).is_file()
+    assert sorted(p.name for p in (tmp_path / "ds").iterdir()) == ["a.bin"]
 
     def no_hashing(*a):
         raise AssertionError("hashed again")
@@ -181,10 +185,14 @@ def test_mnist_reader(monkeypatch, tmp_path, name):
     arrays = write_mnist(tmp_path / spec.folder)
     files = tuple(replace(f, checksum=md5(tmp_path / spec.folder / f.name)) for f in spec.files)
     monkeypatch.setitem(catalog.SPECS, name, replace(spec, files=files, urls=OFFLINE))
+    monkeypatch.setitem(splits.VAL_SIZE, name, 3)
     d = load_images(name, tmp_path)
-    assert d.train_x.shape == (12, 1, 28, 28) and d.test_x.shape == (5, 1, 28, 28)
+    assert d.train_x.shape == (9, 1, 28, 28) and d.val_x.shape == (3, 1, 28, 28)
+    assert d.test_x.shape == (5, 1, 28, 28)
     assert d.train_x.dtype == torch.uint8 and d.train_y.dtype == torch.int64
-    assert torch.equal(d.train_x[:, 0], torch.from_numpy(arrays["train"][0]))
+    tr, va = splits.holdout(12, 3)
+    assert torch.equal(d.train_x[:, 0], torch.from_numpy(arrays["train"][0][tr.numpy()]))
+    assert torch.equal(d.val_y, torch.from_numpy(arrays["train"][1][va.numpy()]).long())
     assert torch.equal(d.test_y, torch.from_numpy(arrays["t10k"][1]).long())
     assert len(d.mean) == len(d.std) == 1
 
@@ -233,10 +241,13 @@ def test_cifar10_from_extracted_folder(monkeypatch, tmp_path):
     monkeypatch.setattr(
         catalog, "CIFAR10_EXTRACTED", replace(catalog.CIFAR10_EXTRACTED, files=files)
     )
+    monkeypatch.setitem(splits.VAL_SIZE, "cifar10", 4)
     d = load_images("cifar10", tmp_path)
-    assert d.train_x.shape == (20, 3, 32, 32) and d.test_x.shape == (3, 3, 32, 32)
-    raw1 = batches["data_batch_1"][1]
-    assert torch.equal(d.train_x[:4], torch.from_numpy(raw1.reshape(4, 3, 32, 32)))
+    assert d.train_x.shape == (16, 3, 32, 32) and d.val_x.shape == (4, 3, 32, 32)
+    assert d.test_x.shape == (3, 3, 32, 32)
+    raw = np.concatenate([batches[n][1] for n in catalog.CIFAR10_BATCHES]).reshape(20, 3, 32, 32)
+    tr, _ = splits.holdout(20, 4)
+    assert torch.equal(d.train_x, torch.from_numpy(raw[tr.numpy()]))
     assert d.test_y.tolist() == batches["test_batch"][2]
     assert len(d.mean) == 3
 
@@ -263,10 +274,14 @@ def test_cifar10_from_tar_gz_and_truncated_batch(monkeypatch, tmp_path):
 
     batches = cifar_files()
     write_tar(batches)
+    monkeypatch.setitem(splits.VAL_SIZE, "cifar10", 4)
     d = load_images("cifar10", tmp_path)
-    assert (
-        d.train_x.shape == (20, 3, 32, 32) and d.train_y.tolist()[:4] == batches["data_batch_1"][2]
-    )
+    labels = sum((batches[n][2] for n in catalog.CIFAR10_BATCHES), [])
+    tr, va = splits.holdout(20, 4)
+    assert d.train_x.shape == (16, 3, 32, 32)
+    assert d.train_y.tolist() == [labels[i] for i in tr] and d.val_y.tolist() == [
+        labels[i] for i in va
+    ]
 
     batches["data_batch_2"] = (batches["data_batch_2"][0][:100],) + batches["data_batch_2"][1:]
     path = write_tar(batches)
@@ -280,7 +295,8 @@ def test_cifar10_from_tar_gz_and_truncated_batch(monkeypatch, tmp_path):
 
 def test_digits_split_is_fixed_and_stratified():
     a, b = load_digits(), load_digits()
-    assert a.train_x.shape == (1437, 1, 8, 8) and a.test_x.shape == (360, 1, 8, 8)
+    assert a.train_x.shape == (1077, 1, 8, 8) and a.val_x.shape == (360, 1, 8, 8)
+    assert a.test_x.shape == (360, 1, 8, 8)
     assert torch.equal(a.train_x, b.train_x) and torch.equal(a.test_y, b.test_y)
     assert int(a.train_x.max()) == 255
     counts = torch.bincount(a.test_y, minlength=10)
@@ -304,8 +320,13 @@ def shared_tinyshakespeare() -> Path | None:
 def test_real_tinyshakespeare_loads_with_checksum():
     d = load_text("tinyshakespeare", shared_tinyshakespeare())
     assert d.vocab_size == 65
-    assert len(d.train) == 1_003_854 and len(d.val) == 111_540  # nanoGPT's 90/10 split
-    assert d.val_chars == len(d.val)
+    # nanoGPT's 90/10 split: its last 10 % is our test; val is the end of its train part.
+    assert len(d.test) == 111_540 and len(d.train) + len(d.val) == 1_003_854
+    assert len(d.val) == len(d.test) and d.chars == {
+        "train": 892_314,
+        "val": 111_540,
+        "test": 111_540,
+    }
 
 
 def write_text_dataset(monkeypatch, root: Path, text: str) -> None:
@@ -320,7 +341,7 @@ def write_text_dataset(monkeypatch, root: Path, text: str) -> None:
 def test_char_level_text_split(monkeypatch, tmp_path):
     write_text_dataset(monkeypatch, tmp_path, "abcdefghij" * 10)
     d = load_text("tinyshakespeare", tmp_path)
-    assert d.vocab_size == 10 and len(d.train) == 90 and len(d.val) == 10
+    assert d.vocab_size == 10 and (len(d.train), len(d.val), len(d.test)) == (80, 10, 10)
     assert d.train[:10].tolist() == list(range(10))
 
 
@@ -348,21 +369,23 @@ def test_wikitext2_bpe_from_zip_is_cached(monkeypatch, tmp_path):
     with zipfile.ZipFile(zpath, "w") as z:
         z.writestr("wikitext-2-raw/wiki.train.raw", "".join(words[:250]))
         z.writestr("wikitext-2-raw/wiki.valid.raw", "".join(words[250:]))
-        z.writestr("wikitext-2-raw/wiki.test.raw", "unused")
+        z.writestr("wikitext-2-raw/wiki.test.raw", "".join(words[:20]))
     spec = replace(
         catalog.WIKITEXT2, files=(replace(catalog.WIKITEXT2.files[0], checksum=sha256(zpath)),)
     )
     monkeypatch.setitem(catalog.SPECS, "wikitext2", replace(spec, urls=OFFLINE))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    cache = tmp_path / "cache/wikitext2"
+    monkeypatch.setenv("OPTBENCH_CACHE", str(cache.parent))
     a = load_text("wikitext2", tmp_path, tokenizer="bpe", vocab_size=300)
-    cached = sorted(p.name for p in zpath.parent.glob("bpe-*"))
+    assert not list(zpath.parent.glob("bpe-*"))  # nothing written into the data folder
+    cached = sorted(p.name for p in cache.glob("bpe-*"))
     assert len(cached) == 2 and {Path(c).suffix for c in cached} == {".json", ".pt"}
     b = load_text("wikitext2", tmp_path, tokenizer="bpe", vocab_size=300)
     assert torch.equal(a.train, b.train) and torch.equal(a.val, b.val)
     assert 257 <= a.vocab_size <= 300 and int(a.train.max()) < a.vocab_size
-    assert len(a.val) < a.val_chars  # merges make tokens longer than one character
+    assert len(a.val) < a.chars["val"]  # merges make tokens longer than one character
     load_text("wikitext2", tmp_path, tokenizer="bpe", vocab_size=280)  # other settings, other file
-    assert len(list(zpath.parent.glob("bpe-*"))) == 4
+    assert len(list(cache.glob("bpe-*"))) == 4
 
 
 # --- batches ------------------------------------------------------------------------------

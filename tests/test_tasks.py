@@ -28,8 +28,10 @@ SMALL = {
         eval_windows=8,
         eval_batch_size=4,
     ),
-    "toy": dict(dim=8, n_train=256, n_test=64, batch_size=32),
+    "deepobs": dict(dataset="fashion_mnist", arch="mlp", batch_size=16, eval_train_size=200),
+    "toy": dict(dim=8, n_train=256, n_val=64, n_test=64, batch_size=32),
 }
+REAL_DATA = {"deepobs"}  # read the real dataset from the data root ($OPTBENCH_DATA)
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 40
 
 
@@ -47,7 +49,7 @@ def small_root(monkeypatch, tmp_path):
 
 def make(name: str, root) -> Task:
     kwargs = dict(SMALL[name])
-    if "data_root" in task_arguments(name):
+    if "data_root" in task_arguments(name) and name not in REAL_DATA:
         kwargs["data_root"] = root
     return build_task(name, **kwargs)
 
@@ -74,11 +76,9 @@ def test_task_builds_steps_and_evaluates(name, small_root):
     model.train()
     metrics = task.evaluate(model)
     assert model.training  # train mode restored
-    assert any(k.startswith("train/") for k in metrics) and any(
-        k.startswith("test/") for k in metrics
-    )
-    assert {"train/loss", "test/loss"} <= set(metrics)
-    assert task.target.metric in metrics
+    assert {"train/loss", "val/loss", "test/loss"} <= set(metrics)
+    assert {k.split("/")[0] for k in metrics} == {"train", "val", "test"}
+    assert task.target.metric in metrics and task.target.metric.startswith("val/")
     assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values())
     model.eval()
     assert task.evaluate(model) == metrics and not model.training  # eval is deterministic

@@ -2,13 +2,21 @@
 
 ``ensure(spec, root)`` looks in ``<root>/<spec.folder>``; a missing file is
 downloaded from the spec's URLs (a temporary file, checked, then renamed), and
-every file is checked against its published checksum before it is used. Every
-failure is a :class:`DatasetError` with a one-line message that says what was
-expected and where it was looked for.
+every file is checked before it is used: against its published checksum, or,
+for a ``.gz`` file, against the sha256 of its decompressed content. The second
+check is what matters (the bytes a reader sees) and lets a recompressed copy of
+the canonical file through (``gzip -9`` of the same content, as in offline
+mirrors), while the canonical download still passes by its published md5.
+Every failure is a :class:`DatasetError` with a one-line message that says what
+was expected and where it was looked for.
+
+Digests of large files are remembered (size, mtime, digest) in the user cache,
+never in the data folder, which may be shared and read-only.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.client
 import json
@@ -18,10 +26,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .root import cache_root
+
 # Files at least this large get a stamp (size, mtime, digest) after a successful
 # check so the next run does not hash them again; smaller files hash in milliseconds.
 STAMP_MIN_BYTES = 16 * 2**20
-STAMP_FILE = ".optbench-verified.json"
+STAMP_FILE = "verified.json"  # in cache_root(): {absolute path: [size, mtime_ns, algo, digest]}
 DOWNLOAD_TIMEOUT_S = 60
 
 
@@ -34,9 +44,14 @@ class FileSpec:
     name: str  # path relative to the dataset folder
     checksum: str  # hex digest as published
     algo: str = "sha256"  # "md5" where md5 is what the source publishes
+    content_sha256: str | None = None  # of the decompressed bytes, for a .gz file
+
+    def expected(self) -> str:
+        content = f" or content sha256 {self.content_sha256}" if self.content_sha256 else ""
+        return f"{self.algo} {self.checksum}{content}"
 
     def describe(self) -> str:
-        return f"{self.name} ({self.algo} {self.checksum})"
+        return f"{self.name} ({self.expected()})"
 
 
 @dataclass(frozen=True)
@@ -47,49 +62,71 @@ class DatasetSpec:
     urls: tuple[str, ...] = ()  # base URLs (mirrors, tried in order); the file name is appended
 
 
-def file_digest(path: Path, algo: str) -> str:
+def file_digest(path: Path, algo: str, decompress: bool = False) -> str:
+    """Hex digest of a file's bytes, or of its gzip-decompressed content."""
     h = hashlib.new(algo)
-    with open(path, "rb") as f:
+    with (gzip.open if decompress else open)(path, "rb") as f:
         for chunk in iter(lambda: f.read(2**20), b""):
             h.update(chunk)
     return h.hexdigest()
 
 
-def _read_stamps(folder: Path) -> dict:
+def _stamps_path() -> Path:
+    return cache_root() / STAMP_FILE
+
+
+def _read_stamps() -> dict:
     try:
-        return json.loads((folder / STAMP_FILE).read_text())
+        return json.loads(_stamps_path().read_text())
     except (OSError, ValueError):
         return {}
 
 
-def _write_stamp(folder: Path, name: str, entry: list) -> None:
-    """Best effort: a read-only data folder simply gets no stamp."""
-    stamps = _read_stamps(folder)
-    stamps[name] = entry
+def _write_stamp(path: Path, entry: list) -> None:
+    """Best effort: an unwritable cache simply gets no stamp."""
+    stamps = _read_stamps()
+    stamps[str(path.resolve())] = entry
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=STAMP_FILE, suffix=".tmp")
+        _stamps_path().parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=_stamps_path().parent, prefix=STAMP_FILE, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(stamps, f)
-        os.replace(tmp, folder / STAMP_FILE)
+        os.replace(tmp, _stamps_path())
     except OSError:
         pass
 
 
+def _content_digest(path: Path) -> str | None:
+    """sha256 of a gzip file's decompressed content; None if it does not decompress."""
+    try:
+        return file_digest(path, "sha256", decompress=True)
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None
+
+
 def verify(path: Path, spec: FileSpec) -> None:
-    """Raise DatasetError unless ``path`` has the published checksum."""
+    """Raise DatasetError unless ``path`` has the published checksum or, for a .gz
+    file, the published sha256 of its decompressed content."""
     st = path.stat()
-    key = [st.st_size, st.st_mtime_ns, spec.algo, spec.checksum]
+    key = [st.st_size, st.st_mtime_ns, spec.algo, spec.checksum, spec.content_sha256]
     big = st.st_size >= STAMP_MIN_BYTES
-    if big and _read_stamps(path.parent).get(spec.name) == key:
+    if big and _read_stamps().get(str(path.resolve())) == key:
         return
     actual = file_digest(path, spec.algo)
     if actual != spec.checksum:
-        raise DatasetError(
-            f"{path}: {spec.algo} checksum mismatch: expected {spec.checksum}, got {actual}; "
-            "the file was not used (delete it to download it again)"
-        )
+        content = _content_digest(path) if spec.content_sha256 else None
+        if content is None or content != spec.content_sha256:
+            got = f"{spec.algo} {actual}" + (
+                f", content sha256 {content or 'unreadable (not a complete gzip stream)'}"
+                if spec.content_sha256
+                else ""
+            )
+            raise DatasetError(
+                f"{path}: checksum mismatch: expected {spec.expected()}, got {got}; "
+                "the file was not used (delete it to download it again)"
+            )
     if big:
-        _write_stamp(path.parent, spec.name, key)
+        _write_stamp(path, key)
 
 
 def download(url: str, dest: Path, spec: FileSpec) -> None:

@@ -1,8 +1,10 @@
 """Image classification datasets as uint8 tensors: MNIST, Fashion-MNIST, CIFAR-10, digits.
 
-Every reader returns an :class:`ImageData`: train and test images as one uint8
-tensor each, shape (N, C, H, W), labels int64 (N,), and the train set's
-per-channel mean and std (in [0, 1] pixel units) for normalisation.
+Every reader returns an :class:`ImageData`: train, val and test images as one
+uint8 tensor each, shape (N, C, H, W), labels int64 (N,), and the train split's
+per-channel mean and std (in [0, 1] pixel units) for normalisation. The test
+split is the official one; val is a fixed holdout of the official training
+images (suite/data/splits.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from . import catalog
 from .fetch import DatasetError, ensure
 from .root import resolve_root
+from .splits import VAL_SIZE, holdout
 
 IDX_IMAGES_MAGIC = 0x00000803  # uint8 (0x08), 3 dims
 IDX_LABELS_MAGIC = 0x00000801  # uint8 (0x08), 1 dim
@@ -31,10 +34,12 @@ class ImageData:
     name: str
     train_x: torch.Tensor  # uint8 (N, C, H, W)
     train_y: torch.Tensor  # int64 (N,)
+    val_x: torch.Tensor
+    val_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
     num_classes: int
-    mean: tuple[float, ...]  # per channel, of train_x / 255
+    mean: tuple[float, ...]  # per channel, of train_x / 255 (the train split only)
     std: tuple[float, ...]
 
     @property
@@ -50,16 +55,33 @@ class ImageData:
             self,
             train_x=self.train_x.to(device),
             train_y=self.train_y.to(device),
+            val_x=self.val_x.to(device),
+            val_y=self.val_y.to(device),
             test_x=self.test_x.to(device),
             test_y=self.test_y.to(device),
         )
 
 
 def _make(name: str, train_x, train_y, test_x, test_y, num_classes: int = 10) -> ImageData:
-    x = train_x.double() / 255
+    """Carve the fixed val split out of the official training images, then take the
+    normalisation statistics from what is left for training."""
+    tr, va = holdout(len(train_x), VAL_SIZE[name])
+    x = train_x[tr].double() / 255
     mean = tuple(x.mean(dim=(0, 2, 3)).tolist())
     std = tuple(x.std(dim=(0, 2, 3)).tolist())
-    return ImageData(name, train_x, train_y.long(), test_x, test_y.long(), num_classes, mean, std)
+    train_y = train_y.long()
+    return ImageData(
+        name,
+        train_x[tr],
+        train_y[tr],
+        train_x[va],
+        train_y[va],
+        test_x,
+        test_y.long(),
+        num_classes,
+        mean,
+        std,
+    )
 
 
 # --- IDX (MNIST, Fashion-MNIST) -----------------------------------------------------------
@@ -168,7 +190,8 @@ def load_cifar10(root: str | os.PathLike | None = None) -> ImageData:
 
 
 def load_digits(test_size: int = 360, seed: int = 0) -> ImageData:
-    """The 1,797 8x8 digits, split stratified into 1,437 train / 360 test with a fixed seed."""
+    """The 1,797 8x8 digits, split stratified into 1,437 train / 360 test with a fixed seed
+    (then 360 of the 1,437 become val: 1,077 / 360 / 360)."""
     from sklearn.datasets import load_digits as sk_load_digits
     from sklearn.model_selection import train_test_split
 

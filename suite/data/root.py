@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 ENV_VAR = "OPTBENCH_DATA"
+CACHE_ENV_VAR = "OPTBENCH_CACHE"
 DEFAULT_ROOT = Path("~/.cache/optbench")
 
 
@@ -22,3 +23,10 @@ def resolve_root(root: str | os.PathLike | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     return DEFAULT_ROOT.expanduser()
+
+
+def cache_root() -> Path:
+    """Where derived files go (tokenizers, encoded corpora, verified digests): never the
+    data folder, which may be shared. ``$OPTBENCH_CACHE``, else ``~/.cache/optbench``."""
+    env = os.environ.get(CACHE_ENV_VAR, "")
+    return Path(env).expanduser() if env else DEFAULT_ROOT.expanduser()

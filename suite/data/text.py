@@ -1,11 +1,12 @@
-"""Language-modelling corpora as token streams: Tiny Shakespeare and WikiText-2 (raw).
+"""Language-modelling corpora as token streams: Tiny Shakespeare, WikiText-2 (raw), Brown.
 
-A corpus is a (train, val) pair of strings: Tiny Shakespeare is split 90/10 by
-characters as nanoGPT does; WikiText-2 uses its own train and validation files.
+A corpus is a (train, val, test) triple of strings: Tiny Shakespeare by nanoGPT's
+character split with val carved out of its train part (splits.py); WikiText-2
+by its own train/valid/test files; Brown by a fixed split of its files (brown.py).
 Tokenisation is either characters (the vocabulary of the whole text, as nanoGPT)
-or a byte-level BPE trained on the train split with the ``tokenizers`` library.
-The BPE and the encoded streams are cached next to the data (or in the user
-cache when the data folder is read-only) under a name that hashes their settings.
+or a byte-level BPE trained on the train split only with the ``tokenizers``
+library. The BPE and the encoded streams are cached in the user cache (never in
+the data folder, which may be shared) under a name that hashes their settings.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from pathlib import Path
 
 import torch
 
-from . import catalog
+from . import brown, catalog
 from .fetch import DatasetError, ensure
-from .root import DEFAULT_ROOT, resolve_root
+from .root import cache_root, resolve_root
+from .splits import nanogpt_split
 
-TEXT_DATASETS = ("tinyshakespeare", "wikitext2")
+TEXT_DATASETS = ("tinyshakespeare", "wikitext2", "brown")
 TOKENIZERS = ("char", "bpe")
 WIKITEXT2_MEMBERS = {
     "train": "wikitext-2-raw/wiki.train.raw",
@@ -41,8 +43,9 @@ class TokenData:
     vocab_size: int
     train: torch.Tensor  # int64 (n_train,)
     val: torch.Tensor  # int64 (n_val,)
-    # Characters in the val text: bits per char = loss * len(val) / val_chars / ln 2.
-    val_chars: int
+    test: torch.Tensor  # int64 (n_test,)
+    # Characters per split: bits per char = loss * len(tokens) / chars / ln 2.
+    chars: dict[str, int]
 
     def to(self, device: torch.device | str) -> TokenData:
         return TokenData(
@@ -51,36 +54,49 @@ class TokenData:
             self.vocab_size,
             self.train.to(device),
             self.val.to(device),
-            self.val_chars,
+            self.test.to(device),
+            self.chars,
         )
 
 
-def read_tinyshakespeare(root: str | os.PathLike | None = None) -> tuple[str, str, str]:
-    """(train, val, checksum): the first 90% of the characters, the last 10%."""
+SPLITS = ("train", "val", "test")
+
+
+def read_tinyshakespeare(root: str | os.PathLike | None = None) -> tuple[str, str, str, str]:
+    """(train, val, test, checksum) by nanoGPT's split (splits.nanogpt_split)."""
     spec = catalog.SPECS["tinyshakespeare"]
     path = ensure(spec, resolve_root(root)) / spec.files[0].name
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(f"{path}: unreadable text file ({e})") from None
-    n = int(0.9 * len(text))
-    return text[:n], text[n:], spec.files[0].checksum
+    return (*nanogpt_split(text), spec.files[0].checksum)
 
 
-def read_wikitext2(root: str | os.PathLike | None = None) -> tuple[str, str, str]:
-    """(train, val, checksum): wiki.train.raw and wiki.valid.raw, read from the zip."""
+def read_wikitext2(root: str | os.PathLike | None = None) -> tuple[str, str, str, str]:
+    """(train, val, test, checksum): wiki.{train,valid,test}.raw, read from the zip."""
     spec = catalog.SPECS["wikitext2"]
     path = ensure(spec, resolve_root(root)) / spec.files[0].name
     try:
         with zipfile.ZipFile(path) as z:
-            train, val = (z.read(WIKITEXT2_MEMBERS[s]).decode("utf-8") for s in ("train", "val"))
+            parts = [z.read(WIKITEXT2_MEMBERS[s]).decode("utf-8") for s in SPLITS]
     except (zipfile.BadZipFile, KeyError, OSError, UnicodeDecodeError) as e:
         raise DatasetError(f"{path}: unreadable WikiText-2 archive ({e})") from None
-    return train, val, spec.files[0].checksum
+    return (*parts, spec.files[0].checksum)
 
 
-def _cache_dirs(root: Path, folder: str) -> list[Path]:
-    return [root / folder, DEFAULT_ROOT.expanduser() / folder]
+def read_brown(root: str | os.PathLike | None = None) -> tuple[str, str, str, str]:
+    """(train, val, test, digest): the tag-stripped Brown corpus by its fixed file split."""
+    folder = brown.ensure_brown(resolve_root(root))
+    parts = brown.read_split(folder)
+    return parts["train"], parts["val"], parts["test"], catalog.BROWN_DIGEST
+
+
+READERS = {
+    "tinyshakespeare": read_tinyshakespeare,
+    "wikitext2": read_wikitext2,
+    "brown": read_brown,
+}
 
 
 def _load_cached(dirs: list[Path], name: str):
@@ -106,7 +122,7 @@ def _save_cached(dirs: list[Path], name: str, write) -> None:
                 os.remove(tmp)
 
 
-def _bpe(train: str, val: str, vocab_size: int, key: str, dirs: list[Path]):
+def _bpe(texts: dict[str, str], vocab_size: int, key: str, dirs: list[Path]):
     import tokenizers
     from tokenizers import ByteLevelBPETokenizer, Tokenizer
 
@@ -115,6 +131,7 @@ def _bpe(train: str, val: str, vocab_size: int, key: str, dirs: list[Path]):
         "vocab_size": vocab_size,
         "min_frequency": BPE_MIN_FREQUENCY,
         "kind": "bytelevel-bpe",
+        "splits": list(SPLITS),
         "tokenizers": tokenizers.__version__,
     }
     h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
@@ -123,9 +140,9 @@ def _bpe(train: str, val: str, vocab_size: int, key: str, dirs: list[Path]):
     if tok_path is not None and ids_path is not None:
         tok = Tokenizer.from_file(str(tok_path))
         ids = torch.load(ids_path)
-        return tok.get_vocab_size(), ids["train"].long(), ids["val"].long()
+        return tok.get_vocab_size(), {s: ids[s].long() for s in SPLITS}
     bpe = ByteLevelBPETokenizer()
-    lines = train.splitlines(keepends=True)
+    lines = texts["train"].splitlines(keepends=True)  # trained on the train split only
     bpe.train_from_iterator(
         lines, vocab_size=vocab_size, min_frequency=BPE_MIN_FREQUENCY, show_progress=False
     )
@@ -134,10 +151,10 @@ def _bpe(train: str, val: str, vocab_size: int, key: str, dirs: list[Path]):
         enc = bpe.encode_batch(text.splitlines(keepends=True))
         return torch.tensor([i for e in enc for i in e.ids], dtype=torch.int32)
 
-    ids = {"train": encode(train), "val": encode(val)}
+    ids = {s: encode(texts[s]) for s in SPLITS}
     _save_cached(dirs, tok_name, bpe.save)
     _save_cached(dirs, ids_name, lambda p: torch.save(ids, p))
-    return bpe.get_vocab_size(), ids["train"].long(), ids["val"].long()
+    return bpe.get_vocab_size(), {s: ids[s].long() for s in SPLITS}
 
 
 def load_text(
@@ -151,17 +168,17 @@ def load_text(
         raise ValueError(f"unknown text dataset {name!r}; valid: {', '.join(TEXT_DATASETS)}")
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {tokenizer!r}; valid: {', '.join(TOKENIZERS)}")
-    root = resolve_root(root)
-    read = read_tinyshakespeare if name == "tinyshakespeare" else read_wikitext2
-    train, val, checksum = read(root)
-    if tokenizer == "char":
-        chars = sorted(set(train) | set(val))  # as nanoGPT: the vocabulary of the whole text
-        stoi = {c: i for i, c in enumerate(chars)}
-        tr = torch.tensor([stoi[c] for c in train], dtype=torch.long)
-        va = torch.tensor([stoi[c] for c in val], dtype=torch.long)
-        return TokenData(name, "char", len(chars), tr, va, len(val))
-    if vocab_size < 257:
+    if tokenizer == "bpe" and vocab_size < 257:
         raise ValueError(f"vocab_size must be >= 257 for a byte-level BPE, got {vocab_size}")
-    dirs = _cache_dirs(root, catalog.SPECS[name].folder)
-    v, tr, va = _bpe(train, val, vocab_size, f"{name}:{checksum}", dirs)
-    return TokenData(name, "bpe", v, tr, va, len(val))
+    root = resolve_root(root)
+    *parts, checksum = READERS[name](root)
+    texts = dict(zip(SPLITS, parts, strict=True))
+    chars = {s: len(t) for s, t in texts.items()}
+    if tokenizer == "char":
+        # As nanoGPT: the vocabulary of the whole text.
+        vocab = sorted(set().union(*texts.values()))
+        stoi = {c: i for i, c in enumerate(vocab)}
+        ids = {s: torch.tensor([stoi[c] for c in t], dtype=torch.long) for s, t in texts.items()}
+        return TokenData(name, "char", len(vocab), ids["train"], ids["val"], ids["test"], chars)
+    v, ids = _bpe(texts, vocab_size, f"{name}:{checksum}", [cache_root() / name])
+    return TokenData(name, "bpe", v, ids["train"], ids["val"], ids["test"], chars)

@@ -138,7 +138,7 @@ def _run_row(folder: Path, s: dict) -> dict[str, Any]:
     final = _metrics(s["final"], f"{where}: final", required=ok)
     best = _metrics(s["best"], f"{where}: best", required=ok)
     metric = t["metric"]
-    base = metric.split("/", 1)[1] if metric.startswith("test/") else None
+    base = metric.split("/", 1)[1] if "/" in metric else None  # "val/acc" -> "acc"
     flat = flatten_hparams(s["hparams"])
     row.update(
         folder=str(folder),
@@ -159,11 +159,14 @@ def _run_row(folder: Path, s: dict) -> dict[str, Any]:
         final_target=final.get(metric, math.nan),
         best_target=best.get(metric, math.nan),
         final_train=final.get(f"train/{base}", math.nan) if base else math.nan,
+        final_test=final.get(f"test/{base}", math.nan) if base else math.nan,
         peak_memory_kind=str(s["peak_memory_kind"]),
         diagnosis=s["diagnosis"],
         error=s["error"],
     )
-    row["gap"] = row["final_train"] - row["final_target"]
+    # Generalization gap: train minus test of the target's metric (test where it exists).
+    test = row["final_test"] if math.isfinite(row["final_test"]) else row["final_target"]
+    row["gap"] = row["final_train"] - test
     row["reached"] = math.isfinite(row["steps_to_target"])
     n_params = row["n_params"]
     row["state_bytes_per_param"] = (

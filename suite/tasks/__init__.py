@@ -6,11 +6,18 @@ import inspect
 
 from .base import Target, Task
 from .cnn import CNNTask
+from .deepobs import DeepOBSTask
 from .lm import LMTask
 from .toy import ToyTask
 from .vit import ViTTask
 
-TASKS: dict[str, type[Task]] = {"cnn": CNNTask, "vit": ViTTask, "lm": LMTask, "toy": ToyTask}
+TASKS: dict[str, type[Task]] = {
+    "cnn": CNNTask,
+    "vit": ViTTask,
+    "deepobs": DeepOBSTask,
+    "lm": LMTask,
+    "toy": ToyTask,
+}
 
 
 def task_arguments(name: str) -> list[str]:

@@ -19,7 +19,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class Target:
-    metric: str  # a key of evaluate()'s result, e.g. "test/acc" or "test/loss"
+    metric: str  # a val/* key of evaluate()'s result, e.g. "val/acc" or "val/loss"
     value: float
     direction: str  # "max": reached when metric >= value; "min": when metric <= value
 
@@ -52,7 +52,8 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        """Metrics on the train and test splits, keyed ``train/<m>`` and ``test/<m>``."""
+        """Metrics on three fixed, disjoint splits, keyed ``train/<m>``, ``val/<m>`` and
+        ``test/<m>``. Targets, tuning and selection read ``val/*`` only."""
 
     def train_batches(self, seed: int, start_step: int = 0) -> Iterator[Any]:
         """Endless iterator of training batches from ``start_step`` on."""
@@ -60,6 +61,11 @@ class Task(abc.ABC):
         while True:
             yield self.batch(seed, step)
             step += 1
+
+    def check_hparams(self, hparams: dict) -> None:
+        """Refuse optimizer hyperparameters this task's definition rules out (ValueError).
+        Every hyperparameter is allowed unless a task says otherwise."""
+        return None
 
     def decays(self, name: str, param: nn.Parameter) -> bool:
         """Whether weight decay applies: not to biases, norms or other 1-d params."""

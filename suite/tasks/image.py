@@ -1,8 +1,12 @@
-"""What the image classification tasks (cnn.py, vit.py) share: data, batches, loss, eval.
+"""What the image classification tasks (cnn.py, vit.py, deepobs.py) share: data, batches,
+loss, eval.
 
 The dataset sits on the task's device as uint8 (N, C, H, W); a batch is indexed
-from an epoch permutation, augmented (random crop with zero padding; left-right
-flips for CIFAR-10 only) and normalised with the train set's channel statistics.
+from an epoch permutation of the train split, augmented (random crop with zero
+padding; left-right flips for CIFAR-10 only) and normalised with the train
+split's channel statistics. Evaluation covers a fixed subset of the train split
+(``train/*``), the val split (``val/*``, what targets and tuning read) and the
+official test set (``test/*``).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ class ImageClassification(Task):
     """Base of the image tasks; subclasses set family, TARGETS, STEPS and build_model."""
 
     family: str
-    TARGETS: dict[str, float]  # dataset -> test/acc to reach
+    TARGETS: dict[str, float]  # dataset -> val/acc to reach
     STEPS: dict[str, int]  # dataset -> default step budget
 
     def __init__(
@@ -54,7 +58,7 @@ class ImageClassification(Task):
         )
         self.dataset = dataset
         self.name = f"{self.family}_{dataset}"
-        self.target = Target("test/acc", self.TARGETS[dataset], "max")
+        self.target = Target("val/acc", self.TARGETS[dataset], "max")
         self.default_steps = self.STEPS[dataset]
         self.device = torch.device(device)
         self.batch_size = batch_size
@@ -102,6 +106,7 @@ class ImageClassification(Task):
         d = self.data
         splits = {
             "train": (d.train_x[self.eval_train_idx], d.train_y[self.eval_train_idx]),
+            "val": (d.val_x, d.val_y),
             "test": (d.test_x, d.test_y),
         }
         was_training = model.training
