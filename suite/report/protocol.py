@@ -268,10 +268,10 @@ def write(
 
 def _claim(r: pd.Series) -> str:
     parts = []
-    if r["faster"]:
-        parts.append(f"{r['candidate']} reaches the target in fewer steps")
+    if r["fewer_steps"]:
+        parts.append(f"{r['fewer_steps']} reaches the target in fewer steps")
     if r["better_val"]:
-        parts.append(f"{r['candidate']} has the better best val metric")
+        parts.append(f"{r['better_val']} has the better best val metric")
     return "; ".join(parts) or "no significant difference"
 
 

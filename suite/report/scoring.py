@@ -172,12 +172,14 @@ def pairwise(timed: pd.DataFrame, candidate: str, alpha: float = ALPHA) -> pd.Da
                     "steps_mean": cs.mean_a,
                     "other_steps_mean": cs.mean_b,
                     "p_steps": cs.p,
-                    "faster": cs.significant and cs.diff < 0,
+                    "fewer_steps": (candidate if cs.diff < 0 else other) if cs.significant else "",
                     "metric": a["metric"].iloc[0],
                     "best_val_mean": cm.mean_a,
                     "other_best_val_mean": cm.mean_b,
                     "p_best_val": cm.p,
-                    "better_val": cm.significant and (cm.diff > 0 if higher else cm.diff < 0),
+                    "better_val": (
+                        (candidate if (cm.diff > 0) == higher else other) if cm.significant else ""
+                    ),
                 }
             )
     return pd.DataFrame(rows)
