@@ -33,6 +33,10 @@ class Records:
     curves: pd.DataFrame  # train events of the ok runs: folder, group, step, loss
     problems: pd.DataFrame  # one row per run not in the tables (PROBLEM_COLUMNS)
     notes: list[str] = field(default_factory=list)  # non-fatal remarks, one line each
+    # eval events of the ok runs: folder, group, step, value of the run's target metric (val)
+    evals: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["folder", "group", "step", "value"])
+    )
 
 
 def _train_events(path: Path) -> list[tuple[float, float]]:
@@ -91,7 +95,9 @@ def _not_ok(folder: Path, s: dict) -> dict:
         return _problem(folder, s["status"], f"{why}; record also malformed: {e}", s)
 
 
-def _read_one(folder: Path, rows: list, problems: list, curves: list, notes: list) -> None:
+def _read_one(
+    folder: Path, rows: list, problems: list, curves: list, notes: list, evals: list
+) -> None:
     if not (folder / "summary.json").is_file():
         reason = "no summary.json: the run never finished (or is still running)"
         problems.append(_problem(folder, "missing/incomplete", reason, step=_last_step(folder)))
@@ -105,6 +111,12 @@ def _read_one(folder: Path, rows: list, problems: list, curves: list, notes: lis
         row = _run_row(folder, s)
         metrics_path = folder / "metrics.jsonl"
         events = _train_events(metrics_path) if metrics_path.is_file() else None
+        metric = row["target_metric"]
+        target_evals = [
+            (row["folder"], row["group"], float(ev["step"]), to_float(ev[metric], metric))
+            for ev in (read_jsonl(metrics_path) if events is not None else [])
+            if ev.get("event") == "eval" and metric in ev
+        ]
     except RecordError as e:
         group = {"group": row["group"]} if row else {}
         problems.append(_problem(folder, "malformed", str(e), s) | group)
@@ -116,6 +128,7 @@ def _read_one(folder: Path, rows: list, problems: list, curves: list, notes: lis
         notes.append(f"{folder}: no metrics.jsonl; in the tables, but no loss curve")
     else:
         curves.extend((row["folder"], row["group"], st, loss) for st, loss in events)
+        evals.extend(target_evals)
     rows.append(row)
 
 
@@ -178,18 +191,20 @@ def collect(roots: list[Path]) -> Records:
     problems: list[dict] = []
     curves: list[tuple] = []
     notes: list[str] = []
+    evals: list[tuple] = []
     unique = {f.resolve(): f for f in reversed(folders)}  # one folder named twice counts once
     for folder in sorted(unique.values()):
-        _read_one(folder, rows, problems, curves, notes)
+        _read_one(folder, rows, problems, curves, notes, evals)
     rows = _check_targets(_drop_duplicates(rows, problems), problems)
     kept = {r["folder"] for r in rows}
     runs = pd.DataFrame(rows)
     curves_df = pd.DataFrame(curves, columns=["folder", "group", "step", "loss"])
     curves_df = curves_df[curves_df["folder"].isin(kept)].reset_index(drop=True)
     probs = pd.DataFrame(problems, columns=PROBLEM_COLUMNS + ["group"])
-    return Records(
-        runs, curves_df, probs.sort_values("folder", kind="stable").reset_index(drop=True), notes
-    )
+    evals_df = pd.DataFrame(evals, columns=["folder", "group", "step", "value"])
+    evals_df = evals_df[evals_df["folder"].isin(kept)].reset_index(drop=True)
+    probs = probs.sort_values("folder", kind="stable").reset_index(drop=True)
+    return Records(runs, curves_df, probs, notes, evals_df)
 
 
 # The frames' builders, importable from here as before the split.

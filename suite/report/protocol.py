@@ -23,6 +23,7 @@ import pandas as pd
 
 from suite.record import RecordError
 from suite.report.collect import aggregate, collect
+from suite.report.plots import cost_chart, loss_curves
 from suite.report.protocol_plots import coinciding, profile_plot, search_heatmaps
 from suite.report.scoring import (
     PROCEDURE,
@@ -260,6 +261,7 @@ def write(
             "",
             to_markdown(t.shown),
         ]
+    plots += loss_curves(records, agg, out / "plots") + cost_chart(agg, out / "plots")
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in plots]
     markdown = "\n".join(lines) + "\n"
     (out / "report.md").write_text(markdown)
