@@ -251,7 +251,15 @@ def write(
     # the three tables, from the reruns at the selected configuration
     records = collect([d for st in studies for d in st.rerun_dirs()])
     agg = aggregate(records)
+    trials = {(st.task, st.optimizer): st.budget.get("trials") for st in studies}
     for t in build_tables(agg, records):
+        if {"Task", "Optimizer"} <= set(t.shown.columns) and not t.shown.empty:
+            where = list(t.shown.columns).index("Optimizer") + 1
+            per_row = [
+                trials.get(k, "-") for k in zip(t.shown["Task"], t.shown["Optimizer"], strict=True)
+            ]
+            t.shown.insert(where, "Trials", [str(x) for x in per_row])
+            t.data["trials"] = per_row
         t.data.to_csv(out / f"{t.name}.csv", index=False)
         lines += [
             "",

@@ -342,5 +342,8 @@ def tune(cfg: StudyConfig, log=print) -> dict:
     search(cfg, space, study, log)
     best = select(cfg, study)
     log(f"selected trial {best.number}: {' '.join(best.user_attrs['overrides'])}")
+    metric = read_summary(cfg.out / best.user_attrs["run_dir"])["target"]["metric"]
+    if not metric.startswith(objective.VAL):
+        log(f"warning: {cfg.task}'s target {metric} is not on the val split; selection used it")
     reruns = rerun(cfg, best, log) if cfg.reruns else []
     return write_result(cfg, study, space, best, reruns, time.perf_counter() - start)
