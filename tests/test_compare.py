@@ -41,6 +41,10 @@ def test_compare_writes_a_leaderboard_against_the_baselines_with_their_budget(ba
     mine = json.loads((out / "studies" / "toy" / "adam" / "study.json").read_text())
     theirs = json.loads((baselines / "toy" / "sgd" / "study.json").read_text())
     assert mine["budget"] == theirs["budget"]  # same trials, steps, evals, sampler, seeds
+    assert sorted(r["seed"] for r in mine["reruns"]) == [1, 2, 3]
+    for r in mine["reruns"]:  # fresh seeds at the selected hyperparameters
+        s = read_summary(out / "studies" / "toy" / "adam" / r["run_dir"])
+        assert s["seed"] == r["seed"] and s["hparams"] == mine["selected"]["hparams"]
     board = pd.read_csv(out / "leaderboard.csv")
     assert sorted(board["optimizer"]) == ["adam", "adamw", "sgd"]
     pairs = pd.read_csv(out / "pairwise.csv")
