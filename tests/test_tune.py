@@ -127,3 +127,15 @@ def test_a_resumed_study_must_keep_its_budget(tmp_path, capsys):
         == 2
     )
     assert "another budget" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_trials_run_through_a_hydra_launcher(tmp_path):
+    out = tmp_path / "study"
+    cmd = [*TUNE, "--trials", "1", "--out", str(out), *FAST, "--no-reruns"]
+    done = subprocess.run(
+        [*cmd, "--launcher", "joblib", *RUN_ARGS], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = out / "trials" / "0000"
+    assert (run / "multirun.yaml").is_file() and read_summary(run)["status"] == "ok"

@@ -36,6 +36,7 @@ def parse(argv: list[str] | None) -> StudyConfig:
     p.add_argument("--evals", type=int, default=20, help="evaluations per run")
     p.add_argument("--heartbeat", type=int, default=10, help="seconds between trial heartbeats")
     p.add_argument("--grace", type=int, default=30, help="seconds before a silent trial is stale")
+    p.add_argument("--launcher", default=None, help="Hydra launcher per run: joblib, slurm, ...")
     p.add_argument("--no-reruns", action="store_true", help="search only (extra workers)")
     a = p.parse_args(argv)
     return StudyConfig(
@@ -54,6 +55,7 @@ def parse(argv: list[str] | None) -> StudyConfig:
         heartbeat_s=a.heartbeat,
         grace_s=a.grace,
         reruns=not a.no_reruns,
+        launcher=a.launcher,
     )
 
 

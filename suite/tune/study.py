@@ -36,6 +36,12 @@ from suite.tune import objective
 from suite.tune.space import CONF, Param, load_config, load_space, overrides, suggest
 
 SAMPLERS = ("sobol", "tpe", "random")
+PLUGIN_LAUNCHERS = (
+    "basic",
+    "joblib",
+    "submitit_local",
+    "submitit_slurm",
+)  # installed with the suite
 # QMCSampler and trial heartbeats are marked experimental by Optuna; they are what we use.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 FINISHED = ("ok", "diverged", "failed")
@@ -66,6 +72,7 @@ class StudyConfig:
     heartbeat_s: int = 10
     grace_s: int = 30
     reruns: bool = True
+    launcher: str | None = None  # a Hydra launcher for each run (joblib, slurm, ...); None: local
     conf: Path = field(default=CONF)
 
     def check(self) -> list[Param]:
@@ -86,6 +93,14 @@ class StudyConfig:
                 f"invalid rerun seeds {list(seeds)}: need >= 3 distinct seeds >= 0, "
                 f"none equal to the tuning seed {self.tune_seed}"
             )
+        launchers = sorted(
+            {
+                *PLUGIN_LAUNCHERS,
+                *(p.stem for p in (self.conf / "hydra" / "launcher").glob("*.yaml")),
+            }
+        )
+        if self.launcher is not None and self.launcher not in launchers:
+            raise StudyError(f"unknown launcher {self.launcher!r}; valid: {', '.join(launchers)}")
         if self.evals < 1:
             raise StudyError(f"invalid evals: {self.evals} (must be >= 1)")
         for o in self.extra:
@@ -165,7 +180,16 @@ def run_command(cfg: StudyConfig, seed: int, run_overrides: list[str], run_dir: 
         cmd += [f"steps={cfg.steps}", f"eval_every={max(1, cfg.steps // cfg.evals)}"]
     keys = {o.split("=", 1)[0] for o in cfg.extra}
     cmd += [d for d in ("logger=none", "progress=none") if d.split("=")[0] not in keys]
-    return cmd + [*run_overrides, *cfg.extra, f"hydra.run.dir={run_dir}"]
+    cmd += [*run_overrides, *cfg.extra]
+    if cfg.launcher is None:
+        return cmd + [f"hydra.run.dir={run_dir}"]
+    # one job through a Hydra launcher (e.g. a Slurm array of one), written to run_dir itself
+    cmd.insert(3, "-m")
+    return cmd + [
+        f"hydra/launcher={cfg.launcher}",
+        f"hydra.sweep.dir={run_dir}",
+        "hydra.sweep.subdir=.",
+    ]
 
 
 def launch(cfg: StudyConfig, seed: int, run_overrides: list[str], run_dir: Path) -> dict:
