@@ -56,6 +56,18 @@ exp-sgd-vs-adam: ## tuned SGD+momentum vs tuned Adam/AdamW: test metric and gap 
 	$(PY) -m suite.run -m experiment=sgd_vs_adam hydra.sweep.dir=runs/experiments/sgd_vs_adam/$(STAMP) $(ARGS)
 	$(PY) -m suite.report.experiments sgd_vs_adam runs/experiments/sgd_vs_adam/$(STAMP) --out $(EXP_OUT)/sgd_vs_adam --force
 
+# --- the fair-comparison protocol (README "Fair comparison") -----------------------------
+TRIALS ?= 8
+.PHONY: tune compare baselines
+tune: ## tune one optimizer on one task on val: make tune TASK=toy OPTIMIZER=adamw TRIALS=8 [STEPS=200] [OUT=runs/tune/toy/adamw]
+	$(PY) -m suite.tune --task $(or $(TASK),$(error TASK= is required, e.g. TASK=toy)) --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required, e.g. OPTIMIZER=adamw)) --trials $(TRIALS) $(if $(STEPS),--steps $(STEPS)) $(if $(OUT),--out $(OUT)) $(ARGS)
+
+compare: ## tune OPTIMIZER with the committed baselines' budget, leaderboard into OUT: make compare OPTIMIZER=<name> OUT=<folder>
+	$(PY) -m suite.tune.compare --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required)) --out $(or $(OUT),$(error OUT= is required, a folder for the leaderboard)) $(if $(BASELINES),--baselines $(BASELINES)) $(ARGS)
+
+baselines: ## tune every baseline optimizer on the 4 CPU workloads -> results/baselines (hours; resumable)
+	$(PY) -m suite.tune.baselines --out $(or $(OUT),results/baselines) $(ARGS)
+
 .PHONY: reliability
 reliability: ## inject faults and bad input through the real entry point, print the table (exit 1 on any failure)
 	$(PY) scripts/reliability.py $(ARGS)

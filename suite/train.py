@@ -29,7 +29,7 @@ import torch
 from suite.diagnose import first_nonfinite
 from suite.distributed import SINGLE, Dist
 from suite.faults import maybe_kill, maybe_poison
-from suite.measure import peak_memory, reset_peak_memory, state_bytes
+from suite.measure import peak_memory, reset_peak_memory, state_bytes, tensor_bytes
 from suite.record import append_jsonl, read_jsonl, rewrite_jsonl
 from suite.tasks.base import Task
 
@@ -140,6 +140,7 @@ def train(
     device = task.device
 
     # --- build: the model's init depends only on the seed ---
+    reset_peak_memory(device)  # before the model: the CPU peak is measured above this baseline
     seed_everything(cfg.seed)
     model = task.build_model().to(device)
     optimizer = make_optimizer(task.param_groups(model, weight_decay))
@@ -216,7 +217,6 @@ def train(
             track["steps_to_target"], track["seconds_to_target"] = step, track["train_seconds"]
         return metrics
 
-    reset_peak_memory(device)
     status, diverged_at, diverged_layer, window = "ok", None, None, track["window"]
     model.train()
     batches = task.train_batches(cfg.seed, start_step=track["step"])
@@ -286,6 +286,7 @@ def train(
         "seconds_to_target": track["seconds_to_target"],
         "n_params": n_params,
         "optimizer_state_bytes": state_bytes(optimizer),
+        "tensor_bytes": tensor_bytes(params, optimizer),
         **peak_memory(device),
         "median_step_time_s": statistics.median(track["step_times"])
         if track["step_times"]

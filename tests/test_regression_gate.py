@@ -131,9 +131,9 @@ def test_regressions_fail_and_are_named(reports, capsys):
     code, out, _ = run_gate(capsys, reports["base"], reports["bad"])
     assert code == 1
     v = verdicts(out)
-    assert v["cnn_digits", "adamw"].startswith("FAIL: best test/acc 0.86 vs 0.91")
+    assert v["cnn_digits", "adamw"].startswith("FAIL: best val/acc 0.86 vs 0.91")
     assert "band 0.02" in v["cnn_digits", "adamw"]
-    assert v["lm_shakespeare", "adamw8bit"].startswith("FAIL: best test/loss 2.01 vs 1.96")
+    assert v["lm_shakespeare", "adamw8bit"].startswith("FAIL: best val/loss 2.01 vs 1.96")
     assert "1.50x > 1.25x" in v["lm_shakespeare", "torch_adamw"]
     assert v["cnn_digits", "adamw8bit"] == "FAIL: missing from the new report"
     assert v["cnn_digits", "sgd"].startswith("FAIL: status ok -> diverged")

@@ -25,8 +25,9 @@ from suite.report.collect import aggregate
 from suite.report.tables import build_tables, to_latex, to_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
-CNN = {"metric": "test/acc", "value": 0.85, "direction": "max"}
-LM = {"metric": "test/loss", "value": 2.0, "direction": "min"}
+CNN = {"metric": "val/acc", "value": 0.85, "direction": "max"}
+LM = {"metric": "val/loss", "value": 2.0, "direction": "min"}
+TEST_OFFSET = -0.01  # each run's test/<m> = its val/<m> + TEST_OFFSET: the splits differ
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -75,7 +76,8 @@ def make_run(
             "step": steps,
             "elapsed_s": 1.0,
             f"train/{m}": train_m,
-            f"test/{m}": final,
+            f"val/{m}": final,
+            f"test/{m}": final + TEST_OFFSET,
         },
     )
     summary = dict.fromkeys(SUMMARY_KEYS)
@@ -91,8 +93,8 @@ def make_run(
         seed=seed,
         steps=steps,
         max_steps=max_steps,
-        final={f"train/{m}": train_m, f"test/{m}": final},
-        best={f"train/{m}": train_m, f"test/{m}": best},
+        final={f"train/{m}": train_m, f"val/{m}": final, f"test/{m}": final + TEST_OFFSET},
+        best={f"train/{m}": train_m, f"val/{m}": best, f"test/{m}": best + TEST_OFFSET},
         final_train_loss=loss,
         target=target,
         steps_to_target=to_target[0] if to_target else None,
@@ -296,13 +298,16 @@ def test_convergence_numbers(report):
 def test_generalization_gap(report):
     gen = pd.read_csv(report / "generalization.csv")
     a8 = _row(gen, optimizer="adamw8bit")
-    gap = np.subtract(A8["train"], A8["final"])
+    gap = np.subtract(A8["train"], np.add(A8["final"], TEST_OFFSET))  # train - test
     assert a8["gap_mean"] == pytest.approx(gap.mean()) and a8["gap_std"] == pytest.approx(
         gap.std(ddof=1)
     )
-    assert a8["final_target_mean"] == pytest.approx(np.mean(A8["final"]))
+    assert a8["final_target_mean"] == pytest.approx(np.mean(A8["final"]))  # val
+    assert a8["final_test_mean"] == pytest.approx(np.mean(A8["final"]) + TEST_OFFSET)
     lm = _row(gen, optimizer="adam8bit")
-    assert lm["gap_mean"] == pytest.approx(-0.11) and lm["target_metric"] == "test/loss"
+    assert (
+        lm["gap_mean"] == pytest.approx(-0.11 - TEST_OFFSET) and lm["target_metric"] == "val/loss"
+    )
 
 
 def test_memory_relative_to_adamw(report):
@@ -589,3 +594,48 @@ def test_fuzz_malformed_records(tmp_path_factory, edits, raw, lines, drop):
         == records.runs["group"][records.runs["folder"] == str(root / "good_s0")].iloc[0]
     ].iloc[0]
     assert good["best_target_mean"] == 0.9 and good["n"] == 1  # the bad run never leaks into it
+
+
+def test_corrupted_test_metrics_change_no_selection_and_no_ranking(runs, report, tmp_path):
+    """Tables choose on the target (val) only: wreck every test/* value and only the
+    columns that report test metrics move."""
+    import shutil
+
+    from suite.record import read_jsonl, rewrite_jsonl
+
+    copy = tmp_path / "runs"
+    shutil.copytree(runs, copy)
+    wrecked = 0
+    for summary_path in copy.rglob("summary.json"):
+        try:
+            s = json.loads(summary_path.read_text())
+            events = read_jsonl(summary_path.parent / "metrics.jsonl")
+        except (ValueError, OSError):  # the fixture's deliberately broken records stay broken
+            continue
+        if not isinstance(s, dict):
+            continue
+        for part in ("final", "best"):
+            for k in list(s.get(part) or {}):
+                if k.startswith("test/"):
+                    s[part][k], wrecked = 123.0, wrecked + 1
+        write_json(summary_path, s)
+        rewrite_jsonl(
+            summary_path.parent / "metrics.jsonl",
+            [{k: (-5.0 if k.startswith("test/") else v) for k, v in ev.items()} for ev in events],
+        )
+    assert wrecked > 20
+    out = tmp_path / "report"
+    assert main([str(copy), "--out", str(out)]) == 0
+    for name in ("convergence", "memory", "comparisons"):
+        a = pd.read_csv(report / f"{name}.csv").drop(columns=["seeds"], errors="ignore")
+        b = pd.read_csv(out / f"{name}.csv").drop(columns=["seeds"], errors="ignore")
+        pd.testing.assert_frame_equal(a, b, check_exact=False)
+    gen_a, gen_b = (
+        pd.read_csv(report / "generalization.csv"),
+        pd.read_csv(out / "generalization.csv"),
+    )
+    moved = [c for c in gen_a.columns if not gen_a[c].equals(gen_b[c])]
+    assert moved and all(c.startswith(("final_test", "gap")) for c in moved)
+    assert (gen_b["final_test_mean"].dropna() == 123.0).all()
+    heat = sorted(p.name for p in (report / "plots").glob("heatmap_*.png"))
+    assert heat == sorted(p.name for p in (out / "plots").glob("heatmap_*.png"))

@@ -15,12 +15,14 @@ from pathlib import Path
 import pandas as pd
 
 from suite.record import RecordError
+from suite.report import protocol
 from suite.report.collect import Records, aggregate, collect
-from suite.report.plots import heatmaps, loss_curves
+from suite.report.plots import cost_chart, heatmaps, loss_curves
+from suite.report.studies import find_studies
 from suite.report.tables import Table, build_tables, shown_hparams, to_latex, to_markdown
 
 TABLE_NAMES = ("convergence", "generalization", "memory", "comparisons", "not_in_tables")
-PLOT_GLOBS = ("loss_curves.png", "heatmap_*.png")
+PLOT_GLOBS = ("loss_curves.png", "memory_step_time.png", "heatmap_*.png")
 
 
 def _outputs(out: Path) -> list[Path]:
@@ -85,8 +87,16 @@ def write_report(roots: list[Path], out: Path, title: str, force: bool, cmd: str
     for t in tables:
         t.data.to_csv(out / f"{t.name}.csv", index=False)
         (out / f"{t.name}.tex").write_text(to_latex(t))
-    plots = loss_curves(records, agg, out / "plots") + heatmaps(agg, out / "plots")
+    plots = loss_curves(records, agg, out / "plots") + cost_chart(agg, out / "plots")
+    plots += heatmaps(agg, out / "plots")
     markdown = render(records, agg, tables, plots, title, out, cmd)
+    studies = find_studies(roots)
+    if studies:  # tuning studies among the runs: the leaderboard and profiles too
+        protocol.write([st.folder for st in studies], out / "protocol", None, None, cmd)
+        markdown += (
+            f"\n## Fair comparison\n\n{len(studies)} tuning studies found: leaderboard, "
+            "performance profiles and p-values in [protocol/report.md](protocol/report.md).\n"
+        )
     (out / "report.md").write_text(markdown)
     return markdown
 

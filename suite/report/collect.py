@@ -1,12 +1,11 @@
-"""Run records -> pandas frames: one row per run, one row per group, the loss curves.
+"""Run folders -> the frames the report shows: one row per run, the loss curves, problems.
 
 Reads only what :mod:`suite.record` writes. Every run folder found ends up in
 exactly one place: a row of ``runs`` (status ``ok``, record well formed) or a
 row of ``problems`` (diverged, failed, still running, missing or malformed),
 with a one-line reason. Nothing is dropped silently.
 
-A *group* is one task x optimizer x step budget x hyperparameter setting; its
-seeds are aggregated as mean, std (ddof=1) and n.
+A row is built by :mod:`suite.report.rows`; groups of seeds by :mod:`suite.report.aggregate`.
 """
 
 from __future__ import annotations
@@ -18,26 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from suite.record import RecordError, find_runs, read_jsonl, read_summary
+from suite.report.rows import HP, _run_row, hparams_label, one_line, to_float  # noqa: F401
 
-HP = "hp."  # prefix of the flattened-hyperparameter columns in the frames
-BASELINES = ("adamw", "torch_adamw")  # the 32-bit AdamW baseline, in order of preference
-NUMBER_KEYS = (
-    "steps",
-    "max_steps",
-    "final_train_loss",
-    "steps_to_target",
-    "seconds_to_target",
-    "n_params",
-    "optimizer_state_bytes",
-    "peak_memory_bytes",
-    "median_step_time_s",
-    "wall_seconds",
-    "diverged_at_step",
-)
 PROBLEM_COLUMNS = ["folder", "status", "task", "optimizer", "seed", "step", "reason"]
 
 
@@ -49,133 +33,10 @@ class Records:
     curves: pd.DataFrame  # train events of the ok runs: folder, group, step, loss
     problems: pd.DataFrame  # one row per run not in the tables (PROBLEM_COLUMNS)
     notes: list[str] = field(default_factory=list)  # non-fatal remarks, one line each
-
-
-def one_line(text: object, limit: int = 240) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 3] + "..."
-
-
-def to_float(value: Any, where: str) -> float:
-    """A number from a record; "nan"/"inf" strings (how record.py stores them) are floats."""
-    if value is None:
-        return math.nan
-    if isinstance(value, bool):
-        raise RecordError(f"{where}: expected a number, got {value!r}")
-    if isinstance(value, (int, float)):
-        try:
-            return float(value)
-        except OverflowError:
-            raise RecordError(f"{where}: number out of range") from None
-    if isinstance(value, str):  # record.py writes NaN/inf as "nan"/"inf"/"-inf"; nothing else
-        try:
-            x = float(value)
-        except ValueError:
-            x = 0.0
-        if not math.isfinite(x):
-            return x
-    raise RecordError(f"{where}: expected a number, got {one_line(repr(value), 60)}")
-
-
-def _metrics(value: Any, where: str, required: bool) -> dict[str, float]:
-    if value is None and not required:
-        return {}
-    if not isinstance(value, dict):
-        raise RecordError(f"{where}: expected an object of metrics, got {type(value).__name__}")
-    return {str(k): to_float(v, f"{where}[{k!r}]") for k, v in value.items()}
-
-
-def flatten_hparams(hparams: dict, prefix: str = "") -> dict[str, Any]:
-    """Nested hyperparameters as flat scalars (ints as floats, lists as JSON text), e.g.
-    {"lr": 1, "b": [0.9, 0.99], "x": {"y": 2}} -> {"lr": 1.0, "b": "[0.9, 0.99]", "x.y": 2.0}
-    """
-    flat: dict[str, Any] = {}
-    for key, value in hparams.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten_hparams(value, f"{name}."))
-        elif isinstance(value, (list, tuple)):
-            flat[name] = json.dumps(value)
-        elif isinstance(value, float) and not math.isfinite(value):
-            flat[name] = str(value)
-        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53:
-            flat[name] = float(value)  # lr=1 and lr=1.0 are one setting
-        else:
-            flat[name] = value
-    return flat
-
-
-def hparams_label(flat: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={_fmt_hp(v)}" for k, v in sorted(flat.items())) or "-"
-
-
-def _fmt_hp(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def _run_row(folder: Path, s: dict) -> dict[str, Any]:
-    """One validated row from a summary; a RecordError names the first bad field."""
-    where = f"{folder / 'summary.json'}"
-    for key in ("task", "optimizer"):
-        if not isinstance(s[key], str) or not s[key]:
-            raise RecordError(f"{where}: {key} must be a non-empty string, got {s[key]!r}")
-    if not isinstance(s["hparams"], dict):
-        raise RecordError(f"{where}: hparams must be an object, got {type(s['hparams']).__name__}")
-    t = s["target"]
-    if not (
-        isinstance(t, dict)
-        and isinstance(t.get("metric"), str)
-        and t.get("direction") in ("max", "min")
-    ):
-        raise RecordError(
-            f"{where}: target must be {{metric, value, direction: max|min}}, got {one_line(t, 80)}"
-        )
-    seed = s["seed"]
-    if isinstance(seed, (dict, list)):
-        raise RecordError(f"{where}: seed must be a scalar, got {type(seed).__name__}")
-    ok = s["status"] == "ok"
-    row: dict[str, Any] = {k: to_float(s[k], f"{where}: {k}") for k in NUMBER_KEYS}
-    final = _metrics(s["final"], f"{where}: final", required=ok)
-    best = _metrics(s["best"], f"{where}: best", required=ok)
-    metric = t["metric"]
-    base = metric.split("/", 1)[1] if "/" in metric else None  # "val/acc" -> "acc"
-    flat = flatten_hparams(s["hparams"])
-    row.update(
-        folder=str(folder),
-        status=s["status"],
-        task=s["task"],
-        optimizer=s["optimizer"],
-        impl=str(s["impl"]),
-        family=str(s["family"]),
-        state_bits=s["state_bits"] if isinstance(s["state_bits"], int) else None,
-        seed=seed,
-        hparams=hparams_label(flat),
-        group=json.dumps(
-            [s["task"], s["optimizer"], row["max_steps"], flat], sort_keys=True, default=str
-        ),
-        target_metric=metric,
-        target_value=to_float(t.get("value"), f"{where}: target.value"),
-        target_direction=t["direction"],
-        final_target=final.get(metric, math.nan),
-        best_target=best.get(metric, math.nan),
-        final_train=final.get(f"train/{base}", math.nan) if base else math.nan,
-        final_test=final.get(f"test/{base}", math.nan) if base else math.nan,
-        peak_memory_kind=str(s["peak_memory_kind"]),
-        diagnosis=s["diagnosis"],
-        error=s["error"],
+    # eval events of the ok runs: folder, group, step, value of the run's target metric (val)
+    evals: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["folder", "group", "step", "value"])
     )
-    # Generalization gap: train minus test of the target's metric (test where it exists).
-    test = row["final_test"] if math.isfinite(row["final_test"]) else row["final_target"]
-    row["gap"] = row["final_train"] - test
-    row["reached"] = math.isfinite(row["steps_to_target"])
-    n_params = row["n_params"]
-    row["state_bytes_per_param"] = (
-        row["optimizer_state_bytes"] / n_params if n_params > 0 else math.nan
-    )
-    row.update({f"{HP}{k}": v for k, v in flat.items()})
-    row.update({f"final.{k}": v for k, v in final.items()})
-    row.update({f"best.{k}": v for k, v in best.items()})
-    return row
 
 
 def _train_events(path: Path) -> list[tuple[float, float]]:
@@ -234,7 +95,9 @@ def _not_ok(folder: Path, s: dict) -> dict:
         return _problem(folder, s["status"], f"{why}; record also malformed: {e}", s)
 
 
-def _read_one(folder: Path, rows: list, problems: list, curves: list, notes: list) -> None:
+def _read_one(
+    folder: Path, rows: list, problems: list, curves: list, notes: list, evals: list
+) -> None:
     if not (folder / "summary.json").is_file():
         reason = "no summary.json: the run never finished (or is still running)"
         problems.append(_problem(folder, "missing/incomplete", reason, step=_last_step(folder)))
@@ -248,6 +111,12 @@ def _read_one(folder: Path, rows: list, problems: list, curves: list, notes: lis
         row = _run_row(folder, s)
         metrics_path = folder / "metrics.jsonl"
         events = _train_events(metrics_path) if metrics_path.is_file() else None
+        metric = row["target_metric"]
+        target_evals = [
+            (row["folder"], row["group"], float(ev["step"]), to_float(ev[metric], metric))
+            for ev in (read_jsonl(metrics_path) if events is not None else [])
+            if ev.get("event") == "eval" and metric in ev
+        ]
     except RecordError as e:
         group = {"group": row["group"]} if row else {}
         problems.append(_problem(folder, "malformed", str(e), s) | group)
@@ -259,6 +128,7 @@ def _read_one(folder: Path, rows: list, problems: list, curves: list, notes: lis
         notes.append(f"{folder}: no metrics.jsonl; in the tables, but no loss curve")
     else:
         curves.extend((row["folder"], row["group"], st, loss) for st, loss in events)
+        evals.extend(target_evals)
     rows.append(row)
 
 
@@ -321,87 +191,21 @@ def collect(roots: list[Path]) -> Records:
     problems: list[dict] = []
     curves: list[tuple] = []
     notes: list[str] = []
+    evals: list[tuple] = []
     unique = {f.resolve(): f for f in reversed(folders)}  # one folder named twice counts once
     for folder in sorted(unique.values()):
-        _read_one(folder, rows, problems, curves, notes)
+        _read_one(folder, rows, problems, curves, notes, evals)
     rows = _check_targets(_drop_duplicates(rows, problems), problems)
     kept = {r["folder"] for r in rows}
     runs = pd.DataFrame(rows)
     curves_df = pd.DataFrame(curves, columns=["folder", "group", "step", "loss"])
     curves_df = curves_df[curves_df["folder"].isin(kept)].reset_index(drop=True)
     probs = pd.DataFrame(problems, columns=PROBLEM_COLUMNS + ["group"])
-    return Records(
-        runs, curves_df, probs.sort_values("folder", kind="stable").reset_index(drop=True), notes
-    )
+    evals_df = pd.DataFrame(evals, columns=["folder", "group", "step", "value"])
+    evals_df = evals_df[evals_df["folder"].isin(kept)].reset_index(drop=True)
+    probs = probs.sort_values("folder", kind="stable").reset_index(drop=True)
+    return Records(runs, curves_df, probs, notes, evals_df)
 
 
-def _mean_std(values: np.ndarray) -> tuple[float, float]:
-    """Mean and sample std; NaN propagates (a NaN seed is shown, never skipped)."""
-    if len(values) == 0:
-        return math.nan, math.nan
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
-    return float(np.mean(values)), std
-
-
-AGG_COLUMNS = (
-    "final_train_loss",
-    "final_target",
-    "best_target",
-    "final_train",
-    "gap",
-    "state_bytes_per_param",
-    "peak_memory_bytes",
-    "median_step_time_s",
-    "wall_seconds",
-)
-
-
-def aggregate(records: Records) -> pd.DataFrame:
-    """One row per group: mean/std over seeds of every AGG_COLUMNS entry, n, targets reached."""
-    runs = records.runs
-    if runs.empty:
-        return pd.DataFrame()
-    hp_cols = [c for c in runs.columns if c.startswith(HP)]
-    excluded = (
-        Counter(records.problems["group"].dropna()) if not records.problems.empty else Counter()
-    )
-    out = []
-    for key, g in runs.groupby("group", sort=False):
-        first = g.iloc[0]
-        row: dict[str, Any] = {
-            c: first[c]
-            for c in (
-                "task",
-                "optimizer",
-                "impl",
-                "family",
-                "state_bits",
-                "max_steps",
-                "hparams",
-                "group",
-            )
-        }
-        row.update({c: first[c] for c in ("target_metric", "target_value", "target_direction")})
-        row.update({c: first[c] for c in hp_cols})
-        row["peak_memory_kind"] = "/".join(sorted(set(g["peak_memory_kind"])))
-        row["n"] = len(g)
-        row["seeds"] = ",".join(str(s) for s in g["seed"])
-        row["excluded"] = excluded.get(key, 0)
-        for col in AGG_COLUMNS:
-            row[f"{col}_mean"], row[f"{col}_std"] = _mean_std(g[col].to_numpy(float))
-        hit = g[g["reached"]]
-        row["reached"] = len(hit)
-        for col in ("steps_to_target", "seconds_to_target"):
-            row[f"{col}_mean"], row[f"{col}_std"] = _mean_std(hit[col].to_numpy(float))
-        out.append(row)
-    agg = pd.DataFrame(out)
-    hp_sort = [c for c in hp_cols if agg[c].map(lambda v: isinstance(v, (int, float))).all()]
-    return agg.sort_values(
-        ["task", "optimizer", "max_steps", *hp_sort, "hparams"], kind="stable"
-    ).reset_index(drop=True)
-
-
-def baseline_optimizer(runs: pd.DataFrame, task: str) -> str | None:
-    """The 32-bit AdamW entry run on ``task``: in-house ``adamw`` first, else ``torch_adamw``."""
-    present = set(runs.loc[runs["task"] == task, "optimizer"]) if not runs.empty else set()
-    return next((name for name in BASELINES if name in present), None)
+# The frames' builders, importable from here as before the split.
+from suite.report.aggregate import BASELINES, aggregate, baseline_optimizer  # noqa: E402, F401

@@ -1,4 +1,5 @@
-"""PNG plots: train-loss curves with seed bands, lr x weight-decay heatmaps.
+"""PNG plots: train-loss and val-metric curves with seed bands, a memory and step-time
+chart, lr x weight-decay heatmaps.
 
 Matplotlib's Agg backend only (no display); every function returns the paths it wrote.
 """
@@ -17,7 +18,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from suite.report.collect import HP, Records  # noqa: E402
-from suite.report.tables import hp_label, shown_hparams  # noqa: E402
+from suite.report.render import hp_label, shown_hparams  # noqa: E402
+from suite.report.style import colour, legend_note, linestyle  # noqa: E402
 
 BOX = {
     "facecolor": "white",
@@ -52,40 +54,107 @@ def _shown_groups(agg: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return agg.loc[sorted(best)], " (best setting per optimizer)"
 
 
+def _band(frame: pd.DataFrame, value: str) -> pd.DataFrame:
+    return _seed_band(frame.rename(columns={value: "loss"}))
+
+
+def _same(a: pd.Series, b: pd.Series) -> bool:
+    """Two mean curves that coincide: same steps, values within 1e-6 (relative)."""
+    if len(a) != len(b) or not (a.index == b.index).all():
+        return False
+    return bool(np.allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-6, atol=1e-9))
+
+
 def loss_curves(records: Records, agg: pd.DataFrame, out: Path) -> list[Path]:
-    """One panel per task: mean train loss over seeds vs step, shaded min-max over seeds."""
-    curves = records.curves
+    """Per task, side by side: mean train loss over seeds vs step, and the target (val)
+    metric at each evaluation; shaded min-max over seeds. Colour: optimizer family (darker:
+    8-bit state); line style: implementation. A curve that coincides with another's says so
+    in the legend ("= name")."""
+    curves, evals = records.curves, records.evals
     tasks = sorted(agg["task"].unique()) if not agg.empty else []
     if not tasks or curves.empty:
         return []
-    cols = min(len(tasks), 3)
-    rows = math.ceil(len(tasks) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4 * rows), squeeze=False)
+    fig, axes = plt.subplots(len(tasks), 2, figsize=(11, 3.8 * len(tasks)), squeeze=False)
     hp_cols, _ = shown_hparams(agg)
-    for ax, task in zip(axes.flat, tasks, strict=False):
+    for (ax_loss, ax_val), task in zip(axes, tasks, strict=True):
         groups, note = _shown_groups(agg[agg["task"] == task])
-        for _, g in groups.iterrows():
-            c = curves[curves["group"] == g["group"]]
-            c = c[np.isfinite(c["loss"]) & np.isfinite(c["step"])]
-            if c.empty:
-                continue
-            band = _seed_band(c)
-            label = f"{g['optimizer']} {hp_label(g, hp_cols)} (n={g['n']})"
-            (line,) = ax.plot(band.index, band["mean"], label=label[:70], lw=1.3)
-            if g["n"] > 1:
-                ax.fill_between(
-                    band.index, band["lo"], band["hi"], color=line.get_color(), alpha=0.2
+        for ax, frame, value in ((ax_loss, curves, "loss"), (ax_val, evals, "value")):
+            drawn: list[tuple[str, pd.Series]] = []
+            for _, g in groups.iterrows():
+                c = frame[frame["group"] == g["group"]]
+                c = c[np.isfinite(c[value]) & np.isfinite(c["step"])]
+                if c.empty:
+                    continue
+                band = _band(c, value)
+                name = f"{g['optimizer']} {hp_label(g, hp_cols)}"[:60]
+                same = [n for n, m in drawn if _same(m, band["mean"])]
+                label = f"{name} (n={g['n']})" + (f" = {', '.join(same)}" if same else "")
+                ax.plot(
+                    band.index,
+                    band["mean"],
+                    label=label,
+                    lw=1.4,
+                    color=colour(g["family"], g["state_bits"]),
+                    ls=linestyle(g["impl"]),
                 )
-        ax.set_title(f"{task}{note}", fontsize=10)
-        ax.set_xlabel("step")
-        ax.set_ylabel("train loss (mean, min-max over seeds)")
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=6)
-    for ax in list(axes.flat)[len(tasks) :]:
-        ax.set_visible(False)
+                if g["n"] > 1:
+                    ax.fill_between(
+                        band.index,
+                        band["lo"],
+                        band["hi"],
+                        color=colour(g["family"], g["state_bits"]),
+                        alpha=0.15,
+                    )
+                drawn.append((g["optimizer"], band["mean"]))
+            ax.set_xlabel("step")
+            ax.grid(alpha=0.3)
+            if ax.lines:
+                ax.legend(fontsize=6)
+        ax_loss.set_title(f"{task}{note}: train loss", fontsize=10)
+        ax_loss.set_ylabel("train loss (mean, min-max over seeds)")
+        metric = agg.loc[agg["task"] == task, "target_metric"].iloc[0]
+        ax_val.set_title(f"{task}{note}: {metric} at evaluations", fontsize=10)
+        ax_val.set_ylabel(f"{metric} (mean, min-max over seeds)")
+    fig.suptitle(legend_note(), fontsize=8)
     fig.tight_layout()
     path = out / "loss_curves.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
+
+
+def cost_chart(agg: pd.DataFrame, out: Path) -> list[Path]:
+    """Per task: params+grads+state bytes and median step time of each group, as bars."""
+    if agg.empty:
+        return []
+    tasks = sorted(agg["task"].unique())
+    fig, axes = plt.subplots(
+        len(tasks), 2, figsize=(11, 0.5 + 0.35 * len(agg) + 2 * len(tasks)), squeeze=False
+    )
+    for (ax_mem, ax_time), task in zip(axes, tasks, strict=True):
+        g, note = _shown_groups(agg[agg["task"] == task])
+        labels = [f"{o} ({n})" for o, n in zip(g["optimizer"], g["n"], strict=True)]
+        colours = [colour(f, b) for f, b in zip(g["family"], g["state_bits"], strict=True)]
+        hatches = [{"inhouse": "", "torch": "//", "bnb": ".."}.get(i, "xx") for i in g["impl"]]
+        y = np.arange(len(g))
+        for ax, col, scale, xlabel in (
+            (ax_mem, "tensor_bytes_mean", 1 / 2**20, "params + grads + optimizer state (MiB)"),
+            (ax_time, "median_step_time_s_mean", 1e3, "median step time (ms)"),
+        ):
+            bars = ax.barh(y, g[col].to_numpy(float) * scale, color=colours)
+            for bar, h in zip(bars, hatches, strict=True):
+                bar.set_hatch(h)
+            ax.set_yticks(y, labels, fontsize=7)
+            ax.set_xlabel(xlabel)
+            ax.grid(alpha=0.3, axis="x")
+        ax_mem.set_title(f"{task}{note}: memory", fontsize=10)
+        ax_time.set_title(f"{task}{note}: step time", fontsize=10)
+    fig.suptitle(
+        legend_note().replace("line: ", "hatch: ").replace("dashed", "//").replace("dotted", ".."),
+        fontsize=8,
+    )
+    fig.tight_layout()
+    path = out / "memory_step_time.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return [path]

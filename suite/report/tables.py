@@ -9,62 +9,23 @@ rank by noise. Significance lives in the comparison table (Welch's t-test).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pandas as pd
 
-from suite.report.collect import HP, PROBLEM_COLUMNS, Records, baseline_optimizer
-from suite.report.stats import ALPHA, welch
-
-MIB = 2**20
-
-
-@dataclass
-class Table:
-    name: str  # file stem of the CSV and LaTeX files
-    title: str
-    caption: str
-    data: pd.DataFrame  # numbers (CSV)
-    shown: pd.DataFrame  # formatted strings (Markdown, LaTeX)
-
-
-# --- formatting ----------------------------------------------------------------------------
-
-
-def num(x: float, fmt: str = ".4g") -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "nan"
-    return format(x, fmt)
-
-
-def pm(mean: float, std: float, fmt: str = ".4g") -> str:
-    """Mean ± std as text; just the mean when there is no std (one seed)."""
-    if isinstance(std, float) and math.isnan(std):
-        return num(mean, fmt)
-    return f"{num(mean, fmt)} ± {num(std, '.2g')}"
-
-
-def shown_hparams(agg: pd.DataFrame) -> tuple[list[str], dict[str, object]]:
-    """Hyperparameters worth a column: lr, weight_decay and any other that varies;
-    plus the ones that never vary (for a note)."""
-    show, fixed = [], {}
-    for col in (c for c in agg.columns if c.startswith(HP)):
-        name = col[len(HP) :]
-        values = {repr(v) for v in agg[col].dropna()}
-        if name in ("lr", "weight_decay") or len(values) > 1:
-            show.append(col)
-        elif values:
-            fixed[name] = agg[col].dropna().iloc[0]
-    return show, fixed
-
-
-def hp_label(row: pd.Series, cols: list[str]) -> str:
-    parts = []
-    for c in cols:
-        v = row[c]
-        if not (isinstance(v, float) and math.isnan(v)):
-            parts.append(f"{c[len(HP) :]}={num(v, 'g') if isinstance(v, float) else v}")
-    return ", ".join(parts) or "-"
+from suite.report.aggregate import baseline_optimizer
+from suite.report.collect import HP, PROBLEM_COLUMNS, Records
+from suite.report.comparisons import comparisons
+from suite.report.render import (  # noqa: F401  (importable from here as before the split)
+    MIB,
+    Table,
+    hp_label,
+    latex_escape,
+    num,
+    pm,
+    shown_hparams,
+    to_latex,
+    to_markdown,
+)
 
 
 def _key_columns(agg: pd.DataFrame) -> pd.DataFrame:
@@ -115,7 +76,7 @@ def convergence(agg: pd.DataFrame) -> Table:
         for m, s in zip(agg["final_train_loss_mean"], agg["final_train_loss_std"], strict=True)
     ]
     shown["Target"] = agg.apply(target_label, axis=1)
-    shown["Best test metric"] = [
+    shown["Best target metric"] = [
         pm(m, s) for m, s in zip(agg["best_target_mean"], agg["best_target_std"], strict=True)
     ]
     shown["Steps to target"] = agg.apply(to_target, axis=1, col="steps_to_target", fmt=".0f")
@@ -123,32 +84,38 @@ def convergence(agg: pd.DataFrame) -> Table:
     shown["Reached"] = [f"{k}/{n} reached" for k, n in zip(agg["reached"], agg["n"], strict=True)]
     shown["Not in table"] = agg["excluded"].astype(str)
     caption = (
-        "Mean ± std over seeds (n). Best test metric: best value of the task's target metric over "
-        "evaluations. Steps and seconds to target: mean over the seeds that reached it (k/n). "
-        "Not in table: runs of the group that diverged, failed or are incomplete (listed below)."
+        "Mean ± std over seeds (n). Final train loss: mean of the last logged training losses "
+        "(minibatches, train mode, as the optimizer saw them); it differs from train/<m> in the "
+        "generalization table, an evaluation on a fixed train subset in eval mode. Best target "
+        "metric: best value of the task's target metric (its val split) over evaluations. Steps "
+        "and seconds to target: mean over the seeds that reached it (k/n). Not in table: runs of "
+        "the group that diverged, failed or are incomplete (listed below)."
     )
     return Table("convergence", "Convergence", caption, data, shown)
 
 
 def generalization(agg: pd.DataFrame) -> Table:
     data = _data_keys(agg)
-    data["target_metric"] = agg["target_metric"]
-    for c in ("final_target", "best_target", "final_train", "gap"):
+    data["target_metric"], data["test_metric"] = agg["target_metric"], agg["test_metric"]
+    for c in ("final_target", "final_test", "final_train", "gap"):
         data[f"{c}_mean"], data[f"{c}_std"] = agg[f"{c}_mean"], agg[f"{c}_std"]
     shown = _key_columns(agg)
-    shown["Metric"] = agg["target_metric"]
+    shown["Metric"] = agg["target_metric"].map(lambda m: m.split("/", 1)[-1])
+    for col, name in (("final_train", "train"), ("final_target", "target (val)")):
+        shown[f"Final {name}"] = [
+            pm(m, s) for m, s in zip(agg[f"{col}_mean"], agg[f"{col}_std"], strict=True)
+        ]
     shown["Final test"] = [
-        pm(m, s) for m, s in zip(agg["final_target_mean"], agg["final_target_std"], strict=True)
-    ]
-    shown["Best test"] = [
-        pm(m, s) for m, s in zip(agg["best_target_mean"], agg["best_target_std"], strict=True)
+        pm(m, s) for m, s in zip(agg["final_test_mean"], agg["final_test_std"], strict=True)
     ]
     shown["Train - test gap"] = [
         pm(m, s) for m, s in zip(agg["gap_mean"], agg["gap_std"], strict=True)
     ]
     caption = (
-        "Final and best value of the target metric on the test split, and the train-test gap "
-        "train/<m> - test/<m> at the final evaluation (nan where the task has no train/<m>)."
+        "The target metric at the final evaluation on each split: train/<m> (evaluation on a "
+        "fixed train subset in eval mode, not the training loss), the target's split (val), and "
+        "test/<m>, reported once at the configuration chosen on val and never used to choose; "
+        "gap: train/<m> - test/<m> (nan where a split is missing)."
     )
     return Table("generalization", "Generalization", caption, data, shown)
 
@@ -176,6 +143,7 @@ def memory(agg: pd.DataFrame, records: Records) -> Table:
                 denom = float(ref[col].mean()) if len(ref) else math.nan
                 value = row[f"{col}_mean"] / denom if denom and math.isfinite(denom) else math.nan
             rel[col].append(value)
+    data["tensor_bytes_mean"] = agg["tensor_bytes_mean"]
     for col in rel:
         data[f"{col}_mean"] = agg[f"{col}_mean"]
         data[f"{col}_std"] = agg[f"{col}_std"]
@@ -183,6 +151,7 @@ def memory(agg: pd.DataFrame, records: Records) -> Table:
     shown = _key_columns(agg)
     shown["State bytes/param"] = agg["state_bytes_per_param_mean"].map(lambda x: num(x, ".3g"))
     shown["State x AdamW"] = [num(x, ".2f") for x in rel["state_bytes_per_param"]]
+    shown["Params+grads+state (MiB)"] = agg["tensor_bytes_mean"].map(lambda x: num(x / MIB, ".3g"))
     shown["Peak memory (MiB)"] = [
         f"{num(m / MIB, '.1f')} ({k})"
         for m, k in zip(agg["peak_memory_bytes_mean"], agg["peak_memory_kind"], strict=True)
@@ -203,110 +172,13 @@ def memory(agg: pd.DataFrame, records: Records) -> Table:
         "x AdamW: relative to the mean of the 32-bit AdamW runs of the same task"
         f" ({which or 'none present'})"
         + (f"; no 32-bit AdamW runs for {', '.join(missing)} (nan)" if missing else "")
-        + ". Peak memory is compared only between runs that measured the same kind."
+        + ". Params+grads+state: exact bytes of parameters, their gradients and the optimizer "
+        "state. Peak memory: cuda_max_allocated on a GPU; on a CPU cpu_rss_above_baseline, the "
+        "resident-set high-water mark above the process's resident set before the model was "
+        "built (includes activations and allocator slack); cpu_peak_rss (older records, or not "
+        "Linux): the whole process. Peak memory is compared only between runs of the same kind."
     )
     return Table("memory", "Memory", caption, data, shown)
-
-
-def _baseline_group(agg: pd.DataFrame, task: str, name: str, max_steps: float) -> pd.Series | None:
-    cands = agg[(agg["task"] == task) & (agg["optimizer"] == name)]
-    same = cands[cands["max_steps"] == max_steps]
-    cands = same if len(same) else cands
-    if cands.empty:
-        return None
-    higher = cands["target_direction"].iloc[0] == "max"
-    order = cands["best_target_mean"].fillna(-math.inf if higher else math.inf)
-    return cands.loc[order.idxmax() if higher else order.idxmin()]
-
-
-COMPARISON_COLUMNS = [
-    "task",
-    "optimizer",
-    "hparams",
-    "max_steps",
-    "metric",
-    "n",
-    "mean",
-    "std",
-    "baseline",
-    "baseline_hparams",
-    "baseline_n",
-    "baseline_mean",
-    "baseline_std",
-    "diff",
-    "p",
-    "significant",
-    "result",
-]
-COMPARISON_SHOWN = [
-    "Task",
-    "Optimizer",
-    "Hyperparameters",
-    "Metric",
-    "Candidate",
-    "Baseline",
-    "Difference",
-    "p",
-    "Result",
-]
-
-
-def comparisons(agg: pd.DataFrame, records: Records, alpha: float = ALPHA) -> Table:
-    runs = records.runs
-    cols, _ = shown_hparams(agg)
-    rows, shown = [], []
-    for _, g in agg.iterrows():
-        name = baseline_optimizer(runs, g["task"])
-        base = _baseline_group(agg, g["task"], name, g["max_steps"]) if name else None
-        if base is None or base["group"] == g["group"]:
-            continue
-        a = runs.loc[runs["group"] == g["group"], "best_target"]
-        b = runs.loc[runs["group"] == base["group"], "best_target"]
-        c = welch(a, b, alpha)
-        rows.append(
-            {
-                "task": g["task"],
-                "optimizer": g["optimizer"],
-                "hparams": g["hparams"],
-                "max_steps": g["max_steps"],
-                "metric": f"best {g['target_metric']}",
-                "n": c.n_a,
-                "mean": c.mean_a,
-                "std": c.std_a,
-                "baseline": base["optimizer"],
-                "baseline_hparams": base["hparams"],
-                "baseline_n": c.n_b,
-                "baseline_mean": c.mean_b,
-                "baseline_std": c.std_b,
-                "diff": c.diff,
-                "p": c.p,
-                "significant": c.significant,
-                "result": c.result,
-            }
-        )
-        shown.append(
-            {
-                "Task": g["task"],
-                "Optimizer": g["optimizer"],
-                "Hyperparameters": hp_label(g, cols),
-                "Metric": f"best {g['target_metric']}",
-                "Candidate": f"{pm(c.mean_a, c.std_a)} (n={c.n_a})",
-                "Baseline": f"{base['optimizer']} [{hp_label(base, cols)}] "
-                f"{pm(c.mean_b, c.std_b)} (n={c.n_b})",
-                "Difference": num(c.diff, "+.3g"),
-                "p": num(c.p, ".3g") if not math.isnan(c.p) else "-",
-                "Result": c.result,
-            }
-        )
-    caption = (
-        "Each group against the task's 32-bit AdamW baseline (in-house adamw if present, else "
-        "torch_adamw; of its hyperparameter settings with the same step budget, the one with the "
-        "best mean), on the best value of the target metric per seed. Welch's t-test; significant "
-        f"at p < {alpha:g}. With fewer than 2 seeds on either side there is no test."
-    )
-    data = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
-    shown_df = pd.DataFrame(shown, columns=COMPARISON_SHOWN)
-    return Table("comparisons", "Comparisons with the AdamW baseline", caption, data, shown_df)
 
 
 def not_in_tables(records: Records) -> Table:
@@ -329,48 +201,3 @@ def build_tables(agg: pd.DataFrame, records: Records) -> list[Table]:
             comparisons(agg, records),
         ]
     return tables + [not_in_tables(records)]
-
-
-# --- rendering -----------------------------------------------------------------------------
-
-
-def _md_cell(x: object) -> str:
-    return " ".join(str(x).split()).replace("|", "\\|")
-
-
-def to_markdown(df: pd.DataFrame) -> str:
-    if df.empty:
-        return "_(none)_"
-    head = "| " + " | ".join(_md_cell(c).strip() for c in df.columns) + " |"
-    rule = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = [
-        "| " + " | ".join(_md_cell(v) for v in row) + " |" for row in df.itertuples(index=False)
-    ]
-    return "\n".join([head, rule, *body])
-
-
-_LATEX = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
-def latex_escape(text: object) -> str:
-    s = "".join(_LATEX.get(ch, ch) for ch in " ".join(str(text).split()))
-    return s.replace("±", r"$\pm$").replace("<=", r"$\le$").replace(">=", r"$\ge$")
-
-
-def to_latex(table: Table) -> str:
-    df = table.shown.map(latex_escape) if not table.shown.empty else table.shown
-    df = df.rename(columns=lambda c: latex_escape(c.strip()))
-    return df.to_latex(
-        index=False, escape=False, caption=latex_escape(table.caption), label=f"tab:{table.name}"
-    )

@@ -1,0 +1,86 @@
+"""Plots of the protocol: performance profiles and the search on val (lr x weight decay)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from suite.report.style import colour, legend_note, linestyle  # noqa: E402
+
+
+def _look(runs: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    looks = {}
+    for o, g in runs.groupby("optimizer"):
+        r = g.iloc[0]
+        looks[o] = (colour(r["family"], r.get("state_bits")), linestyle(r["impl"]))
+    return looks
+
+
+def coinciding(rho: pd.DataFrame) -> list[list[str]]:
+    """Groups of optimizers whose profiles are identical (drawn on top of each other)."""
+    groups: dict[bytes, list[str]] = {}
+    for o in rho.index:
+        groups.setdefault(rho.loc[o].to_numpy(float).tobytes(), []).append(o)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def profile_plot(rhos: dict[str, pd.DataFrame], runs: pd.DataFrame, path: Path) -> Path:
+    """rho_o(tau) per optimizer, one panel per unit (steps, seconds)."""
+    looks = _look(runs)
+    fig, axes = plt.subplots(1, len(rhos), figsize=(5.5 * len(rhos), 4), squeeze=False)
+    for ax, (unit, rho) in zip(axes.flat, rhos.items(), strict=True):
+        same = {o: g for g in coinciding(rho) for o in g}
+        for o in rho.index:
+            c, ls = looks.get(o, ("k", "-"))
+            label = o + (f" (= {', '.join(x for x in same[o] if x != o)})" if o in same else "")
+            ax.step(rho.columns, rho.loc[o], where="post", color=c, ls=ls, label=label, lw=1.5)
+        ax.set_xlabel("tau (time / fastest time on the workload)")
+        ax.set_ylabel("fraction of workloads within tau")
+        ax.set_title(f"performance profile, time to val target in {unit}", fontsize=10)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(legend_note(), fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def search_heatmaps(trials: pd.DataFrame, out: Path) -> list[Path]:
+    """Every trial of a study at (lr, weight_decay), coloured by its best val metric."""
+    paths = []
+    for (task, opt), g in trials.groupby(["task", "optimizer"], sort=True):
+        lr = g["hparams"].map(lambda h: h.get("lr", math.nan)).to_numpy(float)
+        wd = g["hparams"].map(lambda h: h.get("weight_decay", math.nan)).to_numpy(float)
+        val = g["best_val"].to_numpy(float)
+        ok = np.isfinite(lr) & np.isfinite(wd) & (lr > 0) & (wd > 0)
+        if ok.sum() < 2:
+            continue
+        higher = g["direction"].iloc[0] == "max"
+        fig, ax = plt.subplots(figsize=(5, 4))
+        good = ok & np.isfinite(val)
+        sc = ax.scatter(lr[good], wd[good], c=val[good], cmap="viridis" if higher else "viridis_r")
+        bad = ok & ~np.isfinite(val)
+        ax.scatter(lr[bad], wd[bad], marker="x", color="k", label="diverged/failed")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("lr")
+        ax.set_ylabel("weight_decay")
+        ax.set_title(f"{task} / {opt}: {len(g)} trials, seed 0", fontsize=9)
+        fig.colorbar(sc, ax=ax, label=f"best {g['metric'].iloc[0]}")
+        if bad.any():
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = out / f"search_{task}_{opt}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths

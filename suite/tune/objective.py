@@ -1,0 +1,62 @@
+"""What a trial scored: time to the task's val target, else how close it came.
+
+Read from the trial's own ``summary.json`` (its ``target`` names the metric, e.g.
+``val/acc``), never from ``test/*``. The order, best first:
+
+1. runs that reached the target, by steps to target (then by best val metric);
+2. runs that did not, by their best val metric;
+3. diverged or failed runs.
+
+As one number for Optuna (minimised)::
+
+    reached:      v = steps_to_target / max_steps                       in (0, 1]
+    not reached:  v = 1 + shortfall,  shortfall = (t - m) / max(|t|, 1e-12) for a max target
+                                                  (m - t) / max(|t|, 1e-12) for a min target
+    otherwise:    v = inf
+
+with t the target value and m the run's best value of the target metric over its
+evaluations. :func:`rank_key` breaks ties between equal v (evaluations are periodic,
+so several trials can reach the target at the same step) by the best metric.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+VAL = "val/"  # the split selection reads; nothing here reads "test/"
+
+
+def best_metric(summary: dict) -> float:
+    """The run's best value of its target metric, NaN where there is none."""
+    metric = summary["target"]["metric"]
+    value = (summary.get("best") or {}).get(metric)
+    try:
+        return float(value) if value is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def reached(summary: dict) -> bool:
+    return summary.get("status") == "ok" and summary.get("steps_to_target") is not None
+
+
+def objective_value(summary: dict) -> float:
+    """The number Optuna minimises for this trial (see the module docstring)."""
+    if summary.get("status") != "ok":
+        return math.inf
+    if reached(summary):
+        return float(summary["steps_to_target"]) / float(summary["max_steps"])
+    t = float(summary["target"]["value"])
+    m = best_metric(summary)
+    if not math.isfinite(m):
+        return math.inf
+    sign = 1.0 if summary["target"]["direction"] == "max" else -1.0
+    return 1.0 + max(0.0, sign * (t - m)) / max(abs(t), 1e-12)
+
+
+def rank_key(summary: dict) -> tuple[Any, ...]:
+    """Sort key, smaller is better: (objective value, best metric oriented so lower is better)."""
+    m = best_metric(summary)
+    sign = -1.0 if summary["target"]["direction"] == "max" else 1.0
+    return (objective_value(summary), sign * m if math.isfinite(m) else math.inf)

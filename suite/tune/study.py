@@ -1,0 +1,373 @@
+"""One tuning study: an Optuna search over an optimizer's ``_search_`` space on one task.
+
+Every trial is an ordinary run through the real entry point
+(``python -m suite.run ... hydra.run.dir=<out>/trials/<n>``) that writes its own record;
+the objective reads that record (:mod:`suite.tune.objective`: time to the val target,
+else the best val metric). When the study holds ``trials`` complete trials, the best
+one is rerun with fresh seeds (``<out>/reruns/s<seed>``), and ``study.json`` and
+``selected.yaml`` say what was searched, what was found and where every record is.
+
+Resumable: the study lives in Optuna storage (``sqlite:///<out>/study.db`` by default, or
+any RDB URL that many machines share). Each trial sends a heartbeat; a trial whose worker
+was killed is marked failed once its heartbeat is older than the grace period, and its
+hyperparameters are queued again (``RetryHeartbeatStaleTrialCallback``), so a rerun of the same
+command continues where the killed one stopped and never overwrites a record.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from suite.record import read_summary
+from suite.tune import objective
+from suite.tune.space import CONF, Param, load_config, load_space, overrides, suggest
+
+SAMPLERS = ("sobol", "tpe", "random")
+PLUGIN_LAUNCHERS = (
+    "basic",
+    "joblib",
+    "submitit_local",
+    "submitit_slurm",
+)  # installed with the suite
+# QMCSampler and trial heartbeats are marked experimental by Optuna; they are what we use.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+FINISHED = ("ok", "diverged", "failed")
+
+
+class StudyError(ValueError):
+    """Bad input or a study that cannot go on; one line, exit code 2."""
+
+
+class RunCrashed(RuntimeError):
+    """A trial's run ended without a summary (killed, out of memory): the trial fails, the study goes on."""
+
+
+@dataclass
+class StudyConfig:
+    task: str
+    optimizer: str
+    trials: int
+    out: Path
+    steps: int | None = None
+    storage: str | None = None  # None: sqlite:///<out>/study.db
+    sampler: str = "sobol"
+    sampler_seed: int = 0
+    tune_seed: int = 0  # the training seed of every trial
+    rerun_seeds: tuple[int, ...] = (1, 2, 3)
+    evals: int = 20  # evaluations per run (time to target is measured at evaluations)
+    extra: tuple[str, ...] = ()  # further Hydra overrides for every run, e.g. threads=1
+    heartbeat_s: int = 10
+    grace_s: int = 30
+    reruns: bool = True
+    launcher: str | None = None  # a Hydra launcher for each run (joblib, slurm, ...); None: local
+    conf: Path = field(default=CONF)
+
+    def check(self) -> list[Param]:
+        """Refuse bad input before any work; returns the search space."""
+        tasks = sorted(p.stem for p in (self.conf / "task").glob("*.yaml"))
+        if self.task not in tasks:
+            raise StudyError(f"unknown task {self.task!r}; valid: {', '.join(tasks)}")
+        space = load_space(self.optimizer, self.conf)
+        if self.trials < 1:
+            raise StudyError(f"invalid trials: {self.trials} (must be >= 1)")
+        if self.steps is not None and self.steps < 1:
+            raise StudyError(f"invalid steps: {self.steps} (must be >= 1)")
+        if self.sampler not in SAMPLERS:
+            raise StudyError(f"unknown sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
+        seeds = self.rerun_seeds
+        if len(set(seeds)) < 3 or self.tune_seed in seeds or any(s < 0 for s in seeds):
+            raise StudyError(
+                f"invalid rerun seeds {list(seeds)}: need >= 3 distinct seeds >= 0, "
+                f"none equal to the tuning seed {self.tune_seed}"
+            )
+        launchers = sorted(
+            {
+                *PLUGIN_LAUNCHERS,
+                *(p.stem for p in (self.conf / "hydra" / "launcher").glob("*.yaml")),
+            }
+        )
+        if self.launcher is not None and self.launcher not in launchers:
+            raise StudyError(f"unknown launcher {self.launcher!r}; valid: {', '.join(launchers)}")
+        if self.evals < 1:
+            raise StudyError(f"invalid evals: {self.evals} (must be >= 1)")
+        for o in self.extra:
+            key = o.split("=", 1)[0].lstrip("+~")
+            if key in ("task", "optimizer", "seed", "steps") or key.startswith("hydra."):
+                raise StudyError(f"override {o!r} is set by the study; pass it as an option")
+        return space
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{(self.out / 'study.db').resolve()}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.task}.{self.optimizer}"
+
+    def budget(self) -> dict[str, Any]:
+        """What every optimizer of a comparison must share (checked when a study resumes)."""
+        return {
+            "task": self.task,
+            "steps": self.steps,
+            "evals": self.evals,
+            "sampler": self.sampler,
+            "sampler_seed": self.sampler_seed,
+            "tune_seed": self.tune_seed,
+            "extra": list(self.extra),
+        }
+
+
+def _sampler(cfg: StudyConfig) -> optuna.samplers.BaseSampler:
+    if cfg.sampler == "sobol":  # AlgoPerf's quasi-random search; the first point is seeded random
+        return optuna.samplers.QMCSampler(
+            qmc_type="sobol",
+            scramble=True,
+            seed=cfg.sampler_seed,
+            independent_sampler=optuna.samplers.RandomSampler(seed=cfg.sampler_seed),
+            warn_independent_sampling=False,
+        )
+    if cfg.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=cfg.sampler_seed)
+    return optuna.samplers.RandomSampler(seed=cfg.sampler_seed)
+
+
+def open_study(cfg: StudyConfig) -> optuna.Study:
+    """Create the study or load it; a resumed study must have the same budget."""
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    storage = RDBStorage(
+        cfg.storage_url,
+        heartbeat_interval=cfg.heartbeat_s,
+        grace_period=cfg.grace_s,
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+    )
+    study = optuna.create_study(
+        study_name=cfg.name,
+        storage=storage,
+        sampler=_sampler(cfg),
+        direction="minimize",
+        load_if_exists=True,
+    )
+    budget = study.user_attrs.get("budget")
+    if budget is None:
+        study.set_user_attr("budget", cfg.budget())
+    elif budget != cfg.budget():
+        diff = {k: (budget.get(k), v) for k, v in cfg.budget().items() if budget.get(k) != v}
+        raise StudyError(
+            f"study {cfg.name} in {cfg.storage_url} was made with another budget "
+            f"(stored, given): {diff}; use another OUT or the same options"
+        )
+    return study
+
+
+def run_command(cfg: StudyConfig, seed: int, run_overrides: list[str], run_dir: Path) -> list[str]:
+    """The ``python -m suite.run`` command line of one trial or rerun."""
+    cmd = [sys.executable, "-m", "suite.run", f"task={cfg.task}", f"optimizer={cfg.optimizer}"]
+    cmd.append(f"seed={seed}")
+    if cfg.steps is not None:
+        cmd += [f"steps={cfg.steps}", f"eval_every={max(1, cfg.steps // cfg.evals)}"]
+    keys = {o.split("=", 1)[0] for o in cfg.extra}
+    cmd += [d for d in ("logger=none", "progress=none") if d.split("=")[0] not in keys]
+    cmd += [*run_overrides, *cfg.extra]
+    if cfg.launcher is None:
+        return cmd + [f"hydra.run.dir={run_dir}"]
+    # one job through a Hydra launcher (e.g. a Slurm array of one), written to run_dir itself
+    cmd.insert(3, "-m")
+    return cmd + [
+        f"hydra/launcher={cfg.launcher}",
+        f"hydra.sweep.dir={run_dir}",
+        "hydra.sweep.subdir=.",
+    ]
+
+
+def launch(cfg: StudyConfig, seed: int, run_overrides: list[str], run_dir: Path) -> dict:
+    """Run one record to its end; its summary. StudyError on bad input (exit 2)."""
+    if run_dir.exists():
+        raise StudyError(f"{run_dir} already exists; nothing was overwritten")
+    cmd = run_command(cfg, seed, run_overrides, run_dir)
+    log = cfg.out / "logs" / f"{run_dir.parent.name}_{run_dir.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as f:
+        f.write(" ".join(cmd) + "\n")
+        f.flush()
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode == 2:
+        last = log.read_text().strip().splitlines()[-1]
+        raise StudyError(f"a run refused its input ({last}); log: {log}")
+    if not (run_dir / "summary.json").is_file():
+        raise RunCrashed(f"{run_dir}: exit {proc.returncode} without a summary; log: {log}")
+    return read_summary(run_dir)
+
+
+def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def search(cfg: StudyConfig, space: list[Param], study: optuna.Study, log=print) -> None:
+    """Run trials until the study holds ``cfg.trials`` complete ones."""
+    base = load_config(cfg.optimizer, cfg.conf)
+
+    def trial_objective(trial: optuna.Trial) -> float:
+        values = suggest(trial, space)
+        ovr = overrides(base, values)
+        run_dir = cfg.out / "trials" / f"{trial.number:04d}"
+        trial.set_user_attr("run_dir", str(run_dir.relative_to(cfg.out)))
+        trial.set_user_attr("overrides", ovr)
+        trial.set_user_attr("values", values)
+        summary = launch(cfg, cfg.tune_seed, ovr, run_dir)
+        value = objective.objective_value(summary)
+        trial.set_user_attr("status", summary["status"])
+        log(f"trial {trial.number}: {' '.join(ovr)} -> {summary['status']}, objective {value:.4g}")
+        return value
+
+    crashes = 0
+    while len(_complete(study)) < cfg.trials:
+        before = len(_complete(study))
+        study.optimize(trial_objective, n_trials=1, catch=(RunCrashed,))
+        crashes = 0 if len(_complete(study)) > before else crashes + 1
+        if crashes >= 3:
+            raise StudyError(f"three trials in a row ended without a summary; see {cfg.out}/logs")
+
+
+def _trial_row(cfg: StudyConfig, t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    row = {
+        "number": t.number,
+        "state": t.state.name,
+        "values": t.user_attrs.get("values"),
+        "overrides": t.user_attrs.get("overrides"),
+        "run_dir": t.user_attrs.get("run_dir"),
+        "objective": _plain(t.value),
+    }
+    if t.state == TrialState.COMPLETE:
+        s = read_summary(cfg.out / t.user_attrs["run_dir"])
+        row.update(_outcome(s))
+    return row
+
+
+def _outcome(s: dict) -> dict[str, Any]:
+    return {
+        "status": s["status"],
+        "reached": objective.reached(s),
+        "steps_to_target": s.get("steps_to_target"),
+        "seconds_to_target": s.get("seconds_to_target"),
+        "target": s["target"],
+        "best_target_metric": _plain(objective.best_metric(s)),
+        "max_steps": s.get("max_steps"),
+    }
+
+
+def select(cfg: StudyConfig, study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The best complete trial by :func:`objective.rank_key` of its record (trial number breaks ties)."""
+    trials = _complete(study)
+    return min(
+        trials,
+        key=lambda t: (
+            *objective.rank_key(read_summary(cfg.out / t.user_attrs["run_dir"])),
+            t.number,
+        ),
+    )
+
+
+def rerun(cfg: StudyConfig, best: optuna.trial.FrozenTrial, log=print) -> list[dict]:
+    """The selected hyperparameters with fresh seeds; a finished rerun is kept, a killed one
+    is left where it is and the seed runs again in ``s<seed>.<attempt>``."""
+    out = []
+    for seed in cfg.rerun_seeds:
+        run_dir = cfg.out / "reruns" / f"s{seed}"
+        attempt = 1
+        while run_dir.exists() and not _finished(run_dir):
+            attempt += 1
+            run_dir = cfg.out / "reruns" / f"s{seed}.{attempt}"
+        s = read_summary(run_dir) if run_dir.exists() else None
+        if s is None:
+            s = launch(cfg, seed, best.user_attrs["overrides"], run_dir)
+            log(f"rerun seed {seed}: {s['status']}, steps to target {s.get('steps_to_target')}")
+        out.append({"seed": seed, "run_dir": str(run_dir.relative_to(cfg.out)), **_outcome(s)})
+    return out
+
+
+def _finished(run_dir: Path) -> bool:
+    try:
+        return read_summary(run_dir)["status"] in FINISHED
+    except (OSError, ValueError):
+        return False
+
+
+def write_result(
+    cfg: StudyConfig, study: optuna.Study, space: list[Param], best, reruns, seconds: float
+) -> dict:
+    """``study.json`` (everything) and ``selected.yaml`` (the chosen hyperparameters)."""
+    base = load_config(cfg.optimizer, cfg.conf)
+    best_summary = read_summary(cfg.out / best.user_attrs["run_dir"])
+    result = {
+        "protocol": 1,
+        "task": cfg.task,
+        "optimizer": cfg.optimizer,
+        "study_name": cfg.name,
+        "storage": cfg.storage_url if cfg.storage is None else "(given RDB URL)",
+        "budget": {**cfg.budget(), "trials": cfg.trials, "rerun_seeds": list(cfg.rerun_seeds)},
+        "search_space": {
+            p.path: {k: v for k, v in asdict(p).items() if v is not None} for p in space
+        },
+        "objective": objective.__doc__.strip().split("\n\n")[1],
+        "selection_split": best_summary["target"]["metric"].split("/", 1)[0],
+        "trials": [_trial_row(cfg, t) for t in study.get_trials(deepcopy=False)],
+        "selected": {
+            "trial": best.number,
+            "values": best.user_attrs["values"],
+            "overrides": best.user_attrs["overrides"],
+            "hparams": best_summary["hparams"],
+        },
+        "reruns": reruns,
+        "wall_seconds_this_invocation": seconds,
+    }
+    (cfg.out / "study.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
+    selected = {
+        "task": cfg.task,
+        "optimizer": cfg.optimizer,
+        "trial": best.number,
+        "overrides": best.user_attrs["overrides"],
+        "hparams": best_summary["hparams"],
+        "base": {k: v for k, v in base.items() if not k.startswith("_")},
+    }
+    (cfg.out / "selected.yaml").write_text(yaml.safe_dump(selected, sort_keys=False))
+    return result
+
+
+def _plain(x: float | None) -> float | str | None:
+    """JSON has no NaN or inf: they are written as "nan" / "inf", as record.py does."""
+    return str(x) if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def _json_default(x: Any) -> Any:
+    return str(x)
+
+
+def tune(cfg: StudyConfig, log=print) -> dict:
+    """Search, select, rerun, write: the whole protocol for one task x optimizer."""
+    space = cfg.check()
+    start = time.perf_counter()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(cfg)
+    done = len(_complete(study))
+    log(f"study {cfg.name}: {done}/{cfg.trials} trials complete ({cfg.storage_url})")
+    search(cfg, space, study, log)
+    best = select(cfg, study)
+    log(f"selected trial {best.number}: {' '.join(best.user_attrs['overrides'])}")
+    metric = read_summary(cfg.out / best.user_attrs["run_dir"])["target"]["metric"]
+    if not metric.startswith(objective.VAL):
+        log(f"warning: {cfg.task}'s target {metric} is not on the val split; selection used it")
+    reruns = rerun(cfg, best, log) if cfg.reruns else []
+    return write_result(cfg, study, space, best, reruns, time.perf_counter() - start)
