@@ -75,13 +75,14 @@ def compare(curves: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     ours.columns = ["_".join(c).strip("_") for c in ours.columns]
     merged = ours.merge(reference, left_on=["label", "epoch"], right_on=["optimizer", "epoch"])
     for m in METRICS:
-        t, p = stats.ttest_ind_from_stats(
-            merged[f"{m}_mean"],
-            merged[f"{m}_std"],
-            merged[f"{m}_count"],
-            merged[f"test_{m}_mean"],
-            merged[f"test_{m}_std"],
-            merged["n"],
+        col = lambda name: merged[name].to_numpy(dtype=float)  # noqa: E731
+        _, p = stats.ttest_ind_from_stats(
+            col(f"{m}_mean"),
+            col(f"{m}_std"),
+            col(f"{m}_count"),
+            col(f"test_{m}_mean"),
+            col(f"test_{m}_std"),
+            col("n"),
             equal_var=False,
         )
         merged[f"{m}_p"] = p
