@@ -18,9 +18,10 @@ from suite.record import RecordError
 from suite.report.collect import Records, aggregate, collect
 from suite.report.plots import heatmaps, loss_curves
 from suite.report.tables import Table, build_tables, shown_hparams, to_latex, to_markdown
+from suite.report.telemetry_plots import telemetry_plots
 
 TABLE_NAMES = ("convergence", "generalization", "memory", "comparisons", "not_in_tables")
-PLOT_GLOBS = ("loss_curves.png", "heatmap_*.png")
+PLOT_GLOBS = ("loss_curves.png", "heatmap_*.png", "telemetry_*.png")
 
 
 def _outputs(out: Path) -> list[Path]:
@@ -86,6 +87,7 @@ def write_report(roots: list[Path], out: Path, title: str, force: bool, cmd: str
         t.data.to_csv(out / f"{t.name}.csv", index=False)
         (out / f"{t.name}.tex").write_text(to_latex(t))
     plots = loss_curves(records, agg, out / "plots") + heatmaps(agg, out / "plots")
+    plots += telemetry_plots(records, out / "plots")
     markdown = render(records, agg, tables, plots, title, out, cmd)
     (out / "report.md").write_text(markdown)
     return markdown
