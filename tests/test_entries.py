@@ -78,6 +78,24 @@ def test_torchao_entries_build_and_step_through_the_entry_point(tmp_path):
     _check_sweep(sorted(COMPILED), _sweep(sorted(COMPILED), tmp_path))
 
 
+@pytest.mark.parametrize("name", RUNNABLE_HERE)
+def test_every_entry_holds_the_state_precision_it_claims(name):
+    """Measured from the state tensors after a step: an entry called 8-bit holds uint8
+    state (timm's bnbadamw8bit builds 32-bit state by mistake; we must never), and no
+    32-bit entry holds any."""
+    spec = REGISTRY[name]
+    big = nn.Parameter(torch.randn(64, 64))  # 4096 values: the 8-bit threshold
+    small = nn.Parameter(torch.randn(10))
+    opt = spec.build([big, small], lr=1e-3, **({"momentum": 0.9} if spec.family == "sgd" else {}))
+    train_mode(opt)
+    big.grad, small.grad = torch.randn_like(big), torch.randn_like(small)
+    opt.step()
+    measured = describe(opt)
+    assert measured["state_bits"] == spec.state_bits, (name, measured)
+    assert ("torch.uint8" in measured["state_dtypes"]) == (spec.state_bits == 8), measured
+    assert measured["optimizer_class"].endswith("." + spec.target.rsplit(".", 1)[1])
+
+
 def test_cuda_only_entry_is_refused_on_cpu_in_one_line(tmp_path):
     proc = run_suite(
         "task=toy", "optimizer=bnb_paged_adamw8bit", "device=cpu", "logger=none",

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import inspect
 from collections import Counter
@@ -113,12 +114,14 @@ def validate(
 ) -> None:
     """Build the optimizer on the groups of the task's real model, so bad hyperparameters
     (and optimizers that refuse some parameter shapes) fail before training. The model is
-    built on the meta device (no memory, no init cost); a task whose ``build_model``
-    moves it to a real device cannot be, and is built for real (a one-off copy)."""
+    built on the meta device (no memory, no init cost); a model that cannot be built
+    there is built for real (a one-off copy)."""
+    on_meta = copy.copy(task)  # a shallow copy: build_model's .to(task.device) goes to meta
+    on_meta.device = torch.device("meta")
     try:
         with torch.device("meta"):
-            model = task.build_model()
-    except (NotImplementedError, RuntimeError):
+            model = on_meta.build_model()
+    except (NotImplementedError, RuntimeError, AttributeError):
         model = task.build_model()
     make_optimizer(with_roles(model, task.param_groups(model, weight_decay)))
 
