@@ -50,6 +50,9 @@ def resolve_device(name: str) -> torch.device:
 
 def loop_config(cfg: DictConfig, default_steps: int) -> LoopConfig:
     steps = int(cfg.steps) if cfg.steps is not None else default_steps
+    telemetry_every = cfg.get("telemetry_every") or 0
+    if not isinstance(telemetry_every, int) or isinstance(telemetry_every, bool):
+        raise ValueError(f"invalid telemetry_every: {telemetry_every!r} (must be an integer >= 0)")
     warmup = cfg.schedule.get("warmup_steps", 0) or 0
     warmup_steps = int(warmup * steps) if 0 < warmup < 1 else int(warmup)
     eval_every = cfg.eval_every if cfg.eval_every is not None else max(1, steps // 5)
@@ -65,7 +68,7 @@ def loop_config(cfg: DictConfig, default_steps: int) -> LoopConfig:
         grad_clip=cfg.grad_clip,
         checkpoint_every=int(cfg.checkpoint_every),
         resume=bool(cfg.resume),
-        telemetry_every=int(cfg.get("telemetry_every") or 0),
+        telemetry_every=telemetry_every,
     )
 
 

@@ -164,6 +164,7 @@ def train(
     optimizer = make_optimizer(with_roles(model, task.param_groups(model, weight_decay)))
     train_mode(optimizer)  # optimizers with modes (Schedule-Free) start in training mode
     telemetry = Telemetry(model, optimizer, cfg.telemetry_every)
+    closure_needed = needs_closure(optimizer)
     # DDP all-reduces (averages) gradients in backward; `model` stays the bare module for
     # evaluation and checkpoints.
     ddp = torch.nn.parallel.DistributedDataParallel(model) if dist.world > 1 else model
@@ -266,7 +267,7 @@ def train(
         observe = telemetry.due(step + 1)
         if observe:
             telemetry.before_step()
-        if needs_closure(optimizer):  # LBFGS-style: the optimizer re-evaluates the loss
+        if closure_needed:  # LBFGS-style: the optimizer re-evaluates the loss
             scaler.step(optimizer, partial(_reevaluate, task, ddp, batch, optimizer, amp_dtype))
         else:
             scaler.step(optimizer)
