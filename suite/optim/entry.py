@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from suite.measure import inner_tensors
 from suite.optim.registry import OptimSpec, impl_of, plain_groups, spec_from_config
 from suite.optim.roles import with_roles
 
@@ -126,15 +127,6 @@ def validate(
     make_optimizer(with_roles(model, task.param_groups(model, weight_decay)))
 
 
-def _inner_tensors(t: torch.Tensor) -> list[torch.Tensor]:
-    """A tensor subclass (torchao's quantized optimizer state) flattened to the plain
-    tensors that hold its bytes; a plain tensor is itself."""
-    if type(t) is not torch.Tensor and hasattr(t, "__tensor_flatten__"):
-        names, _ = t.__tensor_flatten__()
-        return [x for n in names for x in _inner_tensors(getattr(t, n))]
-    return [t]
-
-
 def state_tensors(optimizer: torch.optim.Optimizer) -> Iterator[torch.Tensor]:
     for per_param in optimizer.state.values():
         for value in per_param.values():
@@ -148,14 +140,17 @@ def describe(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     optimizer_class  "module.Class" of the object built
     state_dtypes     {"torch.uint8": bytes, "torch.float32": bytes, ...} over its state
     state_bits       bits per value of the state that holds the most values: for each
-                     non-scalar state tensor t, 8 * bytes(t) / numel(t) (a packed 4-bit
-                     subclass counts 4), rounded; None before any state exists
+                     non-scalar state tensor t, 8 * bytes(codes) / numel(t), where codes is
+                     t itself or, for a tensor subclass, its largest inner tensor (a packed
+                     4-bit subclass counts 4; its scales and map count in the state bytes,
+                     not here); None before any state exists
     """
     dtypes: Counter = Counter()
     bits_by_values: Counter = Counter()
     for t in state_tensors(optimizer):
-        inner = _inner_tensors(t)
-        nbytes = sum(x.numel() * x.element_size() for x in inner)
+        inner = inner_tensors(t)
+        codes = max(inner, key=lambda x: x.numel())  # a subclass's values; its scales aside
+        nbytes = codes.numel() * codes.element_size()
         for x in inner:
             dtypes[str(x.dtype)] += x.numel() * x.element_size()
         if t.numel() > 1:
