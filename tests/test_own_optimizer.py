@@ -64,7 +64,7 @@ def test_own_optimizers_from_a_searchpath_folder_reach_the_report(tmp_path):
         "optimizer=my_nadam,my_signsgd",
         f"hydra.searchpath=[file://{mine}]",
         "seed=0",
-        "steps=40",
+        "steps=10",
         "logger=none",
         "progress=none",
         "threads=1",
