@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-SUITE_KEYS = ("param_roles",)
+from suite.optim.registry import ANNOTATIONS
 
 
 class MuonWithAdamW(torch.optim.Optimizer):
@@ -51,7 +51,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
         for g in groups:
             ps = list(g["params"])
             roles = g.get("param_roles") or ["hidden" if p.ndim == 2 else "other" for p in ps]
-            options = {k: v for k, v in g.items() if k not in ("params", *SUITE_KEYS)}
+            options = {k: v for k, v in g.items() if k not in ("params", *ANNOTATIONS)}
             hidden = [p for p, r in zip(ps, roles, strict=True) if r == "hidden"]
             rest = [p for p, r in zip(ps, roles, strict=True) if r != "hidden"]
             if hidden:

@@ -110,11 +110,6 @@ def spec_from_config(name: str, cfg: Mapping) -> OptimSpec:
     )
 
 
-def fixed_keys(cfg: Mapping) -> tuple[str, ...]:
-    """The keys an entry fixes, whether or not its config sets them."""
-    return tuple((cfg.get("_entry_") or {}).get("fixed") or ())
-
-
 def load_group(search_path: Iterable[str | Path] = ()) -> dict[str, dict]:
     """Every option of the ``optimizer`` group as Hydra sees it (the repository's conf
     plus ``search_path`` folders, later ones overriding), name -> plain config dict."""
