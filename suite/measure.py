@@ -22,16 +22,28 @@ import sys
 import torch
 
 
+def inner_tensors(t: torch.Tensor) -> list[torch.Tensor]:
+    """The plain tensors holding a tensor's bytes: a tensor subclass (torchao's quantized
+    optimizer state: codes + scales) flattened through ``__tensor_flatten__``; else itself."""
+    if type(t) is not torch.Tensor and hasattr(t, "__tensor_flatten__"):
+        names, _ = t.__tensor_flatten__()
+        return [x for n in names for x in inner_tensors(getattr(t, n))]
+    return [t]
+
+
 def state_bytes(optimizer: torch.optim.Optimizer) -> int:
     """Exact bytes held in the optimizer's state: numel * element_size over every tensor in
-    ``optimizer.state`` (moments, 8-bit codes, absmax, quantization maps, step), each
-    storage counted once (an 8-bit optimizer may share one quantization map across params)."""
+    ``optimizer.state`` (moments, 8-bit codes, absmax, quantization maps, step; a tensor
+    subclass by its inner tensors), each storage counted once (an 8-bit optimizer may share
+    one quantization map across params)."""
     seen: dict[tuple, int] = {}
     for per_param in optimizer.state.values():
         for value in per_param.values():
-            if torch.is_tensor(value):
-                key = (value.device, value.untyped_storage().data_ptr(), value.storage_offset())
-                seen[key] = max(seen.get(key, 0), value.numel() * value.element_size())
+            if not torch.is_tensor(value):
+                continue
+            for t in inner_tensors(value):
+                key = (t.device, t.untyped_storage().data_ptr(), t.storage_offset())
+                seen[key] = max(seen.get(key, 0), t.numel() * t.element_size())
     return sum(seen.values())
 
 

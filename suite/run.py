@@ -25,7 +25,7 @@ from suite import distributed, preflight, record
 from suite.data import DatasetError
 from suite.distributed import local_device
 from suite.env import environment
-from suite.optim.registry import get as get_spec
+from suite.optim import entry
 from suite.progress import MODES as PROGRESS_MODES
 from suite.progress import make_progress
 from suite.tasks import task_from_config
@@ -50,6 +50,9 @@ def resolve_device(name: str) -> torch.device:
 
 def loop_config(cfg: DictConfig, default_steps: int) -> LoopConfig:
     steps = int(cfg.steps) if cfg.steps is not None else default_steps
+    telemetry_every = cfg.get("telemetry_every") or 0
+    if not isinstance(telemetry_every, int) or isinstance(telemetry_every, bool):
+        raise ValueError(f"invalid telemetry_every: {telemetry_every!r} (must be an integer >= 0)")
     warmup = cfg.schedule.get("warmup_steps", 0) or 0
     warmup_steps = int(warmup * steps) if 0 < warmup < 1 else int(warmup)
     eval_every = cfg.eval_every if cfg.eval_every is not None else max(1, steps // 5)
@@ -65,6 +68,7 @@ def loop_config(cfg: DictConfig, default_steps: int) -> LoopConfig:
         grad_clip=cfg.grad_clip,
         checkpoint_every=int(cfg.checkpoint_every),
         resume=bool(cfg.resume),
+        telemetry_every=telemetry_every,
     )
 
 
@@ -83,7 +87,7 @@ def constructor_config(optimizer_cfg: DictConfig) -> DictConfig:
     return OmegaConf.create(keep)
 
 
-def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
+def setup(cfg: DictConfig, task_name: str, optimizer_name: str, overrides=()):
     """Build everything a run needs, failing with SetupError before any training."""
     try:
         preflight.check_config(cfg, task_name, optimizer_name)
@@ -99,8 +103,11 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
             raise ValueError(
                 f"invalid progress {cfg.progress!r}; valid: {', '.join(PROGRESS_MODES)}"
             )
-        spec = get_spec(optimizer_name)
+        # what this run is: the entry, or custom:<module.Class> if the command line changed it
+        opt_cfg = OmegaConf.to_container(cfg.optimizer, resolve=True)
+        spec = entry.identity(optimizer_name, opt_cfg, overrides)
         device = local_device(resolve_device(cfg.device))
+        entry.check_device(spec, device)
         task = task_from_config(
             OmegaConf.to_container(cfg.task, resolve=True), cfg.data.root, device
         )
@@ -116,9 +123,11 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
             if not k.startswith("_")
         }
         task.check_hparams(hparams)
-        make_optimizer = hydra.utils.instantiate(constructor_config(cfg.optimizer))
-        # Build once on a probe tensor so invalid hyperparameters fail now, not mid-run.
-        make_optimizer([torch.nn.Parameter(torch.zeros(1, device=device))])
+        make_optimizer = entry.builder(
+            hydra.utils.instantiate(constructor_config(cfg.optimizer)), spec.target
+        )
+        # Build once on the real model's groups so invalid hyperparameters fail now, not mid-run.
+        entry.validate(make_optimizer, task, float(hparams.get("weight_decay", 0.0)))
     except (ValueError, TypeError, OSError, DatasetError) as e:
         raise SetupError(f"{task_name}/{optimizer_name}: {e}".splitlines()[0]) from e
     except hydra.errors.InstantiationException as e:
@@ -131,7 +140,9 @@ def run(cfg: DictConfig) -> dict:
     hc = HydraConfig.get()
     task_name, optimizer_name = hc.runtime.choices.task, hc.runtime.choices.optimizer
     run_dir = Path(hc.runtime.output_dir)
-    spec, task, loop, hparams, make_optimizer = setup(cfg, task_name, optimizer_name)
+    spec, task, loop, hparams, make_optimizer = setup(
+        cfg, task_name, optimizer_name, hc.overrides.task
+    )
     if loop.resume:  # a torn or corrupt checkpoint is refused on every rank, never loaded
         preflight.check_checkpoint(run_dir / "checkpoint.pt")
     dist = distributed.init(task.device)
@@ -159,10 +170,11 @@ def run(cfg: DictConfig) -> dict:
         "schema": 1,
         "status": "running",
         "task": task_name,
-        "optimizer": optimizer_name,
+        "optimizer": spec.name,
         "impl": spec.impl,
         "family": spec.family,
-        "state_bits": spec.state_bits,
+        "state_bits": None,  # measured from the state tensors after training
+        "state_bits_claimed": spec.state_bits,
         "hparams": hparams,
         "seed": loop.seed,
         "max_steps": loop.steps,
@@ -180,7 +192,7 @@ def run(cfg: DictConfig) -> dict:
         name=run_dir.name,
         config=OmegaConf.to_container(cfg, resolve=True),
         group=Path(hc.sweep.dir).name if is_sweep else None,
-        tags=[task_name, optimizer_name, spec.impl, *cfg.logger.tags],
+        tags=[task_name, spec.name[:64], spec.impl, *cfg.logger.tags],
     )
     start = time.perf_counter()
     with make_progress(cfg.progress, loop.steps, f"{task_name}/{optimizer_name}") as progress:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,11 @@ from suite.diagnose import first_nonfinite
 from suite.distributed import SINGLE, Dist
 from suite.faults import maybe_kill, maybe_poison
 from suite.measure import peak_memory, reset_peak_memory, state_bytes, tensor_bytes
+from suite.optim.entry import describe, eval_mode, needs_closure, train_mode
+from suite.optim.roles import with_roles
 from suite.record import append_jsonl, read_jsonl, rewrite_jsonl
 from suite.tasks.base import Task
+from suite.telemetry import Telemetry, early_update_ratio, flat
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -49,6 +53,7 @@ class LoopConfig:
     grad_clip: float | None = None
     checkpoint_every: int = 0  # 0: no checkpoints
     resume: bool = False
+    telemetry_every: int = 0  # 0: off; N: per-layer effective lr and update ratio every N steps
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -57,6 +62,8 @@ class LoopConfig:
             raise ValueError(f"invalid log_every: {self.log_every} (must be >= 1)")
         if self.eval_every < 0 or self.checkpoint_every < 0 or self.warmup_steps < 0:
             raise ValueError("eval_every, checkpoint_every and warmup_steps must be >= 0")
+        if self.telemetry_every < 0:
+            raise ValueError(f"invalid telemetry_every: {self.telemetry_every} (must be >= 0)")
         if self.schedule not in ("constant", "warmup_cosine"):
             raise ValueError(f"unknown schedule {self.schedule!r}; valid: constant, warmup_cosine")
         if self.amp not in (None, *AMP_DTYPES):
@@ -102,7 +109,12 @@ def _set_rng_state(state: dict) -> None:
 
 
 def diagnose(
-    loss_history: list[float], step: int, cfg: LoopConfig, family: str, weight_decay: float
+    loss_history: list[float],
+    step: int,
+    cfg: LoopConfig,
+    family: str,
+    weight_decay: float,
+    telemetry: list[dict] = (),
 ) -> str:
     """One line from the debugging checklist for a run that went non-finite at ``step``."""
     if cfg.amp == "fp16":
@@ -114,6 +126,13 @@ def diagnose(
         hint = "; Adam with weight decay adds L2 to the gradient: AdamW (decoupled) may be what was meant"
     else:
         hint = ""
+    high = early_update_ratio(list(telemetry), within=max(10, cfg.steps // 10))
+    if high:
+        at, layer, ratio = high
+        return (
+            f"update/weight ratio {ratio:.1e} in {layer} at step {at}, far above ~1e-3: "
+            f"lr is the suspect; lower lr 2-10x or add warmup{hint}"
+        )
     if early or rising:
         return f"loss blew up early or kept rising: lower lr 2-10x or add warmup{hint}"
     return f"non-finite loss late in training: add grad_clip=1.0 or lower lr{hint}"
@@ -143,7 +162,10 @@ def train(
     reset_peak_memory(device)  # before the model: the CPU peak is measured above this baseline
     seed_everything(cfg.seed)
     model = task.build_model().to(device)
-    optimizer = make_optimizer(task.param_groups(model, weight_decay))
+    optimizer = make_optimizer(with_roles(model, task.param_groups(model, weight_decay)))
+    train_mode(optimizer)  # optimizers with modes (Schedule-Free) start in training mode
+    telemetry = Telemetry(model, optimizer, cfg.telemetry_every)
+    closure_needed = needs_closure(optimizer)
     # DDP all-reduces (averages) gradients in backward; `model` stays the bare module for
     # evaluation and checkpoints.
     ddp = torch.nn.parallel.DistributedDataParallel(model) if dist.world > 1 else model
@@ -208,7 +230,8 @@ def train(
     def evaluate(step: int) -> dict[str, float]:
         if not dist.main:  # rank 0 evaluates; the others go on and wait in the next all-reduce
             return {}
-        metrics = task.evaluate(model)
+        with eval_mode(optimizer):  # Schedule-Free evaluates its averaged weights
+            metrics = task.evaluate(model)
         event = {"event": "eval", "step": step, "elapsed_s": track["train_seconds"], **metrics}
         append_jsonl(metrics_path, event)
         log(event)
@@ -217,6 +240,7 @@ def train(
             track["steps_to_target"], track["seconds_to_target"] = step, track["train_seconds"]
         return metrics
 
+    early_telemetry: list[dict] = []  # for the diagnosis of a run that diverges early
     status, diverged_at, diverged_layer, window = "ok", None, None, track["window"]
     model.train()
     batches = task.train_batches(cfg.seed, start_step=track["step"])
@@ -240,12 +264,26 @@ def train(
             scaler.unscale_(optimizer)
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip or math.inf).item()
         lr = optimizer.param_groups[0]["lr"]
-        scaler.step(optimizer)
+        observe = telemetry.due(step + 1)
+        if observe:
+            telemetry.before_step()
+        if closure_needed:  # LBFGS-style: the optimizer re-evaluates the loss
+            scaler.step(optimizer, partial(_reevaluate, task, ddp, batch, optimizer, amp_dtype))
+        else:
+            scaler.step(optimizer)
         scaler.update()
         scheduler.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
+        if observe:  # its cost is reported apart, not in the step time
+            event = telemetry.after_step(step + 1)
+            dt -= telemetry.before_cost
+            if step < max(10, cfg.steps // 10):
+                early_telemetry.append(event)
+            if dist.main:
+                append_jsonl(metrics_path, event)
+                log(flat(event))
 
         track["step"] = step + 1
         track["train_seconds"] += dt
@@ -287,17 +325,32 @@ def train(
         "n_params": n_params,
         "optimizer_state_bytes": state_bytes(optimizer),
         "tensor_bytes": tensor_bytes(params, optimizer),
+        **describe(optimizer),  # the class built and the state precision, measured
+        "telemetry": telemetry.summary(track["step_times"]),
         **peak_memory(device),
         "median_step_time_s": statistics.median(track["step_times"])
         if track["step_times"]
         else None,
         "diverged_at_step": diverged_at,
         "diverged_layer": diverged_layer,
-        "diagnosis": diagnose(track["losses"], diverged_at, cfg, family, weight_decay)
+        "diagnosis": diagnose(
+            track["losses"], diverged_at, cfg, family, weight_decay, early_telemetry
+        )
         if diverged_at is not None
         else None,
         "train_seconds": track["train_seconds"],
     }
+
+
+def _reevaluate(task: Task, model, batch, optimizer, amp_dtype) -> torch.Tensor:
+    """The closure an LBFGS-style optimizer calls: loss and gradients on the same batch."""
+    with torch.enable_grad():
+        optimizer.zero_grad(set_to_none=True)
+        autocast = torch.autocast(task.device.type, dtype=amp_dtype) if amp_dtype else None
+        with autocast or nullcontext():
+            loss = task.loss(model, batch)
+        loss.backward()
+    return loss
 
 
 def _best(evals: list[dict], task: Task) -> dict[str, float]:

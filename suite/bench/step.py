@@ -22,8 +22,11 @@ Columns:
   p, g, m, v read + p, m, v written = 28 B/param; SGD with momentum: 20 B/param; 8-bit
   Adam: 4 + 4 + 4 + 1 + 1 + 1 + 1 = 16 B/param plus twice the absmax (and qmap) bytes.
 
-An entry that fails to build or step (an optional library missing, an 8-bit optimizer
-not written yet) is a row with its error, never a crash.
+An entry that fails to build or step (an optional library missing, an entry that needs
+a CUDA device on a CPU machine) is a row with its error, never a crash. Optimizers with
+modes (Schedule-Free) are put in training mode; Muon+AdamW splits the parameters by
+shape (2-D to Muon). Entries whose step is torch.compile'd (torchao) compile during
+the warmup steps, which are not timed.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import torch
 
 from suite.env import cpu_model
 from suite.measure import state_bytes
+from suite.optim.entry import train_mode
 from suite.optim.registry import REGISTRY, OptimSpec
 
 BASELINE = "torch_adamw"
@@ -100,7 +104,11 @@ def bench_size(
     def start(name: str) -> torch.optim.Optimizer | None:
         """Build and warm up (>= 1 step, so the state exists); None on an error."""
         try:
-            opt = REGISTRY[name].build(params, **hyperparameters(REGISTRY[name]))
+            spec = REGISTRY[name]
+            if spec.requires and spec.requires != device.type:
+                raise RuntimeError(f"needs a {spec.requires} device; this bench runs on {device}")
+            opt = spec.build(params, **hyperparameters(spec))
+            train_mode(opt)
             for _ in range(max(warmup, 1)):
                 opt.step()
             sync()

@@ -1,81 +1,167 @@
-"""Every optimizer the suite can run, in-house and reference, by name.
+"""Every optimizer the suite can run, read from the ``optimizer`` config group.
 
-An :class:`OptimSpec` says what an entry *is* (implementation, family, state
-precision) and how to build it: an import string resolved lazily, so the
-optional reference libraries (bitsandbytes) are only imported when used, plus
-the fixed keyword arguments that make the entry what its name says (for
-example ``foreach=False`` for torch's for-loop mode). Hyperparameters come from
-the Hydra config (``conf/optimizer/<name>.yaml``), which agrees with this table
-one to one (a test checks it).
+One source of truth: ``conf/optimizer/<name>.yaml`` (or the same group in a folder
+added with ``hydra.searchpath``) says everything an entry is. Its ``_entry_`` block::
+
+    _entry_:
+      impl: torch          # who wrote it: inhouse, torch, bnb, schedulefree, torchao, ...
+      family: adamw        # free text: sgd, adam, adamw, nadam, lion, muon, custom, ...
+      state_bits: 32       # the precision it claims; a test measures it (uint8 state for 8)
+      fixed: [foreach]     # arguments that make it what its name says (may not be overridden)
+      requires: cuda       # optional: the device it needs (refused up front elsewhere)
+    _target_: torch.optim.AdamW
+    _partial_: true
+    foreach: true          # a fixed argument's value lives with the other arguments
+    lr: 0.001 ...
+
+A file without ``_entry_`` (a user's own) is still an entry: its impl is read from
+the target's module (``torch.optim.NAdam`` -> ``torch``) and its family is ``custom``.
+
+:data:`REGISTRY` lists the repository's ``conf/optimizer`` through Hydra's config
+repository, lazily (the first lookup reads the group); :func:`load_registry` takes
+extra search-path folders; :func:`spec_from_config` makes the spec of an already
+composed config (what ``suite.run`` uses, so a searchpath entry needs nothing else).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import torch
 
-IMPLS = ("inhouse", "torch", "bnb")
-FAMILIES = ("sgd", "adam", "adamw")
+CONF = Path(__file__).resolve().parents[2] / "conf"
+GROUP = "optimizer"
+# Top-level modules of the libraries the suite knows by a short impl name.
+IMPL_OF_MODULE = {"suite": "inhouse", "torch": "torch", "bitsandbytes": "bnb"}
+# Per-group keys the suite adds for optimizers that split a task's groups (suite.optim.roles).
+ANNOTATIONS = ("param_roles",)
 
 
 @dataclass(frozen=True)
 class OptimSpec:
     name: str
-    impl: str  # "inhouse" | "torch" | "bnb"
-    family: str  # "sgd" | "adam" | "adamw"
-    state_bits: int  # 32 or 8: precision of the optimizer state it keeps
-    target: str  # "module:Class", imported lazily
+    impl: str  # inhouse | torch | bnb | schedulefree | torchao | <top-level module>
+    family: str  # free text: sgd, adam, adamw, nadam, lion, muon, custom, ...
+    state_bits: int | None  # the precision the entry claims (None: no claim); measured per run
+    target: str  # "module.Class" as the config's _target_ says, imported lazily
     fixed: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-
-    def __post_init__(self) -> None:
-        assert self.impl in IMPLS and self.family in FAMILIES and self.state_bits in (8, 32)
+    requires: str | None = None  # a device type the entry needs ("cuda"), else None
+    hyper: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def cls(self) -> type[torch.optim.Optimizer]:
-        module, _, attr = self.target.partition(":")
+        module, _, attr = self.target.rpartition(".")
         return getattr(importlib.import_module(module), attr)
 
     def build(self, params: Iterable, **hyper: Any) -> torch.optim.Optimizer:
+        """The entry's class on ``params`` with its fixed arguments and ``hyper``."""
         clash = set(hyper) & set(self.fixed)
         if clash:
             raise ValueError(f"optimizer {self.name!r} fixes {sorted(clash)}; do not pass them")
-        return self.cls()(params, **self.fixed, **hyper)
+        cls = self.cls()
+        return cls(plain_groups(params, cls), **self.fixed, **hyper)
 
 
-def _spec(name, impl, family, bits, target, **fixed) -> OptimSpec:
-    return OptimSpec(name, impl, family, bits, target, MappingProxyType(fixed))
+def plain_groups(params: Iterable, cls: type) -> list:
+    """``params`` without the suite's per-group annotations, unless ``cls`` reads them
+    (``cls.takes_param_roles``): every other optimizer sees the task's groups as they are."""
+    params = list(params)
+    if getattr(cls, "takes_param_roles", False):
+        return params
+    return [
+        {k: v for k, v in g.items() if k not in ANNOTATIONS} if isinstance(g, dict) else g
+        for g in params
+    ]
 
 
-_SPECS = [
-    # in-house, written from the math (suite/optim/*.py)
-    _spec("sgd", "inhouse", "sgd", 32, "suite.optim.sgd:SGD"),
-    _spec("adam", "inhouse", "adam", 32, "suite.optim.adam:Adam"),
-    _spec("adamw", "inhouse", "adamw", 32, "suite.optim.adam:AdamW"),
-    _spec("adamw_forloop", "inhouse", "adamw", 32, "suite.optim.adam:AdamW", foreach=False),
-    _spec("adam8bit", "inhouse", "adam", 8, "suite.optim.adam8bit:Adam8bit"),
-    _spec("adamw8bit", "inhouse", "adamw", 8, "suite.optim.adam8bit:AdamW8bit"),
-    # in-house fused Triton kernels (suite/optim/kernels); the pure path where they cannot run
-    _spec("adam_fused", "inhouse", "adam", 32, "suite.optim.kernels.adamw:FusedAdam"),
-    _spec("adamw_fused", "inhouse", "adamw", 32, "suite.optim.kernels.adamw:FusedAdamW"),
-    _spec("sgd_fused", "inhouse", "sgd", 32, "suite.optim.kernels.sgd:FusedSGD"),
-    _spec("adam8bit_fused", "inhouse", "adam", 8, "suite.optim.kernels.adam8bit:FusedAdam8bit"),
-    _spec("adamw8bit_fused", "inhouse", "adamw", 8, "suite.optim.kernels.adam8bit:FusedAdamW8bit"),
-    # torch.optim, in its three implementations
-    _spec("torch_sgd", "torch", "sgd", 32, "torch.optim:SGD", foreach=True),
-    _spec("torch_adam", "torch", "adam", 32, "torch.optim:Adam", foreach=True),
-    _spec("torch_adamw", "torch", "adamw", 32, "torch.optim:AdamW", foreach=True),
-    _spec("torch_adamw_forloop", "torch", "adamw", 32, "torch.optim:AdamW", foreach=False),
-    _spec("torch_adamw_fused", "torch", "adamw", 32, "torch.optim:AdamW", fused=True),
-    # bitsandbytes 8-bit (block-wise dynamic quantization; runs on CPU since 0.45)
-    _spec("bnb_adam8bit", "bnb", "adam", 8, "suite.optim.reference:BnbAdam8bit"),
-    _spec("bnb_adamw8bit", "bnb", "adamw", 8, "bitsandbytes.optim:AdamW8bit"),
-]
+def impl_of(target: str) -> str:
+    root = target.split(".", 1)[0]
+    return IMPL_OF_MODULE.get(root, root)
 
-REGISTRY: Mapping[str, OptimSpec] = MappingProxyType({s.name: s for s in _SPECS})
+
+def spec_from_config(name: str, cfg: Mapping) -> OptimSpec:
+    """The spec of entry ``name`` from its (composed) config: ``_entry_`` plus ``_target_``."""
+    entry = dict(cfg.get("_entry_") or {})
+    target = str(cfg["_target_"])
+    unknown = set(entry) - {"impl", "family", "state_bits", "fixed", "requires"}
+    if unknown:
+        raise ValueError(
+            f"optimizer {name!r}: unknown _entry_ keys {sorted(unknown)}; "
+            "valid: impl, family, state_bits, fixed, requires"
+        )
+    impl = entry.get("impl") or "auto"
+    fixed = {key: cfg[key] for key in entry.get("fixed") or () if key in cfg}
+    hyper = {k: v for k, v in cfg.items() if not (str(k).startswith("_") and str(k).endswith("_"))}
+    for key in fixed:
+        hyper.pop(key)
+    return OptimSpec(
+        name=name,
+        impl=impl_of(target) if impl == "auto" else str(impl),
+        family=str(entry.get("family") or "custom"),
+        state_bits=entry.get("state_bits"),
+        target=target,
+        fixed=MappingProxyType(fixed),
+        requires=entry.get("requires"),
+        hyper=MappingProxyType(hyper),
+    )
+
+
+def load_group(search_path: Iterable[str | Path] = ()) -> dict[str, dict]:
+    """Every option of the ``optimizer`` group as Hydra sees it (the repository's conf
+    plus ``search_path`` folders, later ones overriding), name -> plain config dict."""
+    from hydra._internal.config_repository import ConfigRepository
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.object_type import ObjectType
+    from omegaconf import OmegaConf
+
+    csp = create_config_search_path(str(CONF))
+    for folder in search_path:
+        folder = str(folder)
+        csp.prepend("optbench-user", folder if "://" in folder else f"file://{folder}")
+    repo = ConfigRepository(csp)
+    group = {}
+    for name in repo.get_group_options(GROUP, ObjectType.CONFIG):
+        loaded = repo.load_config(f"{GROUP}/{name}")
+        group[name] = OmegaConf.to_container(loaded.config, resolve=False)
+    return group
+
+
+def load_registry(search_path: Iterable[str | Path] = ()) -> dict[str, OptimSpec]:
+    """name -> spec for every entry of the group that names a ``_target_`` (``custom``
+    leaves it to the command line, so it is an entry of its own, not listed)."""
+    return {
+        name: spec_from_config(name, cfg)
+        for name, cfg in load_group(search_path).items()
+        if cfg.get("_target_") not in (None, "???")
+    }
+
+
+class _Registry(Mapping):
+    """The repository's entries, read from ``conf/optimizer`` on first use."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, OptimSpec] | None = None
+
+    def _load(self) -> dict[str, OptimSpec]:
+        if self._specs is None:
+            self._specs = load_registry()
+        return self._specs
+
+    def __getitem__(self, name: str) -> OptimSpec:
+        return self._load()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+REGISTRY: Mapping[str, OptimSpec] = _Registry()
 
 
 def get(name: str) -> OptimSpec:

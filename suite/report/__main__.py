@@ -20,9 +20,10 @@ from suite.report.collect import Records, aggregate, collect
 from suite.report.plots import cost_chart, heatmaps, loss_curves
 from suite.report.studies import find_studies
 from suite.report.tables import Table, build_tables, shown_hparams, to_latex, to_markdown
+from suite.report.telemetry_plots import telemetry_plots
 
 TABLE_NAMES = ("convergence", "generalization", "memory", "comparisons", "not_in_tables")
-PLOT_GLOBS = ("loss_curves.png", "memory_step_time.png", "heatmap_*.png")
+PLOT_GLOBS = ("loss_curves.png", "memory_step_time.png", "heatmap_*.png", "telemetry_*.png")
 
 
 def _outputs(out: Path) -> list[Path]:
@@ -89,6 +90,7 @@ def write_report(roots: list[Path], out: Path, title: str, force: bool, cmd: str
         (out / f"{t.name}.tex").write_text(to_latex(t))
     plots = loss_curves(records, agg, out / "plots") + cost_chart(agg, out / "plots")
     plots += heatmaps(agg, out / "plots")
+    plots += telemetry_plots(records, out / "plots")
     markdown = render(records, agg, tables, plots, title, out, cmd)
     studies = find_studies(roots)
     if studies:  # tuning studies among the runs: the leaderboard and profiles too

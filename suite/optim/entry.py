@@ -1,0 +1,189 @@
+"""From a composed ``optimizer`` config to a truthful entry, a builder and a record.
+
+- :func:`identity`: which entry this run is. A named entry stays itself; a command line
+  that changes its ``_target_`` makes it ``custom:<module.Class>`` (recorded and reported
+  apart, never under the entry's name); one that changes a fixed argument (``foreach``
+  of ``torch_adamw``, ``optim_bits`` of ``bnb_adamw8bit``) or ``_entry_`` is refused.
+  ``optimizer=custom optimizer._target_=torch.optim.NAdam`` is ``custom:torch.optim.NAdam``.
+- :func:`validate`: the optimizer built on the real model's parameter groups (on the meta
+  device, or a real copy where a task's model cannot be built there), before any training.
+- :func:`describe`: what the run record states about the optimizer, measured: the class
+  built (``module.Class``) and the state precision from the state tensors' dtypes.
+- :func:`eval_mode`, :func:`train_mode`, :func:`needs_closure`: the optimizers that need
+  more than ``step()`` (Schedule-Free's ``train()``/``eval()``, LBFGS-style closures).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib
+import inspect
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from suite.measure import inner_tensors
+from suite.optim.registry import OptimSpec, impl_of, plain_groups, spec_from_config
+from suite.optim.roles import with_roles
+
+CUSTOM = "custom"
+
+
+def import_class(target: str, what: str = "optimizer._target_") -> type:
+    """The class ``target`` names; a one-line error unless it is a torch Optimizer."""
+    module, _, attr = str(target).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise ValueError(f"invalid {what} {target!r}: cannot import it ({e})") from None
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise ValueError(f"invalid {what} {target!r}: not a torch.optim.Optimizer subclass")
+    return cls
+
+
+def _overridden(overrides: Sequence[str]) -> dict[str, str]:
+    """``optimizer.<key>`` -> the override's text, for every command-line override of the group."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    found = {}
+    for o in OverridesParser.create().parse_overrides(list(overrides)):
+        key = o.key_or_group
+        if key.startswith("optimizer."):
+            found[key.removeprefix("optimizer.")] = o.input_line or key
+    return found
+
+
+def identity(name: str, cfg: Mapping, overrides: Sequence[str] = ()) -> OptimSpec:
+    """The spec this run records for entry ``name`` with ``cfg`` (the composed, resolved
+    optimizer config as a plain dict) after the command line ``overrides``."""
+    changed = _overridden(overrides)
+    target = cfg.get("_target_")
+    if target in (None, "???"):
+        raise ValueError(
+            f"optimizer={name} needs optimizer._target_=<module.Class> (any torch.optim."
+            "Optimizer subclass importable on the path), e.g. optimizer._target_=torch.optim.NAdam"
+        )
+    import_class(target)
+    spec = spec_from_config(name, cfg)
+    for key, text in changed.items():
+        top = key.split(".", 1)[0]
+        if top == "_entry_":
+            raise ValueError(
+                f"invalid override {text}: _entry_ says what entry {name!r} is; write your own "
+                "conf/optimizer/<name>.yaml (README: Benchmark your own optimizer)"
+            )
+        if top in (cfg.get("_entry_") or {}).get("fixed", ()):
+            raise ValueError(
+                f"invalid override {text}: entry {name!r} fixes {top} (it is what its name says); "
+                f"pick the entry with the {top} you want, or optimizer=custom "
+                "optimizer._target_=<module.Class>"
+            )
+    if name == CUSTOM or "_target_" in changed:
+        spec = replace(
+            spec,
+            name=f"{CUSTOM}:{target}",
+            impl=impl_of(target),
+            family=CUSTOM,
+            state_bits=None,
+            fixed={},
+            requires=None,
+        )
+    return spec
+
+
+def check_device(spec: OptimSpec, device: torch.device) -> None:
+    if spec.requires and device.type != spec.requires:
+        raise ValueError(
+            f"optimizer {spec.name!r} needs a {spec.requires} device and this run is on "
+            f"{device.type} (device={device.type})"
+        )
+
+
+def builder(make: Callable, target: str) -> Callable[[list], torch.optim.Optimizer]:
+    """``make`` (Hydra's partial of the class) taking the task's annotated groups: the
+    suite's annotations reach only a class that reads them (``takes_param_roles``)."""
+    cls = import_class(target)
+    return lambda groups: make(plain_groups(groups, cls))
+
+
+def validate(
+    make_optimizer: Callable[[list], torch.optim.Optimizer], task: Any, weight_decay: float
+) -> None:
+    """Build the optimizer on the groups of the task's real model, so bad hyperparameters
+    (and optimizers that refuse some parameter shapes) fail before training. The model is
+    built on the meta device (no memory, no init cost); a model that cannot be built
+    there is built for real (a one-off copy)."""
+    on_meta = copy.copy(task)  # a shallow copy: build_model's .to(task.device) goes to meta
+    on_meta.device = torch.device("meta")
+    try:
+        with torch.device("meta"):
+            model = on_meta.build_model()
+    except (NotImplementedError, RuntimeError, AttributeError):
+        model = task.build_model()
+    make_optimizer(with_roles(model, task.param_groups(model, weight_decay)))
+
+
+def state_tensors(optimizer: torch.optim.Optimizer) -> Iterator[torch.Tensor]:
+    for per_param in optimizer.state.values():
+        for value in per_param.values():
+            if torch.is_tensor(value):
+                yield value
+
+
+def describe(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """What the record states about the built optimizer, measured::
+
+    optimizer_class  "module.Class" of the object built
+    state_dtypes     {"torch.uint8": bytes, "torch.float32": bytes, ...} over its state
+    state_bits       bits per value of the state that holds the most values: for each
+                     non-scalar state tensor t, 8 * bytes(codes) / numel(t), where codes is
+                     t itself or, for a tensor subclass, its largest inner tensor (a packed
+                     4-bit subclass counts 4; its scales and map count in the state bytes,
+                     not here); None before any state exists
+    """
+    dtypes: Counter = Counter()
+    bits_by_values: Counter = Counter()
+    for t in state_tensors(optimizer):
+        inner = inner_tensors(t)
+        codes = max(inner, key=lambda x: x.numel())  # a subclass's values; its scales aside
+        nbytes = codes.numel() * codes.element_size()
+        for x in inner:
+            dtypes[str(x.dtype)] += x.numel() * x.element_size()
+        if t.numel() > 1:
+            bits_by_values[round(8 * nbytes / t.numel())] += t.numel()
+    cls = type(optimizer)
+    return {
+        "optimizer_class": f"{cls.__module__}.{cls.__qualname__}",
+        "state_bits": bits_by_values.most_common(1)[0][0] if bits_by_values else None,
+        "state_dtypes": dict(dtypes),
+    }
+
+
+def train_mode(optimizer: torch.optim.Optimizer) -> None:
+    """Put an optimizer with modes (Schedule-Free) in training mode; others are unchanged."""
+    if callable(getattr(optimizer, "train", None)):
+        optimizer.train()
+
+
+@contextlib.contextmanager
+def eval_mode(optimizer: torch.optim.Optimizer) -> Iterator[None]:
+    """Evaluate at the weights the optimizer means to be evaluated (Schedule-Free's averaged
+    x, not its gradient point y), then go back to training mode."""
+    if not callable(getattr(optimizer, "eval", None)):
+        yield
+        return
+    optimizer.eval()
+    try:
+        yield
+    finally:
+        optimizer.train()
+
+
+def needs_closure(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``step`` requires a closure (LBFGS: ``step(self, closure)``, no default)."""
+    closure = inspect.signature(type(optimizer).step).parameters.get("closure")
+    return closure is not None and closure.default is inspect.Parameter.empty
