@@ -227,3 +227,14 @@ def test_deepobs_task_is_unregularized_and_unnormalised():
     task.check_hparams({"lr": 0.1, "weight_decay": 0.0})
     with pytest.raises(ValueError, match="weight_decay must be 0, got 0.01"):
         task.check_hparams({"lr": 0.1, "weight_decay": 0.01})
+
+
+def test_eval_size_evaluates_a_fixed_subset_of_val_and_test():
+    small = dict(dataset="digits", width=8, batch_size=16, eval_train_size=50)
+    full, same, sub = (build_task("cnn", **small, eval_size=k) for k in (None, 360, 100))
+    torch.manual_seed(0)
+    model = full.build_model()
+    assert full.evaluate(model) == same.evaluate(model)  # a subset of all is all
+    m = sub.evaluate(model)
+    assert len(sub.eval_idx["val"]) == len(sub.eval_idx["test"]) == 100
+    assert round(m["val/acc"] * 100, 6) == round(m["val/acc"] * 100) and m == sub.evaluate(model)

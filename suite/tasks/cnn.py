@@ -35,6 +35,7 @@ class CNNTask(ImageClassification):
         augment: bool = True,
         eval_train_size: int | None = 10_000,
         eval_batch_size: int = 1000,
+        eval_size: int | None = None,
         data_root: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
@@ -46,7 +47,14 @@ class CNNTask(ImageClassification):
             raise ValueError(f"layers must be 4 integers >= 1 (blocks per stage), got {layers}")
         self.width, self.layers = width, layers
         super().__init__(
-            dataset, batch_size, augment, eval_train_size, eval_batch_size, data_root, device
+            dataset,
+            batch_size,
+            augment,
+            eval_train_size,
+            eval_batch_size,
+            data_root,
+            device,
+            eval_size,
         )
 
     def build_model(self) -> nn.Module:

@@ -96,6 +96,7 @@ class DeepOBSTask(ImageClassification):
         batch_size: int = 128,
         eval_train_size: int | None = 10_000,
         eval_batch_size: int = 1000,
+        eval_size: int | None = None,
         data_root: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
@@ -105,7 +106,14 @@ class DeepOBSTask(ImageClassification):
             raise ValueError(f"unknown DeepOBS architecture {arch!r}; valid: {', '.join(ARCHS)}")
         self.arch = arch
         super().__init__(
-            dataset, batch_size, False, eval_train_size, eval_batch_size, data_root, device
+            dataset,
+            batch_size,
+            False,
+            eval_train_size,
+            eval_batch_size,
+            data_root,
+            device,
+            eval_size,
         )
         self.name = f"{SHORT[dataset]}_{arch}"
         self.target = type(self.target)("val/acc", TARGETS[self.name], "max")

@@ -34,6 +34,11 @@ def check_positive(**values: int | None) -> None:
             raise ValueError(f"{k} must be an integer >= 1, got {v!r}")
 
 
+def strided(n: int, k: int, device: torch.device) -> torch.Tensor:
+    """``k`` evenly strided indices of ``range(n)``: a fixed subset, the same every run."""
+    return torch.linspace(0, n - 1, k, device=device).round().long()
+
+
 class ImageClassification(Task):
     """Base of the image tasks; subclasses set family, TARGETS, STEPS and build_model."""
 
@@ -50,11 +55,15 @@ class ImageClassification(Task):
         eval_batch_size: int = 1000,
         data_root: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
+        eval_size: int | None = None,
     ) -> None:
         if dataset not in IMAGE_DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(IMAGE_DATASETS)}")
         check_positive(
-            batch_size=batch_size, eval_train_size=eval_train_size, eval_batch_size=eval_batch_size
+            batch_size=batch_size,
+            eval_train_size=eval_train_size,
+            eval_batch_size=eval_batch_size,
+            eval_size=eval_size,
         )
         self.dataset = dataset
         self.name = f"{self.family}_{dataset}"
@@ -76,7 +85,12 @@ class ImageClassification(Task):
         self.std = torch.tensor(self.data.std, device=self.device).view(shape)
         # A fixed, evenly strided subset of the train split for train/* metrics.
         k = n if eval_train_size is None else min(eval_train_size, n)
-        self.eval_train_idx = torch.linspace(0, n - 1, k, device=self.device).round().long()
+        self.eval_train_idx = strided(n, k, self.device)
+        # eval_size (smoke budgets only): val/* and test/* on a fixed strided subset of each.
+        self.eval_idx = {
+            split: strided(len(x), min(eval_size or len(x), len(x)), self.device)
+            for split, x in (("val", self.data.val_x), ("test", self.data.test_x))
+        }
 
     @property
     def num_classes(self) -> int:
@@ -106,8 +120,8 @@ class ImageClassification(Task):
         d = self.data
         splits = {
             "train": (d.train_x[self.eval_train_idx], d.train_y[self.eval_train_idx]),
-            "val": (d.val_x, d.val_y),
-            "test": (d.test_x, d.test_y),
+            "val": (d.val_x[self.eval_idx["val"]], d.val_y[self.eval_idx["val"]]),
+            "test": (d.test_x[self.eval_idx["test"]], d.test_y[self.eval_idx["test"]]),
         }
         was_training = model.training
         model.eval()

@@ -37,6 +37,7 @@ class ViTTask(ImageClassification):
         augment: bool = True,
         eval_train_size: int | None = 10_000,
         eval_batch_size: int = 1000,
+        eval_size: int | None = None,
         data_root: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
@@ -51,7 +52,14 @@ class ViTTask(ImageClassification):
         self.embed_dim, self.depth, self.num_heads = embed_dim, depth, num_heads
         self.mlp_ratio = float(mlp_ratio)
         super().__init__(
-            dataset, batch_size, augment, eval_train_size, eval_batch_size, data_root, device
+            dataset,
+            batch_size,
+            augment,
+            eval_train_size,
+            eval_batch_size,
+            data_root,
+            device,
+            eval_size,
         )
         self.patch_size = patch_size or PATCH[dataset]
         if self.data.size % self.patch_size:
