@@ -96,6 +96,18 @@ except ImportError:  # hydra is a dependency; this keeps the checks above import
     Callback = object  # type: ignore[misc,assignment]
 
 
+# The nearest folder that existed before Hydra made the run folder: a refused run removes
+# the empty folders it made up to here (suite.run_folder.remove_if_empty).
+EXISTED: Path | None = None
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 class RunDirCheck(Callback):
     """Hydra callback (``hydra.callbacks``): refuse an uncreatable run or sweep folder
     with one line, exit 2, before Hydra's own mkdir fails with a traceback."""
@@ -105,8 +117,11 @@ class RunDirCheck(Callback):
         from omegaconf import OmegaConf
 
         HydraConfig.instance().set_config(config)  # ${hydra:...} in the folder name
+        global EXISTED
         try:
-            check_run_dir(str(OmegaConf.select(config, key)))
+            folder = str(OmegaConf.select(config, key))
+            EXISTED = _nearest_existing(Path(folder))
+            check_run_dir(folder)
         except RecordError as e:
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(2)

@@ -21,10 +21,11 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from suite import distributed, preflight, record
+from suite import distributed, preflight, record, run_folder
 from suite.data import DatasetError
 from suite.distributed import local_device
 from suite.env import environment
+from suite.lock import RunLock
 from suite.optim.registry import get as get_spec
 from suite.progress import MODES as PROGRESS_MODES
 from suite.progress import make_progress
@@ -151,8 +152,14 @@ def run(cfg: DictConfig) -> dict:
             print(f"[{done['status']}] {run_dir} already finished; nothing to resume", flush=True)
             return done
 
-    record.create_run_dir(run_dir, resume=loop.resume)
-    record.atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    record.create_run_dir(run_dir, resume=loop.resume)  # a finished folder: refused, untouched
+    if loop.resume:
+        run_folder.check_resume_config(run_dir, cfg)
+    lock = RunLock(run_dir).acquire()  # noqa: F841  held while this frame lives
+    record.create_run_dir(run_dir, resume=loop.resume)  # again, now that no one else can write
+    if not (run_dir / "config.yaml").exists():  # a resume keeps the config it was checked against
+        record.atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        run_folder.save_hydra_files(run_dir, cfg)
     record.write_json(run_dir / "env.json", environment(task.device))
     summary = {
         "schema": 1,
@@ -221,12 +228,16 @@ def main(cfg: DictConfig) -> None:
             sys.exit(1)  # recorded, and a single run says so in its exit code too
     except (SetupError, record.RecordError) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
+        sweep = str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        run_folder.remove_if_empty(run_dir, run_dir.parent if sweep else preflight.EXISTED)
         if str(HydraConfig.get().mode) != "RunMode.MULTIRUN":
             sys.exit(2)
     except OSError as e:  # the record could not be written: disk full, folder removed
+        what = f"{(e.strerror or str(e)).lower()}: {e.filename}" if e.filename else str(e)
         print(
-            f"error: cannot write the run record: {e}; what was written is intact: "
-            "free space, then rerun with resume=true",
+            f"error: cannot write the run record ({what}); every whole line of metrics.jsonl "
+            "and the last complete checkpoint are intact: free space, then rerun with resume=true",
             file=sys.stderr,
             flush=True,
         )

@@ -13,6 +13,7 @@ run record through ``recorder`` (see suite/record.py) and to any mirrors
 
 from __future__ import annotations
 
+import io
 import math
 import random
 import statistics
@@ -30,7 +31,7 @@ from suite.diagnose import first_nonfinite
 from suite.distributed import SINGLE, Dist
 from suite.faults import maybe_kill, maybe_poison
 from suite.measure import peak_memory, reset_peak_memory, state_bytes
-from suite.record import append_jsonl, read_jsonl, rewrite_jsonl
+from suite.record import append_jsonl, read_jsonl, rewrite_jsonl, write_bytes
 from suite.tasks.base import Task
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -186,21 +187,21 @@ def train(
         if not dist.main:
             return
         tmp = ckpt_path.with_suffix(".tmp")
-        try:
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "rng": _rng_state(),
-                    "track": track,
-                },
-                tmp,
-            )
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # e.g. a full disk: free what the torn file took
-            raise
+        # Serialised in memory, then written by write_bytes: a full disk is an OSError naming
+        # the file, not torch's "enforce fail at inline_container.cc", and the torn .tmp is freed.
+        buffer = io.BytesIO()
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": _rng_state(),
+                "track": track,
+            },
+            buffer,
+        )
+        write_bytes(tmp, buffer.getbuffer())
         maybe_kill("checkpoint", track["step"])
         tmp.replace(ckpt_path)  # atomic: a kill mid-save leaves the previous checkpoint intact
 

@@ -3,16 +3,21 @@ divergence, bad input refused before work, concurrent runs, a submitit_local swe
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from suite import record
+from suite.lock import RunLock
 from tests.conftest import REPO, run_suite
 
 FAST = ("task=toy", "logger=none", "progress=plain")
@@ -92,7 +97,7 @@ def test_bad_input_is_refused_before_work(tmp_path, bad, message):
     proc = run_suite(*FAST, *bad, run_dir=run_dir, check=False)
     assert proc.returncode != 0
     assert message in proc.stderr
-    assert not (run_dir / "summary.json").exists() and not (run_dir / "metrics.jsonl").exists()
+    assert not run_dir.exists()  # a refused run leaves no (empty) folder behind
 
 
 def test_existing_record_is_never_overwritten(tmp_path):
@@ -243,3 +248,108 @@ def test_wandb_online_without_network_falls_back_to_offline(tmp_path):
     assert s["wandb"]["mode"] == "offline" and "online logging failed" in s["wandb"]["note"]
     assert "logged offline" in proc.stdout
     assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+
+
+def files_state(run_dir: Path) -> dict[str, tuple[str, int]]:
+    """(sha256, mtime_ns) of every file below ``run_dir``, .hydra/ included."""
+    return {
+        str(p.relative_to(run_dir)): (
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+            p.stat().st_mtime_ns,
+        )
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file()
+    }
+
+
+SMALL_CKPT = (*FAST, "progress=none", "threads=1", "steps=60", "checkpoint_every=20")
+
+
+@pytest.fixture
+def killed_small(tmp_path) -> Path:
+    run_dir = tmp_path / "killed"
+    proc = run_suite(*SMALL_CKPT, run_dir=run_dir, check=False, env={"OPTBENCH_KILL_AT": "step:30"})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    return run_dir
+
+
+def test_resume_with_a_changed_config_is_refused_and_changes_nothing(killed_small):
+    before = files_state(killed_small)
+    for changed, named in [
+        (("optimizer.lr=0.5", "steps=80", "seed=1"), ("optimizer.lr", "steps", "seed")),
+        (("optimizer=sgd",), ("optimizer._target_", "optimizer.momentum")),
+    ]:
+        overrides = [
+            o for o in SMALL_CKPT if o.split("=")[0] not in {c.split("=")[0] for c in changed}
+        ]
+        proc = run_suite(*overrides, *changed, "resume=true", run_dir=killed_small, check=False)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: resume refused"), lines
+        for key in named:
+            assert f"{key}:" in lines[0], (key, lines[0])
+        assert "recorded 0.001, now 0.5" in lines[0] or "optimizer.lr" not in named
+        assert files_state(killed_small) == before
+    # keys that do not change the numbers may differ: the run resumes and finishes
+    run_suite(
+        *FAST,
+        "steps=60",
+        "checkpoint_every=30",
+        "progress=plain",
+        "threads=2",
+        "resume=true",
+        run_dir=killed_small,
+    )
+    assert summary(killed_small)["status"] == "ok"
+    recorded = yaml.safe_load((killed_small / "config.yaml").read_text())
+    assert recorded["checkpoint_every"] == 20 and recorded["threads"] == 1  # what was checked
+
+
+def test_a_finished_run_folder_is_never_modified(tmp_path):
+    run_dir = tmp_path / "run"
+    run_suite(*FAST, "steps=20", run_dir=run_dir)
+    before = files_state(run_dir)
+    assert ".hydra/overrides.yaml" in before and "run.log" not in before  # no empty run.log
+    refused = run_suite(*FAST, "steps=20", "seed=3", run_dir=run_dir, check=False)
+    assert refused.returncode == 2 and "already holds a record" in refused.stderr
+    assert files_state(run_dir) == before
+    run_suite(*FAST, "steps=20", "resume=true", run_dir=run_dir)
+    assert files_state(run_dir) == before
+
+
+def test_run_lock_names_its_holder(tmp_path):
+    held = RunLock(tmp_path).acquire()
+    with pytest.raises(
+        record.RecordError, match=rf"in use by pid {os.getpid()} on {socket.gethostname()}"
+    ):
+        RunLock(tmp_path).acquire()
+    held.release()
+    RunLock(tmp_path).acquire().release()  # released: free again
+
+
+def test_a_second_run_into_a_running_folder_is_refused(tmp_path):
+    run_dir = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "suite.run",
+        *FAST,
+        "progress=none",
+        "threads=1",
+        "steps=100000",
+        f"hydra.run.dir={run_dir}",
+    ]
+    first = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / "metrics.jsonl").exists():
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.2)
+        second = run_suite(*FAST, "steps=20", run_dir=run_dir, check=False)
+        assert second.returncode == 2
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"in use by pid {first.pid}" in lines[0], lines
+    finally:
+        first.kill()
+        first.wait()
+    assert all(record.read_jsonl(run_dir / "metrics.jsonl"))  # only the first run's events
