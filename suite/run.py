@@ -21,7 +21,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from suite import distributed, preflight, record, run_folder
+from suite import distributed, memory_estimate, preflight, record, run_folder, schema
 from suite.data import DatasetError
 from suite.distributed import local_device
 from suite.env import environment
@@ -88,6 +88,7 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
     """Build everything a run needs, failing with SetupError before any training."""
     try:
         preflight.check_config(cfg, task_name, optimizer_name)
+        schema.check(cfg)  # unknown keys (+foo=1, +schedule.warmup_step=5) and types
         if cfg.threads is not None:
             if int(cfg.threads) < 1:
                 raise ValueError(f"invalid threads: {cfg.threads} (must be >= 1 or null)")
@@ -106,6 +107,7 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
             OmegaConf.to_container(cfg.task, resolve=True), cfg.data.root, device
         )
         loop = loop_config(cfg, task.default_steps)
+        memory_estimate.check_fits(task, spec.family, spec.state_bits)
         world = distributed.world_size()
         if world > 1 and getattr(task, "batch_size", world) % world:
             raise ValueError(
@@ -116,6 +118,7 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str):
             for k, v in OmegaConf.to_container(cfg.optimizer, resolve=True).items()
             if not k.startswith("_")
         }
+        preflight.check_hparams(spec.family, hparams)
         make_optimizer = hydra.utils.instantiate(constructor_config(cfg.optimizer))
         # Build once on a probe tensor so invalid hyperparameters fail now, not mid-run.
         make_optimizer([torch.nn.Parameter(torch.zeros(1, device=device))])
@@ -246,4 +249,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    schema.refuse_unknown_choices(sys.argv[1:])  # task=nope: one line, not Hydra's listing
     main()

@@ -75,11 +75,15 @@ def save_hydra_files(run_dir: Path, cfg: DictConfig) -> None:
 
 
 def remove_if_empty(run_dir: Path, keep: Path | None) -> None:
-    """Remove ``run_dir`` and then its parents while they are empty, stopping at ``keep``
-    (the nearest folder that existed before the run) and never above the working dir."""
+    """Remove ``run_dir`` (this run's ``*.log`` in it included) and then its parents while
+    they are empty, stopping at ``keep`` (the nearest folder that existed before the run)
+    and never at or above the working dir."""
     path, stop = Path(run_dir).absolute(), {Path.cwd().absolute()}
     if keep is not None:
         stop.add(Path(keep).absolute())
+    if path not in stop:  # made by this run: its Hydra job log (a library's warning) goes too
+        for log in path.glob("*.log"):
+            log.unlink()
     while path not in stop and path != path.parent:
         try:
             os.rmdir(path)  # only an empty folder
