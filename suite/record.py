@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-STATUSES = ("ok", "diverged", "failed", "running")
+STATUSES = ("ok", "diverged", "failed", "interrupted", "running")
 RECORD_FILES = ("config.yaml", "env.json", "metrics.jsonl", "summary.json")
 
 # The keys every summary.json carries (values may be null where not measured).
@@ -58,7 +58,7 @@ SUMMARY_KEYS = (
     "wall_seconds",
     "diverged_at_step",  # null unless status == "diverged"
     "diagnosis",  # one line from the debugging checklist, or null
-    "error",  # one line for status == "failed", or null
+    "error",  # one line for status "failed" or "interrupted" (signal, step), or null
     "wandb",  # {"mode": "offline"|"online"|"disabled", "dir": ..., "note": ...}
 )
 

@@ -12,6 +12,7 @@ other runs go on). A failure during training is recorded as status ``failed``.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from suite import distributed, memory_estimate, preflight, record, run_folder, schema
+from suite import distributed, interrupt, memory_estimate, preflight, record, run_folder, schema
 from suite.data import DatasetError
 from suite.distributed import local_device
 from suite.env import environment
@@ -135,6 +136,8 @@ def run(cfg: DictConfig) -> dict:
     task_name, optimizer_name = hc.runtime.choices.task, hc.runtime.choices.optimizer
     run_dir = Path(hc.runtime.output_dir)
     spec, task, loop, hparams, make_optimizer = setup(cfg, task_name, optimizer_name)
+    if not loop.resume and interrupt.resumes_itself(run_dir):  # requeued after a preemption
+        loop = dataclasses.replace(loop, resume=True)
     if loop.resume:  # a torn or corrupt checkpoint is refused on every rank, never loaded
         preflight.check_checkpoint(run_dir / "checkpoint.pt")
     dist = distributed.init(task.device)
@@ -192,7 +195,10 @@ def run(cfg: DictConfig) -> dict:
         tags=[task_name, optimizer_name, spec.impl, *cfg.logger.tags],
     )
     start = time.perf_counter()
-    with make_progress(cfg.progress, loop.steps, f"{task_name}/{optimizer_name}") as progress:
+    with (
+        make_progress(cfg.progress, loop.steps, f"{task_name}/{optimizer_name}") as progress,
+        interrupt.track(interrupt.StopSignals()) as stop,
+    ):
         try:
             measured = train(
                 task,
@@ -204,9 +210,12 @@ def run(cfg: DictConfig) -> dict:
                 log=mirror.log,
                 progress=progress,
                 dist=dist,
+                stop=stop,
             )
             measured.pop("train_seconds")
             summary.update(measured, error=None)
+            if measured["status"] == "interrupted":
+                summary.update(interrupt.note(stop, measured["steps"], bool(loop.checkpoint_every)))
         except Exception as e:  # recorded, not raised: a sweep goes on with its other runs
             summary.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
     summary["wall_seconds"] = time.perf_counter() - start
@@ -227,6 +236,8 @@ def run(cfg: DictConfig) -> dict:
 def main(cfg: DictConfig) -> None:
     try:
         summary = run(cfg)
+        if summary.get("status") == "interrupted":  # one line; exit 128+signum, or requeued
+            interrupt.finish(summary, Path(HydraConfig.get().runtime.output_dir))
         if summary.get("status") == "failed" and str(HydraConfig.get().mode) != "RunMode.MULTIRUN":
             sys.exit(1)  # recorded, and a single run says so in its exit code too
     except (SetupError, record.RecordError) as e:
@@ -236,6 +247,9 @@ def main(cfg: DictConfig) -> None:
         run_folder.remove_if_empty(run_dir, run_dir.parent if sweep else preflight.EXISTED)
         if str(HydraConfig.get().mode) != "RunMode.MULTIRUN":
             sys.exit(2)
+    except KeyboardInterrupt:  # a SIGINT before the loop (or a second one): nothing recorded
+        print("error: interrupted before training started; nothing recorded", file=sys.stderr)
+        sys.exit(130)
     except OSError as e:  # the record could not be written: disk full, folder removed
         what = f"{(e.strerror or str(e)).lower()}: {e.filename}" if e.filename else str(e)
         print(

@@ -131,6 +131,7 @@ def train(
     log: Callable[[dict], None] = lambda event: None,
     progress: Callable[[int, float], None] = lambda step, loss: None,
     dist: Dist = SINGLE,
+    stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, Any]:
     """Train ``task`` for ``cfg.steps`` steps; return the summary fields the loop measured.
 
@@ -272,6 +273,11 @@ def train(
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
             checkpoint()
         maybe_kill("step", step + 1)
+        if stop():  # SIGINT/SIGTERM/preemption (suite.interrupt): resumable from here
+            if cfg.checkpoint_every:
+                checkpoint()
+            status = "interrupted"
+            break
 
     final = evaluate(track["step"]) if status == "ok" else {}
     if status == "ok" and cfg.checkpoint_every:

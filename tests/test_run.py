@@ -365,3 +365,22 @@ def test_a_second_run_into_a_running_folder_is_refused(tmp_path):
         first.kill()
         first.wait()
     assert all(record.read_jsonl(run_dir / "metrics.jsonl"))  # only the first run's events
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_a_signal_records_interrupted_and_the_run_resumes_bit_identical(
+    tmp_path, tmp_path_factory, signame
+):
+    reference = straight_summary("adamw", tmp_path_factory)
+    run_dir = tmp_path / "run"
+    env = {"OPTBENCH_SIGNAL_AT": f"{signame}:150"}
+    proc = run_suite(*RESUME_ARGS, "optimizer=adamw", run_dir=run_dir, check=False, env=env)
+    assert proc.returncode == 128 + getattr(signal, signame), proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"interrupted by {signame} at step 150" in lines[0], lines
+    s = summary(run_dir)
+    assert (s["status"], s["steps"], s["signal"]) == ("interrupted", 150, signame)
+    assert "resume=true" in lines[0]
+    run_suite(*RESUME_ARGS, "optimizer=adamw", "resume=true", run_dir=run_dir)
+    assert _comparable(summary(run_dir)) == _comparable(reference["summary"])
+    assert [e["step"] for e in record.read_jsonl(run_dir / "metrics.jsonl")] == reference["steps"]
