@@ -384,3 +384,27 @@ def test_a_signal_records_interrupted_and_the_run_resumes_bit_identical(
     run_suite(*RESUME_ARGS, "optimizer=adamw", "resume=true", run_dir=run_dir)
     assert _comparable(summary(run_dir)) == _comparable(reference["summary"])
     assert [e["step"] for e in record.read_jsonl(run_dir / "metrics.jsonl")] == reference["steps"]
+
+
+@pytest.mark.slow
+def test_a_preempted_submitit_job_requeues_and_resumes_by_itself(tmp_path, tmp_path_factory):
+    """submitit_local delivers the preemption signal (SIGUSR2) as Slurm would; the job
+    checkpoints, records interrupted, submitit requeues it, and it finishes as if never
+    stopped (about 30 s)."""
+    reference = straight_summary("adamw", tmp_path_factory)
+    sweep = tmp_path / "sweep"
+    run_suite(
+        *RESUME_ARGS,
+        "optimizer=adamw",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=5",
+        f"hydra.sweep.dir={sweep}",
+        multirun=True,
+        timeout=400,
+        env={"OPTBENCH_SIGNAL_AT": "SIGUSR2:150"},
+    )
+    (run_dir,) = record.find_runs(sweep)
+    logs = "".join(p.read_text() for p in sweep.rglob("*_log.err"))
+    assert "interrupted by SIGUSR2 at step 150" in logs and "requeued by submitit" in logs
+    assert _comparable(summary(run_dir)) == _comparable(reference["summary"])
+    assert [e["step"] for e in record.read_jsonl(run_dir / "metrics.jsonl")] == reference["steps"]
