@@ -193,6 +193,7 @@ def run(cfg: DictConfig) -> dict:
         config=OmegaConf.to_container(cfg, resolve=True),
         group=Path(hc.sweep.dir).name if is_sweep else None,
         tags=[task_name, optimizer_name, spec.impl, *cfg.logger.tags],
+        decision_file=Path(hc.sweep.dir) / ".wandb_reachable.json" if is_sweep else None,
     )
     start = time.perf_counter()
     with (

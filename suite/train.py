@@ -181,6 +181,8 @@ def train(
                 else []
             )
             rewrite_jsonl(metrics_path, kept)
+            for event in kept:  # the mirrors get the whole history (a killed W&B file may not)
+                log(event)
     elif metrics_path.exists() and dist.main:
         metrics_path.unlink()  # a fresh start in a reopened folder (resume=true, no checkpoint)
 

@@ -18,6 +18,7 @@ import yaml
 
 from suite import record
 from suite.lock import RunLock
+from tests import wandb_files
 from tests.conftest import REPO, run_suite
 
 FAST = ("task=toy", "logger=none", "progress=plain")
@@ -262,6 +263,31 @@ def test_wandb_online_without_network_falls_back_to_offline(tmp_path):
     assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
 
 
+def test_an_unreachable_wandb_server_is_found_once_per_sweep_and_said_once(tmp_path):
+    sweep = tmp_path / "sweep"
+    env = {"WANDB_API_KEY": "x" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_MODE": ""}
+    start = time.monotonic()
+    proc = run_suite(
+        "task=toy",
+        "progress=none",
+        "steps=10",
+        "logger=wandb",
+        "logger.mode=online",
+        "seed=0,1,2",
+        f"hydra.sweep.dir={sweep}",
+        multirun=True,
+        env=env,
+        timeout=240,
+    )
+    assert proc.stdout.count("warning: W&B server") == 1, proc.stdout
+    runs = record.find_runs(sweep)
+    assert len(runs) == 3
+    for r in runs:
+        s = summary(r)
+        assert s["wandb"]["mode"] == "offline" and "unreachable" in s["wandb"]["note"]
+    assert time.monotonic() - start < 120  # no 60 s wait per run
+
+
 def files_state(run_dir: Path) -> dict[str, tuple[str, int]]:
     """(sha256, mtime_ns) of every file below ``run_dir``, .hydra/ included."""
     return {
@@ -408,3 +434,17 @@ def test_a_preempted_submitit_job_requeues_and_resumes_by_itself(tmp_path, tmp_p
     assert "interrupted by SIGUSR2 at step 150" in logs and "requeued by submitit" in logs
     assert _comparable(summary(run_dir)) == _comparable(reference["summary"])
     assert [e["step"] for e in record.read_jsonl(run_dir / "metrics.jsonl")] == reference["steps"]
+
+
+def test_a_killed_and_resumed_run_is_one_wandb_run_with_its_whole_history(tmp_path):
+    run_dir = tmp_path / "run"
+    args = (*RESUME_ARGS, "logger=wandb", "logger.mode=offline")
+    proc = run_suite(*args, run_dir=run_dir, check=False, env={"OPTBENCH_KILL_AT": "step:250"})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    run_suite(*args, "resume=true", run_dir=run_dir)
+    files = sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 2  # the killed run's and the resumed run's
+    s = summary(run_dir)
+    assert {wandb_files.run_id(f) for f in files} == {s["wandb"]["id"]}  # one W&B run
+    logged = sorted({e["step"] for e in record.read_jsonl(run_dir / "metrics.jsonl")})
+    assert sorted(set(wandb_files.history_steps(files[-1]))) == logged  # the whole history
