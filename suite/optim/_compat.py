@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import torch
 
+# Defaults torch's own Optimizer.__setstate__ adds; not hyperparameters of ours.
+TORCH_ADDED = ("differentiable",)
+
 
 def upgrade_state(optimizer: torch.optim.Optimizer) -> None:
     for group in optimizer.param_groups:
         for key, value in optimizer.defaults.items():
-            group.setdefault(key, value)
+            if key not in TORCH_ADDED:
+                group.setdefault(key, value)
         for p in group["params"]:
             state = optimizer.state.get(p)
             if state and isinstance(state.get("step"), (int, float)):
