@@ -68,10 +68,11 @@ def _name(overrides: tuple[str, ...]) -> str:
 
 
 def hostile_case(c: Campaign, overrides: tuple[str, ...], words: tuple[str, ...]) -> Row:
-    run_dir = c.root / "hostile" / _name(overrides)  # hostile/ does not exist: nothing left
+    parent = c.root / f"hostile_{_name(overrides)}"  # made by this run alone, if by any
+    run_dir = parent / "run"
     proc = c.suite(*FAST, "steps=5", *overrides, run_dir=run_dir)
     observed, ok = refusal(proc, run_dir, words)
-    if (c.root / "hostile").exists() and not any((c.root / "hostile").iterdir()):
+    if parent.exists() and not run_dir.exists():
         observed, ok = observed + " [left an empty parent folder]", False
     return Row("input", " ".join(overrides), "refused before work, names it", observed, ok)
 
