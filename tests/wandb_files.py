@@ -41,8 +41,9 @@ def records(path: Path) -> Iterator[pb.Record]:
             yield record
 
 
-def run_id(path: Path) -> str:
-    return next(r.run.run_id for r in records(path) if r.WhichOneof("record_type") == "run")
+def run_id(path: Path) -> str | None:
+    """The run id in the file's run record; None for a file a SIGKILL left as a bare header."""
+    return next((r.run.run_id for r in records(path) if r.WhichOneof("record_type") == "run"), None)
 
 
 def history_steps(path: Path) -> list[int]:
