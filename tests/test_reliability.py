@@ -292,9 +292,11 @@ def _said(proc: subprocess.CompletedProcess, run_dir: Path) -> str:
 @pytest.mark.parametrize(
     "where, room, overrides",
     [
-        ("start", 0, ()),  # nothing fits: the first record file
+        pytest.param("start", 0, (), marks=pytest.mark.slow),  # nothing fits: the first file
         ("checkpoint", 40 * 1024, ()),  # the files fit, the 66 kB checkpoint does not
-        ("metrics", 24 * 1024, ("checkpoint_every=0", "log_every=1")),  # mid-run, a metrics line
+        pytest.param(  # mid-run, at a metrics line
+            "metrics", 24 * 1024, ("checkpoint_every=0", "log_every=1"), marks=pytest.mark.slow
+        ),
     ],
 )
 def test_full_disk_says_no_space_with_the_path_and_leaves_no_torn_line(

@@ -89,9 +89,10 @@ def test_divergence_stops_at_once_with_a_diagnosis(tmp_path):
         (("optimizer.eps=0",), "optimizer.eps: 0"),
         (("seed=99999999999999999999",), "invalid seed"),
         (("schedule.min_lr_ratio=5",), "schedule.min_lr_ratio"),
-        (
+        pytest.param(
             ("task=lm_shakespeare", "+task.batch_size=100000"),
             "task.batch_size=100000 needs at least",
+            marks=pytest.mark.slow,  # builds the LM task (about 10 s)
         ),
         (("optimizer.lr=-1",), "lr"),
         (("optimizer.betas=[1.0,0.999]",), "beta"),
@@ -393,7 +394,7 @@ def test_a_second_run_into_a_running_folder_is_refused(tmp_path):
     assert all(record.read_jsonl(run_dir / "metrics.jsonl"))  # only the first run's events
 
 
-@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("signame", ["SIGTERM", pytest.param("SIGINT", marks=pytest.mark.slow)])
 def test_a_signal_records_interrupted_and_the_run_resumes_bit_identical(
     tmp_path, tmp_path_factory, signame
 ):
