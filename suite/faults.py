@@ -1,12 +1,15 @@
 """Fault injection for the reliability tests and ``make reliability``.
 
-Two hooks, each set through the run's environment and free when unset (one
+Three hooks, each set through the run's environment and free when unset (one
 comparison per step):
 
 ``OPTBENCH_KILL_AT=<point>:<step>``
     a real SIGKILL with point ``step`` (after that training step) or
     ``checkpoint`` (mid-write: the temporary checkpoint is on disk, the rename
     not done). See :func:`maybe_kill`.
+``OPTBENCH_SIGNAL_AT=<SIGNAME>:<step>``
+    a real signal (``SIGTERM``, ``SIGINT``, ``SIGUSR2``) sent to the run itself after
+    that training step, as ``kill`` or Ctrl-C from outside would at that moment.
 ``OPTBENCH_NAN_AT=<step>:<name substring>``
     at the top of loop step ``<step>`` (0-based, before its forward pass) every
     parameter whose qualified name contains the substring is filled with NaN, so
@@ -26,9 +29,15 @@ _SPEC = os.environ.get("OPTBENCH_KILL_AT", "")
 KILL_AT = tuple(_SPEC.split(":")) if _SPEC else None
 
 
+_SIGNAL_SPEC = os.environ.get("OPTBENCH_SIGNAL_AT", "")
+SIGNAL_AT = tuple(_SIGNAL_SPEC.split(":")) if _SIGNAL_SPEC else None
+
+
 def maybe_kill(point: str, step: int) -> None:
     if KILL_AT is not None and KILL_AT == (point, str(step)):
         os.kill(os.getpid(), signal.SIGKILL)
+    if point == "step" and SIGNAL_AT is not None and SIGNAL_AT[1] == str(step):
+        os.kill(os.getpid(), getattr(signal, SIGNAL_AT[0]))  # handled: the run stops cleanly
 
 
 def parse_nan_at(spec: str) -> tuple[int, str] | None:

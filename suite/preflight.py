@@ -35,8 +35,14 @@ def check_config(cfg: Any, task_name: str, optimizer_name: str) -> None:
     for group, name in (("task", task_name), ("optimizer", optimizer_name)):
         if not NAME.fullmatch(str(name)):
             raise ValueError(f"invalid {group} {name!r}: a name from conf/{group}/, not a path")
-    if not _is_int(cfg.seed) or cfg.seed < 0:
-        raise ValueError(f"invalid seed: {cfg.seed!r} (must be an integer >= 0)")
+    if not _is_int(cfg.seed) or not 0 <= cfg.seed < 2**63:
+        raise ValueError(f"invalid seed: {cfg.seed!r} (must be an integer in [0, 2^63 - 1])")
+    ratio = cfg.schedule.get("min_lr_ratio", 0.0)
+    if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 0 <= ratio <= 1:
+        raise ValueError(f"invalid schedule.min_lr_ratio: {ratio!r} (must be a number in [0, 1])")
+    warmup = cfg.schedule.get("warmup_steps", 0)
+    if not isinstance(warmup, (int, float)) or isinstance(warmup, bool) or not warmup >= 0:
+        raise ValueError(f"invalid schedule.warmup_steps: {warmup!r} (must be a number >= 0)")
     if cfg.steps is not None and (not _is_int(cfg.steps) or cfg.steps < 1):
         raise ValueError(f"invalid steps: {cfg.steps!r} (must be an integer >= 1 or null)")
     for key, low in (("log_every", 1), ("eval_every", 0), ("checkpoint_every", 0)):
@@ -47,6 +53,18 @@ def check_config(cfg: Any, task_name: str, optimizer_name: str) -> None:
             raise ValueError(f"invalid {key}: {value!r} (must be an integer >= {low})")
     if not isinstance(cfg.resume, bool):
         raise ValueError(f"invalid resume: {cfg.resume!r} (must be true or false)")
+
+
+def check_hparams(family: str, hparams: dict) -> None:
+    """Refuse hyperparameters an optimizer accepts but that cannot train: an adaptive update
+    m / (sqrt(v) + eps) (Adam and every optimizer with an ``eps`` of that kind) is 0/0 = NaN
+    at step 1 wherever a gradient is 0 when eps = 0. ``family`` is kept for rules of one
+    family."""
+    if hparams.get("eps", 1.0) == 0:
+        raise ValueError(
+            "invalid optimizer.eps: 0 (Adam divides by sqrt(v) + eps: with eps=0 a zero "
+            "gradient gives 0/0 = NaN at the first step; use eps > 0, e.g. 1e-8)"
+        )
 
 
 def check_checkpoint(path: Path) -> None:
@@ -96,6 +114,18 @@ except ImportError:  # hydra is a dependency; this keeps the checks above import
     Callback = object  # type: ignore[misc,assignment]
 
 
+# The nearest folder that existed before Hydra made the run folder: a refused run removes
+# the empty folders it made up to here (suite.run_folder.remove_if_empty).
+EXISTED: Path | None = None
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 class RunDirCheck(Callback):
     """Hydra callback (``hydra.callbacks``): refuse an uncreatable run or sweep folder
     with one line, exit 2, before Hydra's own mkdir fails with a traceback."""
@@ -105,8 +135,11 @@ class RunDirCheck(Callback):
         from omegaconf import OmegaConf
 
         HydraConfig.instance().set_config(config)  # ${hydra:...} in the folder name
+        global EXISTED
         try:
-            check_run_dir(str(OmegaConf.select(config, key)))
+            folder = str(OmegaConf.select(config, key))
+            EXISTED = _nearest_existing(Path(folder))
+            check_run_dir(folder)
         except RecordError as e:
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(2)

@@ -20,6 +20,7 @@ metrics.jsonl events::
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -27,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-STATUSES = ("ok", "diverged", "failed", "running")
+STATUSES = ("ok", "diverged", "failed", "interrupted", "running")
 RECORD_FILES = ("config.yaml", "env.json", "metrics.jsonl", "summary.json")
 
 # The keys every summary.json carries (values may be null where not measured).
@@ -57,7 +58,7 @@ SUMMARY_KEYS = (
     "wall_seconds",
     "diverged_at_step",  # null unless status == "diverged"
     "diagnosis",  # one line from the debugging checklist, or null
-    "error",  # one line for status == "failed", or null
+    "error",  # one line for status "failed" or "interrupted" (signal, step), or null
     "wandb",  # {"mode": "offline"|"online"|"disabled", "dir": ..., "note": ...}
 )
 
@@ -83,18 +84,55 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Records are readable as the umask allows (0644 under the usual 022), like any file the
+# user writes: mkstemp alone would leave them 0600, unreadable to a report run by a colleague.
+FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None:  # name the file a full disk stopped
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        raise
+
+
+def write_bytes(path: Path, data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` (fsynced); on any error the partial file is removed, and a
+    full disk is raised as OSError ENOSPC naming ``path``."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                if written == 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        path.unlink(missing_ok=True)  # free what the torn file took
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror, str(path)) from None
         raise
 
 
@@ -107,10 +145,23 @@ def _jsonl_line(event: dict) -> str:
 
 
 def append_jsonl(path: Path, event: dict) -> None:
-    with open(path, "a") as f:
-        f.write(_jsonl_line(event))
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one event as one ``os.write`` of a complete line. A short write (a full
+    disk) is cut back off, so the file never ends in a torn line, and raised as ENOSPC."""
+    line = _jsonl_line(event).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, line)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+        if written != len(line):
+            os.ftruncate(fd, size)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def rewrite_jsonl(path: Path, events: list[dict]) -> None:

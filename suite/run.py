@@ -12,6 +12,7 @@ other runs go on). A failure during training is recorded as status ``failed``.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -21,10 +22,11 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from suite import distributed, preflight, record
+from suite import distributed, interrupt, memory_estimate, preflight, record, run_folder, schema
 from suite.data import DatasetError
 from suite.distributed import local_device
 from suite.env import environment
+from suite.lock import RunLock
 from suite.optim import entry
 from suite.progress import MODES as PROGRESS_MODES
 from suite.progress import make_progress
@@ -91,6 +93,7 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str, overrides=()):
     """Build everything a run needs, failing with SetupError before any training."""
     try:
         preflight.check_config(cfg, task_name, optimizer_name)
+        schema.check(cfg)  # unknown keys (+foo=1, +schedule.warmup_step=5) and types
         if cfg.threads is not None:
             if int(cfg.threads) < 1:
                 raise ValueError(f"invalid threads: {cfg.threads} (must be >= 1 or null)")
@@ -112,6 +115,7 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str, overrides=()):
             OmegaConf.to_container(cfg.task, resolve=True), cfg.data.root, device
         )
         loop = loop_config(cfg, task.default_steps)
+        memory_estimate.check_fits(task, spec.family, spec.state_bits)
         world = distributed.world_size()
         if world > 1 and getattr(task, "batch_size", world) % world:
             raise ValueError(
@@ -123,6 +127,7 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str, overrides=()):
             if not k.startswith("_")
         }
         task.check_hparams(hparams)
+        preflight.check_hparams(spec.family, hparams)
         make_optimizer = entry.builder(
             hydra.utils.instantiate(constructor_config(cfg.optimizer)), spec.target
         )
@@ -143,6 +148,8 @@ def run(cfg: DictConfig) -> dict:
     spec, task, loop, hparams, make_optimizer = setup(
         cfg, task_name, optimizer_name, hc.overrides.task
     )
+    if not loop.resume and interrupt.resumes_itself(run_dir):  # requeued after a preemption
+        loop = dataclasses.replace(loop, resume=True)
     if loop.resume:  # a torn or corrupt checkpoint is refused on every rank, never loaded
         preflight.check_checkpoint(run_dir / "checkpoint.pt")
     dist = distributed.init(task.device)
@@ -163,8 +170,14 @@ def run(cfg: DictConfig) -> dict:
             print(f"[{done['status']}] {run_dir} already finished; nothing to resume", flush=True)
             return done
 
-    record.create_run_dir(run_dir, resume=loop.resume)
-    record.atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    record.create_run_dir(run_dir, resume=loop.resume)  # a finished folder: refused, untouched
+    if loop.resume:
+        run_folder.check_resume_config(run_dir, cfg)
+    lock = RunLock(run_dir).acquire()  # noqa: F841  held while this frame lives
+    record.create_run_dir(run_dir, resume=loop.resume)  # again, now that no one else can write
+    if not (run_dir / "config.yaml").exists():  # a resume keeps the config it was checked against
+        record.atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        run_folder.save_hydra_files(run_dir, cfg)
     record.write_json(run_dir / "env.json", environment(task.device))
     summary = {
         "schema": 1,
@@ -193,9 +206,13 @@ def run(cfg: DictConfig) -> dict:
         config=OmegaConf.to_container(cfg, resolve=True),
         group=Path(hc.sweep.dir).name if is_sweep else None,
         tags=[task_name, spec.name[:64], spec.impl, *cfg.logger.tags],
+        decision_file=Path(hc.sweep.dir) / ".wandb_reachable.json" if is_sweep else None,
     )
     start = time.perf_counter()
-    with make_progress(cfg.progress, loop.steps, f"{task_name}/{optimizer_name}") as progress:
+    with (
+        make_progress(cfg.progress, loop.steps, f"{task_name}/{optimizer_name}") as progress,
+        interrupt.track(interrupt.StopSignals()) as stop,
+    ):
         try:
             measured = train(
                 task,
@@ -207,9 +224,12 @@ def run(cfg: DictConfig) -> dict:
                 log=mirror.log,
                 progress=progress,
                 dist=dist,
+                stop=stop,
             )
             measured.pop("train_seconds")
             summary.update(measured, error=None)
+            if measured["status"] == "interrupted":
+                summary.update(interrupt.note(stop, measured["steps"], bool(loop.checkpoint_every)))
         except Exception as e:  # recorded, not raised: a sweep goes on with its other runs
             summary.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
     summary["wall_seconds"] = time.perf_counter() - start
@@ -230,16 +250,25 @@ def run(cfg: DictConfig) -> dict:
 def main(cfg: DictConfig) -> None:
     try:
         summary = run(cfg)
+        if summary.get("status") == "interrupted":  # one line; exit 128+signum, or requeued
+            interrupt.finish(summary, Path(HydraConfig.get().runtime.output_dir))
         if summary.get("status") == "failed" and str(HydraConfig.get().mode) != "RunMode.MULTIRUN":
             sys.exit(1)  # recorded, and a single run says so in its exit code too
     except (SetupError, record.RecordError) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
+        sweep = str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        run_folder.remove_if_empty(run_dir, run_dir.parent if sweep else preflight.EXISTED)
         if str(HydraConfig.get().mode) != "RunMode.MULTIRUN":
             sys.exit(2)
+    except KeyboardInterrupt:  # a SIGINT before the loop (or a second one): nothing recorded
+        print("error: interrupted before training started; nothing recorded", file=sys.stderr)
+        sys.exit(130)
     except OSError as e:  # the record could not be written: disk full, folder removed
+        what = f"{(e.strerror or str(e)).lower()}: {e.filename}" if e.filename else str(e)
         print(
-            f"error: cannot write the run record: {e}; what was written is intact: "
-            "free space, then rerun with resume=true",
+            f"error: cannot write the run record ({what}); every whole line of metrics.jsonl "
+            "and the last complete checkpoint are intact: free space, then rerun with resume=true",
             file=sys.stderr,
             flush=True,
         )
@@ -248,4 +277,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    schema.refuse_unknown_choices(sys.argv[1:])  # task=nope: one line, not Hydra's listing
     main()

@@ -13,6 +13,7 @@ run record through ``recorder`` (see suite/record.py) and to any mirrors
 
 from __future__ import annotations
 
+import io
 import math
 import random
 import statistics
@@ -33,7 +34,7 @@ from suite.faults import maybe_kill, maybe_poison
 from suite.measure import peak_memory, reset_peak_memory, state_bytes, tensor_bytes
 from suite.optim.entry import describe, eval_mode, needs_closure, train_mode
 from suite.optim.roles import with_roles
-from suite.record import append_jsonl, read_jsonl, rewrite_jsonl
+from suite.record import append_jsonl, read_jsonl, rewrite_jsonl, write_bytes
 from suite.tasks.base import Task
 from suite.telemetry import Telemetry, early_update_ratio, flat
 
@@ -149,6 +150,7 @@ def train(
     log: Callable[[dict], None] = lambda event: None,
     progress: Callable[[int, float], None] = lambda step, loss: None,
     dist: Dist = SINGLE,
+    stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, Any]:
     """Train ``task`` for ``cfg.steps`` steps; return the summary fields the loop measured.
 
@@ -202,6 +204,8 @@ def train(
                 else []
             )
             rewrite_jsonl(metrics_path, kept)
+            for event in kept:  # the mirrors get the whole history (a killed W&B file may not)
+                log(event)
     elif metrics_path.exists() and dist.main:
         metrics_path.unlink()  # a fresh start in a reopened folder (resume=true, no checkpoint)
 
@@ -209,21 +213,21 @@ def train(
         if not dist.main:
             return
         tmp = ckpt_path.with_suffix(".tmp")
-        try:
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "rng": _rng_state(),
-                    "track": track,
-                },
-                tmp,
-            )
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # e.g. a full disk: free what the torn file took
-            raise
+        # Serialised in memory, then written by write_bytes: a full disk is an OSError naming
+        # the file, not torch's "enforce fail at inline_container.cc", and the torn .tmp is freed.
+        buffer = io.BytesIO()
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": _rng_state(),
+                "track": track,
+            },
+            buffer,
+        )
+        write_bytes(tmp, buffer.getbuffer())
         maybe_kill("checkpoint", track["step"])
         tmp.replace(ckpt_path)  # atomic: a kill mid-save leaves the previous checkpoint intact
 
@@ -309,6 +313,11 @@ def train(
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
             checkpoint()
         maybe_kill("step", step + 1)
+        if stop():  # SIGINT/SIGTERM/preemption (suite.interrupt): resumable from here
+            if cfg.checkpoint_every:
+                checkpoint()
+            status = "interrupted"
+            break
 
     final = evaluate(track["step"]) if status == "ok" else {}
     if status == "ok" and cfg.checkpoint_every:

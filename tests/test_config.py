@@ -10,6 +10,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from suite import preflight, schema
 from suite.optim.registry import REGISTRY
 from suite.tasks import TASKS
 
@@ -60,6 +61,18 @@ def test_every_group_option_composes(group):
         OmegaConf.to_container(cfg, resolve=False)  # every key is there and well formed
 
 
+@pytest.mark.parametrize("name", options("experiment"))
+def test_an_experiment_sets_its_top_level_keys(name):
+    """An experiment's top-level values (eval_every, steps, progress, ...) win over
+    config.yaml's defaults: `_self_` comes first in the defaults list."""
+    own = OmegaConf.load(CONF / "experiment" / f"{name}.yaml")
+    cfg = composed(f"experiment={name}")
+    keys = [k for k in own if k not in ("defaults", "hydra") and not OmegaConf.is_dict(own[k])]
+    assert keys, name
+    for key in keys:
+        assert cfg[key] == own[key], (name, key)
+
+
 @pytest.mark.parametrize("name", options("task"))
 def test_task_configs_name_a_registered_task(name):
     cfg = composed(f"task={name}")
@@ -85,3 +98,89 @@ def test_launchers_compose(launcher):
     assert target.startswith("hydra"), target
     if launcher == "slurm":
         assert "SlurmLauncher" in target and cfg.hydra.launcher.array_parallelism == 64
+
+
+# --- the typed schema: unknown keys and mistyped values refused before any work ---------
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        *[(f"optimizer={n}",) for n in sorted(REGISTRY)],
+        *[(f"task={n}",) for n in options("task")],
+        *[(f"experiment={n}",) for n in options("experiment")],
+        *[(f"schedule={n}",) for n in options("schedule")],
+        (
+            "+optimizer._search_={lr:{type:log,low:1.0e-4,high:1.0e-1}}",
+            "+optimizer._entry_={family:adam}",
+        ),
+    ],
+    ids=lambda o: " ".join(o),
+)
+def test_every_shipped_config_passes_the_schema(overrides):
+    schema.check(composed(*overrides))
+
+
+@pytest.mark.parametrize(
+    "override, named, valid",
+    [
+        ("+foo=1", "'foo'", "checkpoint_every"),
+        ("+schedule.warmup_step=5", "schedule.warmup_step", "warmup_steps"),
+        ("+logger.projekt=x", "logger.projekt", "project"),
+        ("+data.rot=x", "data.rot", "root"),
+        ("+task.dimm=3", "task.dimm", "dim"),
+        ("+optimizer.bogus=1", "optimizer.bogus", "weight_decay"),
+        ("threads=many", "invalid threads: 'many'", "integer"),
+        ("grad_clip=abc", "invalid grad_clip: 'abc'", "number"),
+        ("schedule.min_lr_ratio=abc", "schedule.min_lr_ratio", "number"),
+    ],
+)
+def test_unknown_or_mistyped_keys_are_refused_naming_the_valid_ones(override, named, valid):
+    with pytest.raises(ValueError) as e:
+        schema.check(composed("task=toy", override))
+    message = str(e.value)
+    assert named in message and valid in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize(
+    "argv, problem",
+    [
+        (["task=nope"], "unknown task 'nope'; valid: cnn_cifar10"),
+        (["-m", "optimizer=adamw,nope"], "unknown optimizer 'nope'; valid: adam"),
+        (["+experiment=nope"], "unknown experiment 'nope'"),
+        (["task=../task/toy"], "unknown task '../task/toy'"),
+        (["task=toy", "optimizer=adamw,sgd", "seed=0,1"], None),
+        (["optimizer=glob(*)"], None),  # left to Hydra
+        (["bogus=1"], "unknown key 'bogus'; valid top-level keys: amp, "),
+        (["schedule.warmup_step=5"], "unknown key 'schedule.warmup_step'; valid schedule keys"),
+        (["hydra.run.dir=x", "optimizer.lr=1", "+optimizer.foo=1"], None),
+    ],
+)
+def test_unknown_group_options_are_named_with_the_valid_ones(argv, problem):
+    got = schema.check_choices(argv)
+    assert got == problem if problem is None else problem in got
+
+
+@pytest.mark.parametrize(
+    "override, word",
+    [
+        ("seed=99999999999999999999", "seed"),
+        ("seed=9223372036854775808", "seed"),
+        ("schedule.min_lr_ratio=5", "schedule.min_lr_ratio"),
+        ("schedule.min_lr_ratio=-0.1", "schedule.min_lr_ratio"),
+        ("schedule.warmup_steps=-1", "schedule.warmup_steps"),
+    ],
+)
+def test_out_of_range_values_are_refused(override, word):
+    with pytest.raises(ValueError, match=word):
+        preflight.check_config(composed("task=toy", override), "toy", "adamw")
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n in REGISTRY if "eps" in OmegaConf.load(CONF / "optimizer" / f"{n}.yaml"))
+)
+def test_eps_zero_is_refused_for_adam_family_with_the_reason(name):
+    cfg = composed(f"optimizer={name}", "optimizer.eps=0")
+    with pytest.raises(ValueError, match=r"optimizer\.eps: 0 .*0/0 = NaN"):
+        preflight.check_hparams(REGISTRY[name].family, dict(cfg.optimizer))
+    preflight.check_hparams(REGISTRY[name].family, {"eps": 1e-8})

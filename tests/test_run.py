@@ -3,16 +3,22 @@ divergence, bad input refused before work, concurrent runs, a submitit_local swe
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from suite import record
+from suite.lock import RunLock
+from tests import wandb_files
 from tests.conftest import REPO, run_suite
 
 FAST = ("task=toy", "logger=none", "progress=plain")
@@ -74,8 +80,20 @@ def test_divergence_stops_at_once_with_a_diagnosis(tmp_path):
 @pytest.mark.parametrize(
     "bad, message",
     [
-        (("optimizer=nope",), "Could not find 'optimizer/nope'"),
-        (("task=nope",), "Could not find 'task/nope'"),
+        (("optimizer=nope",), "unknown optimizer 'nope'; valid: adam, "),
+        (("task=nope",), "unknown task 'nope'; valid: cnn_cifar10, "),
+        (("+foo=1",), "unknown key 'foo'; valid top-level keys: amp, "),
+        (("+schedule.warmup_step=5",), "schedule.warmup_step'; valid schedule keys: "),
+        (("threads=many",), "invalid threads: 'many'"),
+        (("grad_clip=abc",), "invalid grad_clip: 'abc'"),
+        (("optimizer.eps=0",), "optimizer.eps: 0"),
+        (("seed=99999999999999999999",), "invalid seed"),
+        (("schedule.min_lr_ratio=5",), "schedule.min_lr_ratio"),
+        pytest.param(
+            ("task=lm_shakespeare", "+task.batch_size=100000"),
+            "task.batch_size=100000 needs at least",
+            marks=pytest.mark.slow,  # builds the LM task (about 10 s)
+        ),
         (("optimizer.lr=-1",), "lr"),
         (("optimizer.betas=[1.0,0.999]",), "beta"),
         (("optimizer.lr=nan",), "lr"),
@@ -90,9 +108,10 @@ def test_divergence_stops_at_once_with_a_diagnosis(tmp_path):
 def test_bad_input_is_refused_before_work(tmp_path, bad, message):
     run_dir = tmp_path / "run"
     proc = run_suite(*FAST, *bad, run_dir=run_dir, check=False)
-    assert proc.returncode != 0
-    assert message in proc.stderr
-    assert not (run_dir / "summary.json").exists() and not (run_dir / "metrics.jsonl").exists()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if not line.startswith("W1201 ")]
+    assert len(errors) == 1 and errors[0].startswith("error: ") and message in errors[0], errors
+    assert not run_dir.exists()  # a refused run leaves no (empty) folder behind
 
 
 def test_existing_record_is_never_overwritten(tmp_path):
@@ -243,3 +262,193 @@ def test_wandb_online_without_network_falls_back_to_offline(tmp_path):
     assert s["wandb"]["mode"] == "offline" and "online logging failed" in s["wandb"]["note"]
     assert "logged offline" in proc.stdout
     assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+
+
+def test_an_unreachable_wandb_server_is_found_once_per_sweep_and_said_once(tmp_path):
+    sweep = tmp_path / "sweep"
+    env = {"WANDB_API_KEY": "x" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_MODE": ""}
+    start = time.monotonic()
+    proc = run_suite(
+        "task=toy",
+        "progress=none",
+        "steps=10",
+        "logger=wandb",
+        "logger.mode=online",
+        "seed=0,1,2",
+        f"hydra.sweep.dir={sweep}",
+        multirun=True,
+        env=env,
+        timeout=240,
+    )
+    assert proc.stdout.count("warning: W&B server") == 1, proc.stdout
+    runs = record.find_runs(sweep)
+    assert len(runs) == 3
+    for r in runs:
+        s = summary(r)
+        assert s["wandb"]["mode"] == "offline" and "unreachable" in s["wandb"]["note"]
+    assert time.monotonic() - start < 120  # no 60 s wait per run
+
+
+def files_state(run_dir: Path) -> dict[str, tuple[str, int]]:
+    """(sha256, mtime_ns) of every file below ``run_dir``, .hydra/ included."""
+    return {
+        str(p.relative_to(run_dir)): (
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+            p.stat().st_mtime_ns,
+        )
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file()
+    }
+
+
+SMALL_CKPT = (*FAST, "progress=none", "threads=1", "steps=60", "checkpoint_every=20")
+
+
+@pytest.fixture
+def killed_small(tmp_path) -> Path:
+    run_dir = tmp_path / "killed"
+    proc = run_suite(*SMALL_CKPT, run_dir=run_dir, check=False, env={"OPTBENCH_KILL_AT": "step:30"})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    return run_dir
+
+
+def test_resume_with_a_changed_config_is_refused_and_changes_nothing(killed_small):
+    before = files_state(killed_small)
+    for changed, named in [
+        (("optimizer.lr=0.5", "steps=80", "seed=1"), ("optimizer.lr", "steps", "seed")),
+        (("optimizer=sgd",), ("optimizer._target_", "optimizer.momentum")),
+    ]:
+        overrides = [
+            o for o in SMALL_CKPT if o.split("=")[0] not in {c.split("=")[0] for c in changed}
+        ]
+        proc = run_suite(*overrides, *changed, "resume=true", run_dir=killed_small, check=False)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: resume refused"), lines
+        for key in named:
+            assert f"{key}:" in lines[0], (key, lines[0])
+        assert "recorded 0.001, now 0.5" in lines[0] or "optimizer.lr" not in named
+        assert files_state(killed_small) == before
+    # keys that do not change the numbers may differ: the run resumes and finishes
+    run_suite(
+        *FAST,
+        "steps=60",
+        "checkpoint_every=30",
+        "progress=plain",
+        "threads=2",
+        "resume=true",
+        run_dir=killed_small,
+    )
+    assert summary(killed_small)["status"] == "ok"
+    recorded = yaml.safe_load((killed_small / "config.yaml").read_text())
+    assert recorded["checkpoint_every"] == 20 and recorded["threads"] == 1  # what was checked
+
+
+def test_a_finished_run_folder_is_never_modified(tmp_path):
+    run_dir = tmp_path / "run"
+    run_suite(*FAST, "steps=20", run_dir=run_dir)
+    before = files_state(run_dir)
+    assert ".hydra/overrides.yaml" in before and "run.log" not in before  # no empty run.log
+    refused = run_suite(*FAST, "steps=20", "seed=3", run_dir=run_dir, check=False)
+    assert refused.returncode == 2 and "already holds a record" in refused.stderr
+    assert files_state(run_dir) == before
+    run_suite(*FAST, "steps=20", "resume=true", run_dir=run_dir)
+    assert files_state(run_dir) == before
+
+
+def test_run_lock_names_its_holder(tmp_path):
+    held = RunLock(tmp_path).acquire()
+    with pytest.raises(
+        record.RecordError, match=rf"in use by pid {os.getpid()} on {socket.gethostname()}"
+    ):
+        RunLock(tmp_path).acquire()
+    held.release()
+    RunLock(tmp_path).acquire().release()  # released: free again
+
+
+def test_a_second_run_into_a_running_folder_is_refused(tmp_path):
+    run_dir = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "suite.run",
+        *FAST,
+        "progress=none",
+        "threads=1",
+        "steps=100000",
+        f"hydra.run.dir={run_dir}",
+    ]
+    first = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / "metrics.jsonl").exists():
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.2)
+        second = run_suite(*FAST, "steps=20", run_dir=run_dir, check=False)
+        assert second.returncode == 2
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"in use by pid {first.pid}" in lines[0], lines
+    finally:
+        first.kill()
+        first.wait()
+    assert all(record.read_jsonl(run_dir / "metrics.jsonl"))  # only the first run's events
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", pytest.param("SIGINT", marks=pytest.mark.slow)])
+def test_a_signal_records_interrupted_and_the_run_resumes_bit_identical(
+    tmp_path, tmp_path_factory, signame
+):
+    reference = straight_summary("adamw", tmp_path_factory)
+    run_dir = tmp_path / "run"
+    env = {"OPTBENCH_SIGNAL_AT": f"{signame}:150"}
+    proc = run_suite(*RESUME_ARGS, "optimizer=adamw", run_dir=run_dir, check=False, env=env)
+    assert proc.returncode == 128 + getattr(signal, signame), proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"interrupted by {signame} at step 150" in lines[0], lines
+    s = summary(run_dir)
+    assert (s["status"], s["steps"], s["signal"]) == ("interrupted", 150, signame)
+    assert "resume=true" in lines[0]
+    run_suite(*RESUME_ARGS, "optimizer=adamw", "resume=true", run_dir=run_dir)
+    assert _comparable(summary(run_dir)) == _comparable(reference["summary"])
+    assert [e["step"] for e in record.read_jsonl(run_dir / "metrics.jsonl")] == reference["steps"]
+
+
+@pytest.mark.slow
+def test_a_preempted_submitit_job_requeues_and_resumes_by_itself(tmp_path, tmp_path_factory):
+    """submitit_local delivers the preemption signal (SIGUSR2) as Slurm would; the job
+    checkpoints, records interrupted, submitit requeues it, and it finishes as if never
+    stopped (about 30 s)."""
+    reference = straight_summary("adamw", tmp_path_factory)
+    sweep = tmp_path / "sweep"
+    run_suite(
+        *RESUME_ARGS,
+        "optimizer=adamw",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=5",
+        f"hydra.sweep.dir={sweep}",
+        multirun=True,
+        timeout=400,
+        env={"OPTBENCH_SIGNAL_AT": "SIGUSR2:150"},
+    )
+    (run_dir,) = record.find_runs(sweep)
+    logs = "".join(p.read_text() for p in sweep.rglob("*_log.err"))
+    assert "interrupted by SIGUSR2 at step 150" in logs and "requeued by submitit" in logs
+    assert _comparable(summary(run_dir)) == _comparable(reference["summary"])
+    assert [e["step"] for e in record.read_jsonl(run_dir / "metrics.jsonl")] == reference["steps"]
+
+
+def test_a_killed_and_resumed_run_is_one_wandb_run_with_its_whole_history(tmp_path):
+    run_dir = tmp_path / "run"
+    args = (*RESUME_ARGS, "logger=wandb", "logger.mode=offline")
+    proc = run_suite(*args, run_dir=run_dir, check=False, env={"OPTBENCH_KILL_AT": "step:250"})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    run_suite(*args, "resume=true", run_dir=run_dir)
+    files = sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 2  # the killed run's and the resumed run's
+    s = summary(run_dir)
+    # one W&B run: both folders carry its id, and so does every file that got a run record
+    # (the killed one may be a bare 7-byte header: wandb-core had not flushed when killed)
+    assert {f.parent.name.rsplit("-", 1)[-1] for f in files} == {s["wandb"]["id"]}
+    assert {wandb_files.run_id(f) for f in files} - {None} == {s["wandb"]["id"]}
+    logged = sorted({e["step"] for e in record.read_jsonl(run_dir / "metrics.jsonl")})
+    assert sorted(set(wandb_files.history_steps(files[-1]))) == logged  # the whole history

@@ -43,6 +43,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from suite.optim._compat import upgrade_state
+
 __all__ = ["Adam", "AdamW", "adam"]
 
 # Elements per block on the CPU: p, g, m, v and denom of one block (5 x 4 MiB in
@@ -123,6 +125,10 @@ class Adam(torch.optim.Optimizer):
         )
         _validate(defaults)
         super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict) -> None:  # load_state_dict, unpickling
+        super().__setstate__(state)
+        upgrade_state(self)  # older state dicts: group keys missing, step a number
 
     def add_param_group(self, param_group: dict) -> None:
         # Validate every group's own values too, not only the defaults.

@@ -51,6 +51,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from suite.optim._compat import upgrade_state
 from suite.optim.adam import _as_float, _validate
 from suite.optim.quant import BLOCKSIZE, dequantize_blockwise, dynamic_map, num_blocks, quantize_
 
@@ -114,9 +115,10 @@ class Adam8bit(torch.optim.Optimizer):
             self.param_groups.pop()
             raise
 
-    def __setstate__(self, state: dict) -> None:  # unpickling, copy.deepcopy
+    def __setstate__(self, state: dict) -> None:  # load_state_dict, unpickling, deepcopy
         super().__setstate__(state)
-        self._maps = {}
+        upgrade_state(self)  # older state dicts: group keys missing, step a number
+        self._maps = getattr(self, "_maps", {})
 
     def _map(self, device: torch.device, signed: bool) -> Tensor:
         """The optimizer's one signed/unsigned map per device, shared by its parameters."""

@@ -30,6 +30,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from suite.optim._compat import upgrade_state
+
 __all__ = ["SGD", "sgd"]
 
 
@@ -104,6 +106,10 @@ class SGD(torch.optim.Optimizer):
         )
         _validate(defaults)
         super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict) -> None:  # load_state_dict, unpickling
+        super().__setstate__(state)
+        upgrade_state(self)  # older state dicts: group keys missing, step a number
 
     def add_param_group(self, param_group: dict) -> None:
         # Validate every group's own values too, not only the defaults.

@@ -80,6 +80,10 @@ def write_report(roots: list[Path], out: Path, title: str, force: bool, cmd: str
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a folder")
     records = collect(roots)  # before touching out: a bad runs path changes nothing
+    found, problems = len(records.runs) + len(records.problems), records.problems
+    if found and records.runs.empty and (problems["status"] == "unreadable").all():
+        first = problems.iloc[0]
+        raise RecordError(f"none of the {found} run records can be read: {first.reason}")
     for path in old:
         path.unlink()
     (out / "plots").mkdir(parents=True, exist_ok=True)
