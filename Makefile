@@ -11,7 +11,7 @@ export OPTBENCH_DATA ?= $(SHARED_DATA)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow lint bench bench-step report clean exp-decoupled-wd exp-8bit exp-sgd-vs-adam
+.PHONY: help install test test-slow lint bench bench-step report clean exp-decoupled-wd exp-8bit exp-sgd-vs-adam exp-deepobs
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-17s %s\n", $$1, $$2}'
@@ -44,6 +44,13 @@ EXP_OUT ?= results/experiments
 exp-decoupled-wd: ## Adam+L2 vs AdamW over an lr x wd grid (Loshchilov & Hutter 2019) -> results/experiments/decoupled_wd
 	$(PY) -m suite.run -m experiment=decoupled_wd hydra.sweep.dir=runs/experiments/decoupled_wd/$(STAMP) $(ARGS)
 	$(PY) -m suite.report.experiments decoupled_wd runs/experiments/decoupled_wd/$(STAMP) --out $(EXP_OUT)/decoupled_wd --force
+
+EPOCHS ?= 3
+exp-deepobs: ## DeepOBS fmnist_2c2d: SGD, Momentum 0.99, Adam at their tuned lrs, 3 seeds, EPOCHS epochs, compared with their curves
+	$(PY) -m suite.run -m experiment=deepobs_fmnist_2c2d optimizer=sgd optimizer.lr=0.15849 optimizer.momentum=0 steps=$$(($(EPOCHS)*390)) hydra.sweep.dir=runs/experiments/deepobs/$(STAMP)/sgd $(ARGS)
+	$(PY) -m suite.run -m experiment=deepobs_fmnist_2c2d optimizer=sgd optimizer.lr=0.0025119 optimizer.momentum=0.99 steps=$$(($(EPOCHS)*390)) hydra.sweep.dir=runs/experiments/deepobs/$(STAMP)/momentum $(ARGS)
+	$(PY) -m suite.run -m experiment=deepobs_fmnist_2c2d optimizer=adam optimizer.lr=0.00025119 steps=$$(($(EPOCHS)*390)) hydra.sweep.dir=runs/experiments/deepobs/$(STAMP)/adam $(ARGS)
+	$(PY) -m suite.report.published runs/experiments/deepobs/$(STAMP) --reference results/deepobs/deepobs_baselines_fmnist_2c2d.csv --steps-per-epoch 390 --label sgd=optimizer:sgd,hp.momentum:0.0 --label momentum=optimizer:sgd,hp.momentum:0.99 --label adam=optimizer:adam --out runs/experiments/deepobs/$(STAMP)/comparison
 
 exp-8bit: ## 32-bit vs 8-bit Adam/AdamW, in-house and bnb, on every task (Dettmers et al. 2022)
 	$(PY) -m suite.run -m experiment=state_8bit task=toy hydra.sweep.dir=runs/experiments/state_8bit/$(STAMP)/toy $(ARGS)

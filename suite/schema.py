@@ -149,8 +149,15 @@ def check(cfg: DictConfig) -> None:
     check_optimizer_keys(cfg.optimizer)
 
 
-def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+def options(group: str, searchpath: list[str] = ()) -> list[str]:
+    """The options of a config group: conf/<group>/ plus the file:// folders of
+    ``hydra.searchpath`` (other kinds of search path, pkg://, are left to Hydra)."""
+    roots = [CONF] + [
+        Path(p.removeprefix("file://"))
+        for p in searchpath
+        if "://" not in p or p.startswith("file://")
+    ]
+    return sorted({p.stem for root in roots for p in (Path(root) / group).glob("*.yaml")})
 
 
 def check_choices(argv: list[str]) -> str | None:
@@ -166,6 +173,12 @@ def check_choices(argv: list[str]) -> str | None:
         )
     except HydraException:
         return None  # a malformed override: Hydra says what is wrong with it
+    searchpath = [
+        str(p)
+        for o in overrides
+        if o.key_or_group == "hydra.searchpath" and isinstance(o.value(), list)
+        for p in o.value()
+    ]
     for o in overrides:
         unknown = _unknown_key(o.key_or_group) if o.type.name == "CHANGE" else None
         if unknown:
@@ -181,7 +194,9 @@ def check_choices(argv: list[str]) -> str | None:
             if value is None:
                 continue
             names = [str(value)]
-        valid = options(o.key_or_group)
+        if any("://" in p and not p.startswith("file://") for p in searchpath):
+            continue  # pkg:// and other search paths: Hydra itself lists what it finds
+        valid = options(o.key_or_group, searchpath)
         for name in names:
             if name not in valid:
                 return f"unknown {o.key_or_group} {name!r}; valid: {', '.join(valid)}"

@@ -79,8 +79,11 @@ def net_mlp(num_outputs: int = 10) -> nn.Sequential:
 
 
 NETS = {"2c2d": net_2c2d, "mlp": net_mlp}
-# val/acc to reach per problem (measured: results/deepobs/README.md says how).
-TARGETS = {"fmnist_2c2d": 0.90, "mnist_2c2d": 0.99, "fmnist_mlp": 0.88, "mnist_mlp": 0.98}
+# val/acc to reach per problem, measured here at 3 epochs (results/tasks/README.md):
+# fmnist_2c2d by AlgoPerf's rule over the DeepOBS runs (best over SGD / Momentum / Adam of the
+# median over 3 seeds of the best val/acc: Momentum, 0.8911); the others from one Adam run
+# (lr 2.5e-4, seed 0), its final val/acc rounded down.
+TARGETS = {"fmnist_2c2d": 0.89, "mnist_2c2d": 0.98, "fmnist_mlp": 0.85, "mnist_mlp": 0.95}
 
 
 class DeepOBSTask(ImageClassification):

@@ -18,11 +18,12 @@ PATCH = {"digits": 2, "mnist": 4, "fashion_mnist": 4, "cifar10": 4}
 
 class ViTTask(ImageClassification):
     family = "vit"
-    # test/acc targets and step budgets (batch 128). digits is measured here
-    # (results/tasks: python -m suite.run task=<name>). The others are NOT measured yet (no data on the
-    # CPU machine): set below what small ViTs trained from scratch are known to reach.
-    TARGETS = {"digits": 0.95, "mnist": 0.98, "fashion_mnist": 0.88, "cifar10": 0.75}
-    STEPS = {"digits": 600, "mnist": 5000, "fashion_mnist": 8000, "cifar10": 30_000}
+    # val/acc targets and step budgets (batch 128), measured on this CPU (results/tasks/README.md:
+    # AdamW lr 2e-3, seed 0; the budget is the run's length, the target its final val/acc
+    # rounded down). digits was measured on its old train/test split. cifar10 is NOT measured
+    # (no CIFAR-10 on the CPU machine): what small ViTs trained from scratch are known to reach.
+    TARGETS = {"digits": 0.95, "mnist": 0.84, "fashion_mnist": 0.77, "cifar10": 0.75}
+    STEPS = {"digits": 600, "mnist": 800, "fashion_mnist": 800, "cifar10": 30_000}
 
     def __init__(
         self,
