@@ -184,3 +184,13 @@ def test_eps_zero_is_refused_for_adam_family_with_the_reason(name):
     with pytest.raises(ValueError, match=r"optimizer\.eps: 0 .*0/0 = NaN"):
         preflight.check_hparams(REGISTRY[name].family, dict(cfg.optimizer))
     preflight.check_hparams(REGISTRY[name].family, {"eps": 1e-8})
+
+
+@pytest.mark.parametrize("profile", options("bench"))
+def test_every_bench_profile_task_override_composes(profile):
+    """What `make bench` passes to each task's sweep must compose (e.g. `+task.x` for a key
+    the task's config file does not set)."""
+    spec = OmegaConf.load(CONF / "bench" / f"{profile}.yaml")
+    for task, overrides in spec.tasks.items():
+        cfg = composed(f"task={task}", *[f"{k}={v}" for k, v in (overrides or {}).items()])
+        schema.check(cfg)
