@@ -57,32 +57,6 @@ def hp_label(row: pd.Series, cols: list[str]) -> str:
     return ", ".join(parts) or "-"
 
 
-def _key_columns(agg: pd.DataFrame) -> pd.DataFrame:
-    cols, _ = shown_hparams(agg)
-    return pd.DataFrame(
-        {
-            "Task": agg["task"],
-            "Optimizer": agg["optimizer"],
-            "Hyperparameters": agg.apply(hp_label, axis=1, cols=cols),
-            "Steps": agg["max_steps"].map(lambda x: num(x, "g")),
-            "n": agg["n"].astype(str),
-        }
-    )
-
-
-def _data_keys(agg: pd.DataFrame) -> pd.DataFrame:
-    keys = ["task", "optimizer", "impl", "state_bits", "max_steps", "hparams"]
-    hp = [c for c in agg.columns if c.startswith(HP)]
-    out = agg[keys + hp + ["n", "seeds", "excluded"]].copy()
-    rename = {c: c[len(HP) :] for c in hp if c[len(HP) :] not in out.columns}
-    return out.rename(columns=rename)
-
-
-def target_label(row: pd.Series) -> str:
-    op = ">=" if row["target_direction"] == "max" else "<="
-    return f"{row['target_metric']} {op} {num(row['target_value'], 'g')}"
-
-
 def _md_cell(x: object) -> str:
     return " ".join(str(x).split()).replace("|", "\\|")
 
