@@ -139,3 +139,17 @@ def test_trials_run_through_a_hydra_launcher(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     run = out / "trials" / "0000"
     assert (run / "multirun.yaml").is_file() and read_summary(run)["status"] == "ok"
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw", "bnb_adamw8bit", "torch_adam"])
+def test_a_task_that_fixes_a_hyperparameter_is_searched_without_it(optimizer):
+    """DeepOBS's problems are unregularized: weight_decay leaves the search and every run
+    gets weight_decay=0; a task that fixes nothing searches it (conf/optimizer/*.yaml)."""
+    from suite.tune.study import StudyConfig
+
+    deepobs = StudyConfig("fmnist_2c2d", optimizer, 2, Path("unused"))
+    assert "weight_decay" not in [p.path for p in deepobs.check()]
+    assert deepobs.fixed_hparams() == {"weight_decay": 0.0}
+    free = StudyConfig("cnn_fashion", optimizer, 2, Path("unused"))
+    assert "weight_decay" in [p.path for p in free.check()]
+    assert free.fixed_hparams() == {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -62,9 +62,14 @@ class Task(abc.ABC):
             yield self.batch(seed, step)
             step += 1
 
+    # Optimizer hyperparameters this task's definition fixes, e.g. DeepOBS's unregularized
+    # problems: {"weight_decay": 0.0}. Runs must match them; tuning leaves them out of the
+    # search space and passes them as they are (suite/tune/study.py).
+    fixed_hparams: ClassVar[dict[str, float]] = {}
+
     def check_hparams(self, hparams: dict) -> None:
         """Refuse optimizer hyperparameters this task's definition rules out (ValueError).
-        Every hyperparameter is allowed unless a task says otherwise."""
+        Every hyperparameter is allowed unless a task says otherwise (``fixed_hparams``)."""
         return None
 
     def decays(self, name: str, param: nn.Parameter) -> bool:

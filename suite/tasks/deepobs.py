@@ -125,6 +125,8 @@ class DeepOBSTask(ImageClassification):
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return x.float() / 255  # ToTensor: pixels in [0, 1], nothing else
 
+    fixed_hparams = {"weight_decay": 0.0}  # unregularized: tuning searches without it
+
     def check_hparams(self, hparams: dict) -> None:
         wd = hparams.get("weight_decay") or 0.0
         if wd:

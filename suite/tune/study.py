@@ -107,7 +107,19 @@ class StudyConfig:
             key = o.split("=", 1)[0].lstrip("+~")
             if key in ("task", "optimizer", "seed", "steps") or key.startswith("hydra."):
                 raise StudyError(f"override {o!r} is set by the study; pass it as an option")
-        return space
+        fixed = self.fixed_hparams()
+        return [p for p in space if p.path.split(".")[0] not in fixed]
+
+    def fixed_hparams(self) -> dict[str, Any]:
+        """The optimizer hyperparameters the task fixes (``Task.fixed_hparams``, e.g. no
+        weight decay on DeepOBS's problems) that this optimizer's config holds: left out of
+        the search, passed as they are to every trial and rerun."""
+        from suite.tasks import TASKS
+
+        name = yaml.safe_load((self.conf / "task" / f"{self.task}.yaml").read_text())["name"]
+        base = load_config(self.optimizer, self.conf)
+        fixed = TASKS[name].fixed_hparams if name in TASKS else {}
+        return {k: v for k, v in fixed.items() if k in base}
 
     @property
     def storage_url(self) -> str:
@@ -218,10 +230,11 @@ def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 def search(cfg: StudyConfig, space: list[Param], study: optuna.Study, log=print) -> None:
     """Run trials until the study holds ``cfg.trials`` complete ones."""
     base = load_config(cfg.optimizer, cfg.conf)
+    fixed = cfg.fixed_hparams()
 
     def trial_objective(trial: optuna.Trial) -> float:
         values = suggest(trial, space)
-        ovr = overrides(base, values)
+        ovr = overrides(base, values) + [f"optimizer.{k}={v}" for k, v in fixed.items()]
         run_dir = cfg.out / "trials" / f"{trial.number:04d}"
         trial.set_user_attr("run_dir", str(run_dir.relative_to(cfg.out)))
         trial.set_user_attr("overrides", ovr)
@@ -321,6 +334,7 @@ def write_result(
         "search_space": {
             p.path: {k: v for k, v in asdict(p).items() if v is not None} for p in space
         },
+        "fixed_by_task": cfg.fixed_hparams(),
         "objective": objective.__doc__.strip().split("\n\n")[1],
         "selection_split": best_summary["target"]["metric"].split("/", 1)[0],
         "trials": [_trial_row(cfg, t) for t in study.get_trials(deepcopy=False)],
