@@ -1,12 +1,13 @@
-"""Paper-style verdicts on records made here with known numbers."""
+"""Paper-style verdicts on records made here with known numbers: chosen on val, told on test."""
 
 from __future__ import annotations
 
 import itertools
+import json
 
 from suite.report.collect import collect
-from suite.report.experiments import decoupled_wd, main, sgd_vs_adam, state_8bit
-from tests.test_report import CNN, make_run
+from suite.report.experiments import decoupled_wd, main, select_on_val, sgd_vs_adam, state_8bit
+from tests.test_report import CNN, TEST_OFFSET, make_run
 
 LRS, WDS = (1e-3, 1e-2), (1e-4, 1e-3, 1e-2)
 
@@ -41,8 +42,9 @@ def test_decoupled_wd_finds_best_cells_and_separability(tmp_path):
             train_m=1.0,
         )
     text = decoupled_wd(_ok(tmp_path))
-    assert "adam: best cell lr=0.01, wd=0.0001" in text
-    assert "adamw: best cell lr=0.01, wd=0.001" in text
+    assert "adam: selected lr=0.01, weight_decay=0.0001" in text
+    assert "adamw: selected lr=0.01, weight_decay=0.001" in text
+    assert f"test error {1 - (0.96 + 0.001 + TEST_OFFSET):.4f}" in text  # AdamW's cell, on test
     assert "changes 1 time(s) across the lr axis for Adam and 0 time(s) for AdamW" in text
     assert "Separability: agrees" in text and "AdamW is significantly better" in text
 
@@ -65,8 +67,9 @@ def test_state_8bit_reports_parity_and_savings(tmp_path):
             n_params=100,
         )
     text = state_8bit(_ok(tmp_path))
-    assert "2.000 vs 8.000 B/param (75% less)" in text
-    assert "Accuracy parity: 1/1 comparisons show no significant difference" in text
+    assert "state 2.000 B/param" in text and "state 8.000 B/param" in text
+    assert "Accuracy parity: 1/1 comparisons show no significant test-error difference" in text
+    assert "state memory 75%-75% less" in text
 
 
 def test_sgd_vs_adam_tunes_lr_per_optimizer(tmp_path):
@@ -86,8 +89,8 @@ def test_sgd_vs_adam_tunes_lr_per_optimizer(tmp_path):
             train_m=1.0,
         )
     text = sgd_vs_adam(_ok(tmp_path))
-    assert "cnn_digits sgd (lr 0.01): test 0.9720" in text
-    assert "cnn_digits adam (lr 0.001): test 0.9320" in text
+    assert f"cnn_digits sgd (lr=0.01): test error {1 - (0.972 + TEST_OFFSET):.4f}" in text
+    assert f"cnn_digits adam (lr=0.001): test error {1 - (0.932 + TEST_OFFSET):.4f}" in text
     assert "SGD significantly better in 1, worse in 0" in text and "agrees with the paper" in text
 
 
@@ -111,3 +114,33 @@ def test_cli_writes_report_and_verdict_and_refuses_overwrite(tmp_path, capsys):
     assert (out / "VERDICT.md").is_file() and (out / "report.md").is_file()
     assert main(["state_8bit", str(runs), "--out", str(out)]) == 1
     assert "already holds a report" in capsys.readouterr().err
+
+
+def test_selection_reads_val_only_and_ignores_corrupted_test_metrics(tmp_path):
+    """Config lr=0.1 is best on val, lr=0.01 best on test: val decides, and rewriting every
+    test metric (to favour the other config) changes nothing that is chosen."""
+    for i, (lr, seed) in enumerate(itertools.product((0.1, 0.01), (0, 1))):
+        val = 0.9 if lr == 0.1 else 0.8
+        test = 0.7 if lr == 0.1 else 0.95
+        make_run(
+            tmp_path,
+            f"r{i}",
+            task="cnn_digits",
+            optimizer="sgd",
+            seed=seed,
+            hparams={"lr": lr},
+            target=CNN,
+            best=val,
+            final=val,
+            train_m=1.0,
+        )
+        summary = tmp_path / f"r{i}" / "summary.json"
+        data = json.loads(summary.read_text())
+        data["final"]["test/acc"] = data["best"]["test/acc"] = test
+        summary.write_text(json.dumps(data))
+    runs = _ok(tmp_path)
+    chosen = select_on_val(runs)
+    assert set(chosen["hp.lr"]) == {0.1} and len(chosen) == 2
+    corrupted = runs.assign(final_test=1.0 - runs["final_test"], gap=0.0)
+    assert select_on_val(corrupted).index.equals(chosen.index)
+    assert "sgd (lr=0.1): test error 0.3000" in sgd_vs_adam(runs)
