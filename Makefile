@@ -31,7 +31,7 @@ lint: ## ruff lint and format check
 	$(PY) -m ruff check suite tests scripts
 	$(PY) -m ruff format --check suite tests scripts
 
-bench: ## run a bench profile and write its report to results/<profile> (PROFILE=quick|full|nightly)
+bench: ## run a bench profile and write its report to results/<profile> (PROFILE=quick|cpu|full|nightly)
 	$(PY) -m suite.bench.profile $(PROFILE) $(ARGS)
 
 .PHONY: gate
@@ -72,8 +72,9 @@ tune: ## tune one optimizer on one task on val: make tune TASK=toy OPTIMIZER=ada
 compare: ## tune OPTIMIZER with the committed baselines' budget, leaderboard into OUT: make compare OPTIMIZER=<name> OUT=<folder>
 	$(PY) -m suite.tune.compare --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required)) --out $(or $(OUT),$(error OUT= is required, a folder for the leaderboard)) $(if $(BASELINES),--baselines $(BASELINES)) $(ARGS)
 
-baselines: ## tune every baseline optimizer on the 4 CPU workloads -> results/baselines (hours; resumable)
-	$(PY) -m suite.tune.baselines --out $(or $(OUT),results/baselines) $(ARGS)
+JOBS ?= 2
+baselines: ## tune every baseline optimizer on the 4 CPU workloads -> results/baselines (~1.5 h on 2 cores; resumable)
+	$(PY) -m suite.tune.baselines --out $(or $(OUT),results/baselines) --jobs $(JOBS) $(ARGS)
 
 .PHONY: reliability
 reliability: ## inject faults and bad input through the real entry point, print the table (exit 1 on any failure)

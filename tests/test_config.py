@@ -191,6 +191,16 @@ def test_every_bench_profile_task_override_composes(profile):
     """What `make bench` passes to each task's sweep must compose (e.g. `+task.x` for a key
     the task's config file does not set)."""
     spec = OmegaConf.load(CONF / "bench" / f"{profile}.yaml")
+    if spec.get("protocol") == "tuned":  # the CPU reference is the committed baselines' budget
+        from suite.tune import baselines
+
+        assert list(spec.tasks) == list(baselines.TASK_STEPS)
+        assert list(spec.optimizers) == list(baselines.OPTIMIZERS)
+        assert int(spec.jobs) * int(baselines.RUN_OVERRIDES[0].split("=")[1]) <= 2  # CI cores
+        for task in spec.tasks:
+            for opt in spec.optimizers:
+                baselines.config(task, opt, baselines.TASK_STEPS[task], Path("x"), 2).check()
+        return
     for task, overrides in spec.tasks.items():
         cfg = composed(f"task={task}", *[f"{k}={v}" for k, v in (overrides or {}).items()])
         schema.check(cfg)

@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     profile = load_profile(args.profile)
     preflight(profile)
+    if profile.get("protocol") == "tuned":
+        return _tuned(args.profile, profile, args.results)
 
     sweep = _short(args.runs / args.profile / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
     results = _short(args.results or REPO / "results" / args.profile)
@@ -141,6 +143,31 @@ def main(argv: list[str] | None = None) -> int:
         f"- versions: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items() if v) + "\n"
     )
     print(f"bench {args.profile}: {n} runs in {wall:.0f} s; report in {results}", flush=True)
+    return 0
+
+
+def _tuned(name: str, profile: dict, results: Path | None) -> int:
+    """A profile that is the fair-comparison protocol (``protocol: tuned``): the committed
+    tuned baselines (:mod:`suite.tune.baselines`, resumable), with the report in
+    results/<profile>. One set of CPU numbers: the baselines' records are these."""
+    results = _short(results or REPO / "results" / name)
+    cmd = [
+        sys.executable,
+        "-m",
+        "suite.tune.baselines",
+        "--out",
+        str(profile["baselines"]),
+        "--report",
+        str(results),
+        "--jobs",
+        str(profile["jobs"]),
+        "--tasks",
+        *profile["tasks"],
+        "--optimizers",
+        *profile["optimizers"],
+    ]
+    print(f"bench {name}: the tuned protocol -> {profile['baselines']}, report in {results}")
+    subprocess.run(cmd, cwd=REPO, check=True)
     return 0
 
 

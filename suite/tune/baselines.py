@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", nargs="+", default=list(TASK_STEPS), help="name or name:steps")
     p.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS))
     p.add_argument("--trials", type=int, default=BUDGET["trials"])
+    p.add_argument("--report", type=Path, default=None, help="default: <out>/report")
     p.add_argument(
         "--jobs",
         type=int,
@@ -106,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     targets = calibrate_targets(run_rows(studies))
     (a.out / "targets.json").write_text(json.dumps(targets, indent=2) + "\n")
     cmd = "python -m suite.tune.baselines " + shlex.join(sys.argv[1:] if argv is None else argv)
-    write_report([a.out / t for t in tasks], a.out / "report", a.out / "targets.json", None, cmd)
-    _command_md(a.out, cmd, tasks, a.optimizers, a.trials, wall, a.jobs)
+    report = a.report or a.out / "report"
+    write_report([a.out / t for t in tasks], report, a.out / "targets.json", None, cmd)
+    _command_md(a.out, cmd, tasks, a.optimizers, a.trials, wall, a.jobs, report / "report.md")
     print(f"baselines written to {a.out} in {wall:.0f} s")
     return 0
 
@@ -121,7 +123,14 @@ def _tune(c: StudyConfig) -> dict:
 
 
 def _command_md(
-    out: Path, cmd: str, tasks: dict, optimizers, trials: int, wall: float, jobs: int
+    out: Path,
+    cmd: str,
+    tasks: dict,
+    optimizers,
+    trials: int,
+    wall: float,
+    jobs: int,
+    report_name: Path,
 ) -> None:
     sha = subprocess.run(
         ["git", "rev-parse", "HEAD"], capture_output=True, text=True
@@ -150,7 +159,7 @@ def _command_md(
         f"- machine: {platform.node()} {platform.machine()}, {platform.python_version()}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads available",
         f"- git: {sha}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}",
-        "- targets: `targets.json` (procedure inside); report: `report/report.md`",
+        f"- targets: `targets.json` (procedure inside); report: `{report_name}`",
         "",
         "Compare your optimizer against these with the same budget:",
         "`make compare OPTIMIZER=<name> OUT=<folder>`.",
