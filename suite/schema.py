@@ -180,7 +180,8 @@ def check_choices(argv: list[str]) -> str | None:
         for p in o.value()
     ]
     for o in overrides:
-        unknown = _unknown_key(o.key_or_group) if o.type.name == "CHANGE" else None
+        group = o.key_or_group in GROUPS
+        unknown = _unknown_key(o.key_or_group) if o.type.name == "CHANGE" and not group else None
         if unknown:
             return unknown
         if o.key_or_group not in GROUPS or o.package or o.is_delete():

@@ -148,6 +148,9 @@ def test_unknown_or_mistyped_keys_are_refused_naming_the_valid_ones(override, na
         (["task=nope"], "unknown task 'nope'; valid: cnn_cifar10"),
         (["-m", "optimizer=adamw,nope"], "unknown optimizer 'nope'; valid: adam"),
         (["+experiment=nope"], "unknown experiment 'nope'"),
+        (["experiment=nope"], "unknown experiment 'nope'"),
+        (["-m", "experiment=decoupled_wd"], None),  # the Makefile's exp-* targets
+        (["experiment=deepobs_fmnist_2c2d", "optimizer=sgd"], None),
         (["task=../task/toy"], "unknown task '../task/toy'"),
         (["task=toy", "optimizer=adamw,sgd", "seed=0,1"], None),
         (["optimizer=glob(*)"], None),  # left to Hydra
