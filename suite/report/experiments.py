@@ -122,19 +122,30 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
         )
     if len(best) == 2:
         text, c = _compare(best["adamw"], best["adam"])
-        lines += [
-            "",
-            f"AdamW vs Adam + L2 at their val-selected cells: {text}.",
-            f"The best wd (on val) changes {moves['adam'] - 1} time(s) across the lr axis for "
-            f"Adam and {moves['adamw'] - 1} time(s) for AdamW.",
-            "",
-        ]
+        grid = all(
+            runs[runs["optimizer"] == o].groupby(f"{HP}lr")[f"{HP}weight_decay"].nunique().max() > 1
+            and runs[runs["optimizer"] == o][f"{HP}lr"].nunique() > 1
+            for o in best
+        )
+        lines += ["", f"AdamW vs Adam + L2 at their val-selected configurations: {text}."]
+        if grid:
+            lines.append(
+                f"The best wd (on val) changes {moves['adam'] - 1} time(s) across the lr axis for "
+                f"Adam and {moves['adamw'] - 1} time(s) for AdamW."
+            )
+        lines.append("")
         separates = moves["adamw"] <= moves["adam"]
         better = c.diff < 0 and c.significant
         lines.append(
-            f"**Agreement.** Separability: {'agrees' if separates else 'does not agree'} with the "
-            f"paper (AdamW's best wd moves {'no more' if separates else 'more'} than Adam's). Test "
-            "error: "
+            (
+                f"**Agreement.** Separability: {'agrees' if separates else 'does not agree'} with "
+                f"the paper (AdamW's best wd moves {'no more' if separates else 'more'} than "
+                "Adam's). "
+                if grid
+                else "**Agreement.** Separability: not assessed (these runs are not an lr x wd "
+                "grid). "
+            )
+            + "Test error: "
             + (
                 "AdamW is significantly better, as in the paper."
                 if better
