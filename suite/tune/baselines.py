@@ -29,7 +29,7 @@ from suite.tune.study import StudyConfig, StudyError, tune
 # The committed CPU budget: four real-data workloads, steps per run chosen so that all
 # optimizers together fit about 1.5 hours on a 2-core CPU (two studies at a time, one
 # thread each); the same protocol scales unchanged to real budgets on a GPU or a cluster.
-TASK_STEPS = {"fmnist_2c2d": 200, "mnist_mlp": 400, "fmnist_mlp": 400, "lm_shakespeare": 150}
+TASK_STEPS = {"fmnist_2c2d": 200, "mnist_mlp": 400, "fmnist_mlp": 400, "lm_shakespeare": 100}
 OPTIMIZERS = ("sgd", "adam", "adamw", "torch_adamw", "adamw8bit", "bnb_adamw8bit")
 BUDGET = {"trials": 6, "evals": 8, "sampler": "sobol", "sampler_seed": 0, "tune_seed": 0}
 RERUN_SEEDS = (1, 2, 3)
