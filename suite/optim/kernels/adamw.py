@@ -45,8 +45,9 @@ import torch
 from torch import Tensor
 
 from suite.optim.adam import Adam, _as_float, adam
-from suite.optim.kernels import interpreting
+from suite.optim.kernels import cpu, interpreting, kernel_device
 from suite.optim.kernels._multi_tensor import kernel_takes, launch
+from suite.optim.kernels.cpu import launch as cpu_launch
 
 __all__ = ["FusedAdam", "FusedAdamW", "fused_adam"]
 
@@ -165,7 +166,8 @@ def fused_adam(
         (p, grads[i], exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i] if amsgrad else None)
         for i, p in enumerate(params)
     ]
-    fused = [kernel_takes(row, state_from=2) for row in rows]
+    on_cpu = cpu.available()  # the CPU extension, for CPU tensors the Triton kernel skips
+    fused = [kernel_takes(row, 2) or (on_cpu and cpu.takes(row, 2)) for row in rows]
     rest = [i for i, ok in enumerate(fused) if not ok]
     if rest:
         adam(
@@ -187,9 +189,9 @@ def fused_adam(
 
     # One launch per (device, dtypes, step count): the step count sets two scalars.
     launches: dict[tuple, list[tuple[Tensor, ...]]] = {}
+    torch._foreach_add_([s for s, ok in zip(steps, fused, strict=True) if ok], 1.0)
     for i, row in enumerate(rows):
         if fused[i]:
-            steps[i] += 1
             key = (row[0].device, row[0].dtype, row[1].dtype, row[2].dtype, steps[i].item())
             launches.setdefault(key, []).append(row)
     for (_, _, _, _, t), group in launches.items():
@@ -211,6 +213,9 @@ def fused_adam(
 
 def _launch(rows: list[tuple[Tensor | None, ...]], *, decoupled, amsgrad, maximize, **scalars):
     """Update ``rows`` (p, g, m, v, vmax or None; same device, dtypes and step count)."""
+    if not kernel_device(rows[0][0].device):  # the CPU extension (suite.optim.kernels.cpu)
+        flags = dict(decoupled=decoupled, amsgrad=amsgrad, maximize=maximize)
+        return cpu_launch("adam", rows, **scalars, **flags)
     from suite.optim.kernels._triton_adamw import adam_kernel
 
     p, g, m = rows[0][:3]
