@@ -167,7 +167,7 @@ def fused_adam(
         for i, p in enumerate(params)
     ]
     on_cpu = cpu.available()  # the CPU extension, for CPU tensors the Triton kernel skips
-    fused = [kernel_takes(row, 2) or (on_cpu and cpu.takes(row, 2)) for row in rows]
+    fused = [(on_cpu and cpu.takes(row, 2)) or kernel_takes(row, 2) for row in rows]
     rest = [i for i, ok in enumerate(fused) if not ok]
     if rest:
         adam(

@@ -118,22 +118,28 @@ def available() -> bool:
 def takes(row: tuple[Tensor | None, ...], state_from: int) -> bool:
     """Whether a CPU kernel can update ``row`` (p, g, state..., None for a state the
     update does not use): float32 or bfloat16, g of p's dtype, the state of one dtype,
-    every tensor of p's shape, dense, laid out alike (walked in memory order). Cheap
-    checks first: this runs for every parameter at every step. Assumes
+    every tensor of p's shape, dense, laid out alike (walked in memory order). One pass,
+    cheap checks first: this runs for every parameter at every step. Assumes
     :func:`available`."""
     p, g = row[0], row[1]
-    if p.device.type != "cpu" or p.dtype not in CPU_DTYPES or g.dtype != p.dtype:
+    if not p.is_cpu or p.dtype not in CPU_DTYPES or g.dtype != p.dtype:
         return False
-    tensors = [t for t in row if t is not None]
-    state_dtypes = {t.dtype for t in tensors[state_from:]}  # p and g are never None
-    if len(state_dtypes) > 1 or not state_dtypes <= set(CPU_DTYPES):
-        return False
-    if not all(t.device == p.device and t.shape == p.shape for t in tensors):
-        return False
-    if not all(t.is_contiguous() for t in tensors):  # then dense and laid out alike?
-        layout = _layout(p)
-        if not _dense(p) or any(_layout(t) != layout for t in tensors):
+    shape, state_dtype, contiguous = p.shape, None, True
+    for i, t in enumerate(row):
+        if t is None:
+            continue
+        if not t.is_cpu or t.shape != shape:
             return False
+        if i >= state_from:
+            state_dtype = state_dtype or t.dtype
+            if t.dtype != state_dtype:
+                return False
+        contiguous = contiguous and t.is_contiguous()
+    if state_dtype is not None and state_dtype not in CPU_DTYPES:
+        return False
+    if not contiguous:  # then dense and laid out alike?
+        layout = _layout(p)
+        return _dense(p) and all(_layout(t) == layout for t in row if t is not None)
     return True
 
 
@@ -144,13 +150,13 @@ def takes_8bit(p: Tensor, g: Tensor, state: dict[str, Tensor]) -> bool:
     names = ("exp_avg", "exp_avg_sq", "exp_avg_absmax", "exp_avg_sq_absmax")
     maps = [state[k] for k in ("exp_avg_qmap", "exp_avg_sq_qmap")]
     return (
-        p.device.type == "cpu"
+        p.is_cpu
         and p.dtype in CPU_DTYPES
         and g.dtype == p.dtype
         and g.shape == p.shape
         and state["exp_avg"].dtype == state["exp_avg_sq"].dtype == torch.uint8
-        and all(t.device.type == "cpu" and t.is_contiguous() for t in (p, g, *maps))
-        and all(state[k].is_contiguous() and state[k].device.type == "cpu" for k in names)
+        and all(t.is_cpu and t.is_contiguous() for t in (g, *maps, *(state[k] for k in names)))
+        and p.is_contiguous()
         and all(t.dtype == torch.float32 and t.numel() == 256 for t in maps)
     )
 

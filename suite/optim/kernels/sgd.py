@@ -102,7 +102,7 @@ def fused_sgd(
     bufs = momentum_buffers if momentum != 0 else [None] * len(params)
     rows = [(p, grads[i], bufs[i]) for i, p in enumerate(params)]
     on_cpu = cpu.available()  # the CPU extension, for CPU tensors the Triton kernel skips
-    fused = [kernel_takes(row, 2) or (on_cpu and cpu.takes(row, 2)) for row in rows]
+    fused = [(on_cpu and cpu.takes(row, 2)) or kernel_takes(row, 2) for row in rows]
     hyper = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
     rest = [i for i, ok in enumerate(fused) if not ok]
     if rest:
