@@ -10,6 +10,12 @@ midpoints of the 256 sorted map values (8 halvings; ties to the lower code, as
 4 + 1 + 1 bytes in and 4 + 1 + 1 out per float32 value, and no float32 copy of the
 moments ever exists.
 
+On a CPU the C++ extension of :mod:`suite.optim.kernels.cpu` runs the same pass (block
+by block: dequantize into a 256-float buffer, update, absmax, encode with the pure path's
+lookup table), and the parameters below ``min_8bit_size`` (float32 moments) through its
+32-bit Adam kernel with sqrt as the pure path's ``1 / rsqrt``: params, codes and absmax
+are bit for bit the pure path's, in float32 and bfloat16.
+
 Parameters are grouped into launches by device, dtypes and step count, as in
 :mod:`suite.optim.kernels.adamw`. Where the kernel does not run, the pure path
 (:func:`suite.optim.adam8bit.adam8bit`) steps the parameter: on a device without the

@@ -23,9 +23,14 @@ parameters (and their moments, kept in the parameter's dtype as torch keeps them
 rounded once per step instead of once per op. ``amsgrad`` and ``maximize`` run in the
 kernel too.
 
+**On a CPU** (without ``TRITON_INTERPRET=1``) the same update runs in the C++ extension
+of :mod:`suite.optim.kernels.cpu` (float32/bfloat16, moments like p; float32 m and v bit
+for bit those of the pure path, p within an ulp: torch's CPU sqrt is not correctly
+rounded).
+
 **Where it falls back** to :func:`suite.optim.adam.adam` (``foreach`` picks its path):
-a device the kernel does not run on (:func:`suite.optim.kernels.kernel_device`: CPU
-without ``TRITON_INTERPRET=1``, or Triton missing), float64 or other dtypes, and
+a device neither path runs on (Triton missing on a GPU; the extension not built or
+``OPTBENCH_NO_CPP=1`` on a CPU), float64 or other dtypes (float16 too on a CPU), and
 tensors whose memory layouts differ (the kernel walks p, g and the state in memory
 order, so they must be dense with equal strides; contiguous and channels-last are).
 

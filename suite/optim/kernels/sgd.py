@@ -13,8 +13,10 @@ The math, symbols and state are those of :mod:`suite.optim.sgd` (read its docstr
 One multi-tensor launch per (device, dtypes, first step or not) group
 (:mod:`suite.optim.kernels._multi_tensor`), float32 registers, values stored in the
 tensors' dtypes. A new ``momentum_buffer`` is made like the gradient (as the pure path's
-``g.clone()``) and written by the kernel. Falls back to :func:`suite.optim.sgd.sgd` where
-the kernel does not run, as :mod:`suite.optim.kernels.adamw` does. Never writes to
+``g.clone()``) and written by the kernel. On a CPU the C++ extension of
+:mod:`suite.optim.kernels.cpu` runs it (float32 results bit for bit the pure path's).
+Falls back to :func:`suite.optim.sgd.sgd` where neither runs, as
+:mod:`suite.optim.kernels.adamw` does. Never writes to
 ``p.grad``.
 """
 
