@@ -3,21 +3,28 @@
 // cached build shared between machines (an NFS home) never runs an instruction the CPU
 // lacks. Elsewhere (aarch64: NEON is the baseline) it is compiled once.
 #include <cmath>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "step.h"
 
 namespace optbench {
 
+#define OPTBENCH_AVX2 0
 namespace base {
 #include "kernels.inc"
 }  // namespace base
+#undef OPTBENCH_AVX2
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v3")
+#define OPTBENCH_AVX2 1
 namespace v3 {
 #include "kernels.inc"
 }  // namespace v3
+#undef OPTBENCH_AVX2
 #pragma GCC pop_options
 
 static bool has_v3() {
