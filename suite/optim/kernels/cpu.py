@@ -26,17 +26,19 @@ path's, and 8-bit codes and absmax too (tests/test_kernels_cpu.py). bfloat16 par
 (and moments kept like them) are read into float32 and rounded once per step, to nearest
 even, as the Triton kernels do (the pure path rounds after every op).
 
-**Build.** ``torch.utils.cpp_extension.load`` with g++ and ninja, once per machine:
-cached in torch's extension folder (``$TORCH_EXTENSIONS_DIR``, default
-``~/.cache/torch_extensions/<python>_<cuda>/optbench_cpu_steps``), rebuilt when a source
-or flag changes; concurrent processes wait on torch's advisory lock (``flock``: a killed
-build leaves none behind). If it cannot be built (no compiler, no ninja) or ``OPTBENCH_NO_CPP=1``,
-the fused entries run the pure-torch path on the CPU, after one warning.
+**Build.** ``torch.utils.cpp_extension.load`` with g++ and ninja, once per machine and
+version of the sources: cached in torch's extension folder (``$TORCH_EXTENSIONS_DIR``,
+default ``~/.cache/torch_extensions/<python>_<cuda>/optbench_cpu_steps_<hash>``, one
+folder per version of the sources and flags: :func:`build_name`); concurrent processes
+wait on torch's advisory lock (``flock``: a killed build leaves none behind). If it cannot
+be built (no compiler, no ninja) or ``OPTBENCH_NO_CPP=1``, the fused entries run the
+pure-torch path on the CPU, after one warning.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import time
 import warnings
@@ -50,10 +52,20 @@ from suite.optim.kernels._multi_tensor import _dense, _layout
 
 __all__ = ["extension", "takes", "takes_8bit", "launch", "build_info"]
 
-NAME = "optbench_cpu_steps"
 SOURCES = Path(__file__).resolve().parent / "cpp"
 CPU_DTYPES = (torch.float32, torch.bfloat16)
 FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fopenmp"]
+
+
+def build_name() -> str:
+    """``optbench_cpu_steps_<hash of the sources and flags>``: each version of the sources
+    builds in its own folder, so checkouts of different versions on one machine neither
+    rebuild over each other nor replace a library another process has loaded."""
+    digest = hashlib.sha256(" ".join(FLAGS).encode())
+    for path in sorted(SOURCES.iterdir()):
+        digest.update(path.name.encode() + path.read_bytes())
+    return f"optbench_cpu_steps_{digest.hexdigest()[:12]}"
+
 
 _BUILD: dict[str, float | str] = {}  # seconds, folder, isa, error: what the build did
 
@@ -73,9 +85,10 @@ def _build() -> ModuleType | None:
 
     t0 = time.perf_counter()
     try:
-        folder = Path(cpp_extension._get_build_directory(NAME, verbose=False))
+        name = build_name()
+        folder = Path(cpp_extension._get_build_directory(name, verbose=False))
         module = cpp_extension.load(
-            name=NAME,
+            name=name,
             sources=[str(SOURCES / "bind.cpp"), str(SOURCES / "kernels.cpp")],
             extra_include_paths=[str(SOURCES)],
             extra_cflags=FLAGS,
