@@ -24,7 +24,7 @@ rounded once per step instead of once per op. ``amsgrad`` and ``maximize`` run i
 kernel too.
 
 **On a CPU** (without ``TRITON_INTERPRET=1``) the same update runs in the C++ extension
-of :mod:`suite.optim.kernels.cpu` (float32/bfloat16, moments like p; float32 m and v bit
+of :mod:`suite.optim.kernels.cpu` (float32/bfloat16, moments like p; float32 AdamW m and v bit
 for bit those of the pure path, p within an ulp: torch's CPU sqrt is not correctly
 rounded).
 

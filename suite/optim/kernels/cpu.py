@@ -21,8 +21,11 @@ is torch's (``torch.set_num_threads``).
 torch's CPU rounding: ``lerp`` and ``add(alpha=...)`` as fused multiply-adds (torch's
 ``at::vec::fmadd``), everything else rounded on its own (``-ffp-contract=off``), the
 step-dependent scalars in double on the host then float32, ``sqrt`` as ``1 / rsqrt``
-where the pure 8-bit path does that. So float32 results are bitwise equal to the pure
-path's, and 8-bit codes and absmax too (tests/test_kernels_cpu.py). bfloat16 parameters
+where the pure 8-bit path does that. So SGD and 8-bit results (params, codes, absmax) are
+bit for bit the pure path's, AdamW's moments too (Adam's L2 gradient follows p), and
+Adam/AdamW params within an ulp of their largest value:
+the pure path's ``torch.sqrt`` (MKL's vector sqrt) is not correctly rounded, the kernel's
+is (tests/test_kernels.py). bfloat16 parameters
 (and moments kept like them) are read into float32 and rounded once per step, to nearest
 even, as the Triton kernels do (the pure path rounds after every op).
 
