@@ -3,8 +3,11 @@
 # machine: every 32-bit and 8-bit SGD/Adam/AdamW entry (in-house pure and fused, torch,
 # bitsandbytes) and DeepSpeed's CPUAdam at 1M, 10M and 50M parameters, with the in-place
 # bandwidth (a.add_(b)) measured in the same rounds, quiet and contended (a second process
-# busy on one core, --contended) in the same invocation. Expected wall time on the 2-core
-# CI machine: about 5-8 minutes (see README "Benchmarks").
+# busy on one core, --contended) in the same invocation. Expected wall time on the quiet
+# 2-core CI machine: about 3 minutes of timing (estimated from the step times of the
+# previous table: ~95 s at 50M, ~20 s each at 10M and 1M; not run at 10M/50M while the
+# machine was shared), plus on a first run ~3 minutes for DeepSpeed's JIT build and ~45 s
+# for ours. Peak memory about 7 GB (every optimizer of a size alive at once).
 #
 # Settings (environment):
 #   PY=.venv/bin/python      the interpreter
