@@ -6,7 +6,7 @@
 # busy on one core, --contended) in the same invocation. Expected wall time on the quiet
 # 2-core CI machine: about 3 minutes of timing (estimated from the step times of the
 # previous table: ~95 s at 50M, ~20 s each at 10M and 1M; not run at 10M/50M while the
-# machine was shared), plus on a first run ~3 minutes for DeepSpeed's JIT build and ~45 s
+# machine was shared), plus on a first run ~3 minutes for DeepSpeed's JIT build and ~15 s
 # for ours. Peak memory about 7 GB (every optimizer of a size alive at once).
 #
 # Settings (environment):
@@ -40,7 +40,7 @@ if [ "$DEEPSPEED" = 1 ]; then
     # build (or load) its op before the timed run, so the wall time below is the bench's
     "$PY" -c "import torch; from suite.bench.step import deepspeed_cpu_adam as b; p = [torch.zeros(8)]; p[0].grad = torch.zeros(8); b(p).step()"
 fi
-# the in-house fused CPU kernels: built once (cold ~40 s), then loaded from the cache
+# the in-house fused CPU kernels: built once (cold ~15 s), then loaded from the cache
 "$PY" -c "from suite.optim.kernels import cpu; print('fused CPU kernels:', cpu.build_info())"
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -12,10 +12,11 @@ and maximize, SGD with (Nesterov) momentum, 8-bit Adam/AdamW: dequantize a 256-v
 block into a float32 buffer in L1, update, new absmax, encode with the pure path's
 lookup table), compiled by ``kernels.cpp`` once for the x86-64 baseline and once for
 x86-64-v3 (AVX2, FMA), the fastest picked at run time, so the build never depends on
-the machine it was made on; ``bind.cpp`` takes lists of tensors and runs one OpenMP
-region per call over pieces of 16,384 values, dynamically scheduled, with one thread
-per 131,072 values at most (a small step stays on the calling thread); the thread count
-is torch's (``torch.set_num_threads``).
+the machine it was made on; ``bind.cpp`` takes the tensors' addresses and sizes (so it
+needs pybind11 alone, not torch's headers: a cold build in seconds) and runs one OpenMP
+region per call over pieces of 16,384 values, dynamically scheduled, with one thread per
+131,072 values at most (a small step stays on the calling thread); the thread count is
+torch's (``torch.set_num_threads`` sets OpenMP's).
 
 **Rounding.** Every value is computed in float32 in the pure path's order, op by op, with
 torch's CPU rounding: ``lerp`` and ``add(alpha=...)`` as fused multiply-adds (torch's
@@ -94,6 +95,7 @@ def _build() -> ModuleType | None:
             name=name,
             sources=[str(SOURCES / "bind.cpp"), str(SOURCES / "kernels.cpp")],
             extra_include_paths=[str(SOURCES)],
+            with_cuda=False,
             extra_cflags=FLAGS,
             extra_ldflags=["-fopenmp"],
             verbose=False,
@@ -184,21 +186,33 @@ def launch(kind: str, rows: list[tuple], **kw) -> None:
     {"adam": _adam, "sgd": _sgd, "adam8bit": _adam8bit}[kind](rows, **kw)
 
 
+def _ptrs(tensors) -> list[int]:
+    return [0 if t is None else t.data_ptr() for t in tensors]
+
+
 def _adam(rows, *, decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
           bias_correction2_sqrt, decoupled, amsgrad, maximize, sqrt_as_rsqrt=False):  # fmt: skip
-    cols = list(zip(*rows, strict=True))
+    p, g, m, v, vmax = zip(*rows, strict=True)
     extension().adam_step(
-        *cols[:4],
-        list(cols[4]) if amsgrad else [],
-        decay if decoupled and weight_decay != 0 else 1.0,
-        -1.0 if maximize else 1.0,
-        weight_decay,
-        w1,
-        beta2,
-        w2,
-        eps,
-        neg_step_size,
-        bias_correction2_sqrt,
+        _ptrs(p),
+        _ptrs(g),
+        _ptrs(m),
+        _ptrs(v),
+        _ptrs(vmax) if amsgrad else [],
+        [t.numel() for t in p],
+        p[0].dtype == torch.bfloat16,
+        m[0].dtype == torch.bfloat16,
+        [
+            decay if decoupled and weight_decay != 0 else 1.0,
+            -1.0 if maximize else 1.0,
+            weight_decay,
+            w1,
+            beta2,
+            w2,
+            eps,
+            neg_step_size,
+            bias_correction2_sqrt,
+        ],
         not decoupled and weight_decay != 0,
         amsgrad,
         sqrt_as_rsqrt,
@@ -206,16 +220,14 @@ def _adam(rows, *, decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
 
 
 def _sgd(rows, *, neg_lr, momentum, w_g, weight_decay, first, nesterov, maximize):
-    ps, gs, bs = (list(c) for c in zip(*rows, strict=True))
+    p, g, b = zip(*rows, strict=True)
     extension().sgd_step(
-        ps,
-        gs,
-        bs if momentum != 0 else [],
-        -1.0 if maximize else 1.0,
-        weight_decay,
-        momentum,
-        w_g,
-        neg_lr,
+        _ptrs(p),
+        _ptrs(g),
+        _ptrs(b) if momentum != 0 else [],
+        [t.numel() for t in p],
+        p[0].dtype == torch.bfloat16,
+        [-1.0 if maximize else 1.0, weight_decay, momentum, w_g, neg_lr],
         weight_decay != 0,
         first,
         nesterov,
@@ -224,25 +236,32 @@ def _sgd(rows, *, neg_lr, momentum, w_g, weight_decay, first, nesterov, maximize
 
 def _adam8bit(rows, *, decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
               bias_correction2_sqrt, decoupled, maximize):  # fmt: skip
-    ps, gs, mc, vc, ma, va, mq, vq = (list(c) for c in zip(*rows, strict=True))
+    p, g, mc, vc, ma, va, mq, vq = zip(*rows, strict=True)
+    m_tables, v_tables = _tables(mq[0]), _tables(vq[0])
     extension().adam8bit_step(
-        ps,
-        gs,
-        mc,
-        vc,
-        ma,
-        va,
-        *_tables(mq[0]),
-        *_tables(vq[0]),
-        decay if decoupled and weight_decay != 0 else 1.0,
-        -1.0 if maximize else 1.0,
-        weight_decay,
-        w1,
-        beta2,
-        w2,
-        eps,
-        neg_step_size,
-        bias_correction2_sqrt,
+        _ptrs(p),
+        _ptrs(g),
+        _ptrs(mc),
+        _ptrs(vc),
+        _ptrs(ma),
+        _ptrs(va),
+        [t.numel() for t in p],
+        p[0].dtype == torch.bfloat16,
+        _ptrs(m_tables),
+        m_tables[2].shape[0],
+        _ptrs(v_tables),
+        v_tables[2].shape[0],
+        [
+            decay if decoupled and weight_decay != 0 else 1.0,
+            -1.0 if maximize else 1.0,
+            weight_decay,
+            w1,
+            beta2,
+            w2,
+            eps,
+            neg_step_size,
+            bias_correction2_sqrt,
+        ],
         not decoupled and weight_decay != 0,
     )
 
