@@ -31,6 +31,7 @@ from suite.optim import entry
 from suite.progress import MODES as PROGRESS_MODES
 from suite.progress import make_progress
 from suite.tasks import task_from_config
+from suite.threads import threads_for_run
 from suite.train import LoopConfig, train
 from suite.wandb_mirror import MODES as WANDB_MODES
 from suite.wandb_mirror import WandbMirror
@@ -94,10 +95,11 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str, overrides=()):
     try:
         preflight.check_config(cfg, task_name, optimizer_name)
         schema.check(cfg)  # unknown keys (+foo=1, +schedule.warmup_step=5) and types
-        if cfg.threads is not None:
-            if int(cfg.threads) < 1:
-                raise ValueError(f"invalid threads: {cfg.threads} (must be >= 1 or null)")
-            torch.set_num_threads(int(cfg.threads))
+        if cfg.threads is not None and int(cfg.threads) < 1:
+            raise ValueError(f"invalid threads: {cfg.threads} (must be >= 1 or null)")
+        threads = threads_for_run(cfg.threads)  # a parallel sweep's job: cores // jobs
+        if threads is not None:
+            torch.set_num_threads(threads)
         if cfg.logger.mode not in WANDB_MODES:
             raise ValueError(
                 f"invalid logger.mode {cfg.logger.mode!r}; valid: {', '.join(WANDB_MODES)}"

@@ -54,3 +54,16 @@ def run_suite(
 @pytest.fixture
 def suite_runner():
     return run_suite
+
+
+@pytest.fixture(scope="session")
+def cpu_extension():
+    """The fused optimizers' C++/OpenMP extension (suite/optim/kernels/cpu.py), built or
+    loaded from torch's extension cache once per session; skips with the reason where it
+    cannot be built (no compiler) or is turned off (``OPTBENCH_NO_CPP=1``)."""
+    from suite.optim.kernels import cpu
+
+    if cpu.extension() is None:
+        reason = cpu.build_info().get("error", "OPTBENCH_NO_CPP is set")
+        pytest.skip(f"the CPU optimizer extension is not available: {reason}")
+    return cpu.extension()

@@ -1,14 +1,17 @@
-"""Fused Triton optimizer steps (suite/optim/kernels) against the pure-torch in-house ones:
-AdamW/Adam, SGD with momentum, 8-bit AdamW/Adam.
+"""Fused optimizer steps (suite/optim/kernels) against the pure-torch in-house ones:
+AdamW/Adam, SGD with momentum, 8-bit AdamW/Adam, on both fused paths a CPU can run.
 
-Without a GPU the kernels run through Triton's interpreter: the ``interpret`` fixture
-sets ``TRITON_INTERPRET=1`` for one test only. Triton is already imported by then (this
+The ``fused_path`` fixture runs a test on each: ``cpp``, the C++/OpenMP extension that
+steps CPU tensors (suite/optim/kernels/cpu.py; built once per session by the
+``cpu_extension`` fixture, skipped with the reason where it cannot be built), and
+``triton``, the Triton kernels through Triton's interpreter: ``TRITON_INTERPRET=1`` for
+one test only. Triton is already imported by then (this
 module imports it; torch may too): the kernels are wrapped by ``triton.jit`` on first use
 in each mode, so the variable still takes effect, and other test modules in the process
 never see it. (For the same reason the kernels use no ``triton.jit`` helpers of
 ``triton.language``, such as ``tl.max``: see suite/optim/kernels/__init__.py.) Each such
-test also checks that the kernel did the work (a spy on the launch), since a silent
-fallback to the pure path would pass any comparison. Problems are tiny (1..1025 values,
+test also checks that the kernel did the work (a spy on the launch, Triton's or the
+extension's), since a silent fallback to the pure path would pass any comparison. Problems are tiny (1..1025 values,
 3-5 steps): the interpreter runs every program in numpy.
 
 The compiled kernels are checked here too, without a GPU: they compile for sm_90 (Triton
@@ -26,7 +29,7 @@ import suite.optim.kernels.adamw as fused_adam_module
 import suite.optim.kernels.sgd as fused_sgd_module
 from suite.optim.adam import Adam, AdamW
 from suite.optim.adam8bit import Adam8bit, AdamW8bit
-from suite.optim.kernels import kernel_device
+from suite.optim.kernels import cpu, kernel_device
 from suite.optim.kernels.adam8bit import FusedAdam8bit, FusedAdamW8bit
 from suite.optim.kernels.adamw import FusedAdam, FusedAdamW
 from suite.optim.kernels.sgd import FusedSGD
@@ -52,11 +55,16 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture
-def interpret():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TRITON_INTERPRET", "1")
-        yield
+@pytest.fixture(params=["cpp", "triton"])
+def fused_path(request, monkeypatch) -> str:
+    """The fused path under test on a CPU: the C++ extension, or Triton's interpreter."""
+    if request.param == "cpp":
+        request.getfixturevalue("cpu_extension")
+        monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+        monkeypatch.delenv("OPTBENCH_NO_CPP", raising=False)
+    else:
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
+    return request.param
 
 
 @pytest.fixture
@@ -64,13 +72,14 @@ def launches(monkeypatch) -> list[int]:
     """Values each fused update (one group of tensors) covered, update by update."""
     seen: list[int] = []
     for module in (fused_adam_module, fused_sgd_module, fused_8bit_module):
-        real = module.launch
+        for name in ("launch", "cpu_launch"):
+            real = getattr(module, name)
 
-        def spy(kernel, rows, real=real, **kw):
-            seen.append(sum(r[0].numel() for r in rows))
-            return real(kernel, rows, **kw)
+            def spy(kernel, rows, real=real, **kw):
+                seen.append(sum(r[0].numel() for r in rows))
+                return real(kernel, rows, **kw)
 
-        monkeypatch.setattr(module, "launch", spy)
+            monkeypatch.setattr(module, name, spy)
     return seen
 
 
@@ -102,7 +111,7 @@ def rel_diff(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
 
 @pytest.mark.parametrize("option", sorted(OPTIONS))
 @pytest.mark.parametrize("family", sorted(PAIRS))
-def test_kernel_matches_inhouse_float32(family, option, interpret, launches):
+def test_kernel_matches_inhouse_float32(family, option, fused_path, launches):
     fused, pure = PAIRS[family]
     hyper = OPTIONS[option]
     ours, opt = run(lambda ps: fused(ps, **hyper))
@@ -118,7 +127,7 @@ def test_kernel_matches_inhouse_float32(family, option, interpret, launches):
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
-def test_kernel_half_params_round_once(dtype, interpret, launches):
+def test_kernel_half_params_round_once(dtype, fused_path, launches):
     """bf16/fp16 params (and moments, kept in the param dtype as torch does): the kernel
     computes in float32 and rounds once per step, so it tracks a float32 run from the same
     start within a rounding per step, and at least as closely as the pure path (which
@@ -127,6 +136,9 @@ def test_kernel_half_params_round_once(dtype, interpret, launches):
     ours, opt = run(lambda ps: FusedAdamW(ps, **hyper), dtype=dtype)
     pure, _ = run(lambda ps: AdamW(ps, **hyper), dtype=dtype)
     full, _ = run(lambda ps: AdamW(ps, **hyper), via=dtype)  # float32, same rounded values
+    if fused_path == "cpp" and dtype == torch.float16:  # float32/bf16 only: the pure path
+        assert not launches and all(torch.equal(a, b) for a, b in zip(ours, pure, strict=True))
+        return
     assert launches and all(p.dtype == dtype for p in ours)
     assert opt.state[ours[0]]["exp_avg"].dtype == dtype
     # storing p rounds it by up to half an ulp per step: at most STEPS * eps relative
@@ -140,7 +152,7 @@ def test_kernel_half_params_round_once(dtype, interpret, launches):
     assert drift(ours) <= drift(pure)
 
 
-def test_state_dict_moves_between_fused_and_pure(interpret, launches):
+def test_state_dict_moves_between_fused_and_pure(fused_path, launches):
     """Two steps with one optimizer, then its state dict loaded into the other (fused into
     pure and pure into fused): two more steps land where four uninterrupted steps do."""
     hyper = dict(lr=1e-2, weight_decay=0.1, amsgrad=True)
@@ -169,7 +181,7 @@ def test_state_dict_moves_between_fused_and_pure(interpret, launches):
     assert launches  # the fused halves ran the kernel
 
 
-def test_layouts_the_kernel_cannot_walk_fall_back(interpret, launches):
+def test_layouts_the_kernel_cannot_walk_fall_back(fused_path, launches):
     """Dense tensors with equal strides (contiguous, transposed, channels-last) go to the
     kernel; a strided view, or a gradient laid out unlike its param, to the pure path."""
     gen = torch.Generator().manual_seed(0)
@@ -198,7 +210,7 @@ def test_layouts_the_kernel_cannot_walk_fall_back(interpret, launches):
     assert rel_diff(params, twins) <= 1e-6
 
 
-def test_float64_falls_back_to_the_pure_path(interpret, launches):
+def test_float64_falls_back_to_the_pure_path(fused_path, launches):
     ours, _ = run(lambda ps: FusedAdamW(ps, lr=1e-2), dtype=torch.float64)
     theirs, _ = run(lambda ps: AdamW(ps, lr=1e-2), dtype=torch.float64)
     assert not launches
@@ -206,9 +218,12 @@ def test_float64_falls_back_to_the_pure_path(interpret, launches):
 
 
 @pytest.mark.parametrize("foreach", [True, False])
-def test_without_interpreter_cpu_runs_the_pure_path_bit_for_bit(foreach, launches, monkeypatch):
+def test_without_interpreter_or_extension_cpu_runs_the_pure_path_bit_for_bit(
+    foreach, launches, monkeypatch
+):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    assert not kernel_device(torch.device("cpu"))
+    monkeypatch.setenv("OPTBENCH_NO_CPP", "1")
+    assert not kernel_device(torch.device("cpu")) and not cpu.available()
     hyper = dict(lr=1e-2, weight_decay=0.1, amsgrad=True, foreach=foreach)
     ours, opt = run(lambda ps: FusedAdamW(ps, **hyper))
     theirs, ref = run(lambda ps: AdamW(ps, **hyper))
@@ -228,7 +243,7 @@ SGD_OPTIONS = {
 
 
 @pytest.mark.parametrize("option", sorted(SGD_OPTIONS))
-def test_sgd_kernel_matches_inhouse_float32(option, interpret, launches):
+def test_sgd_kernel_matches_inhouse_float32(option, fused_path, launches):
     """Tensor 2 gets its first gradient a step late: its buffer starts (FIRST) in a
     launch of its own while the others update theirs."""
     hyper = SGD_OPTIONS[option]
@@ -244,7 +259,7 @@ def test_sgd_kernel_matches_inhouse_float32(option, interpret, launches):
             assert rel_diff([buf], [ref.state[q]["momentum_buffer"]]) <= 1e-6
 
 
-def test_sgd_kernel_bf16_and_grads_untouched(interpret, launches):
+def test_sgd_kernel_bf16_and_grads_untouched(fused_path, launches):
     hyper = dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.1, maximize=True)
     ours, opt = run(lambda ps: FusedSGD(ps, **hyper), dtype=torch.bfloat16)
     full, _ = run(lambda ps: SGD(ps, **hyper), via=torch.bfloat16)
@@ -262,10 +277,10 @@ SHAPES_8BIT = [(300,), (2, 256), (513,), (37,)]  # 8-bit from 256 values; 37: fl
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("family", sorted(PAIRS_8BIT))
-def test_8bit_kernel_matches_inhouse(family, dtype, interpret, launches):
+def test_8bit_kernel_matches_inhouse(family, dtype, fused_path, launches):
     """Dequantize, update, requantize in one pass: the same codes, absmax and params as
     the pure 8-bit path after 3 steps (the 37-value tensor keeps float32 moments: the pure
-    path steps it). A code may be one off where a moment sits on a midpoint between map
+    path steps it under Triton, the 32-bit kernel under cpp). A code may be one off where a moment sits on a midpoint between map
     values to within an ulp (torch's CPU lerp fuses a multiply-add, numpy does not): one
     code of ~8000, in the bf16 Adam case."""
     fused, pure = PAIRS_8BIT[family]
@@ -273,7 +288,8 @@ def test_8bit_kernel_matches_inhouse(family, dtype, interpret, launches):
 
     ours, opt = run8(lambda ps: fused(ps, **hyper), dtype)
     theirs, ref = run8(lambda ps: pure(ps, **hyper), dtype)
-    assert sum(launches) == 3 * sum(p.numel() for p in ours[:3])
+    stepped = ours if fused_path == "cpp" else ours[:3]  # cpp: float32 moments too
+    assert sum(launches) == 3 * sum(p.numel() for p in stepped)
     tol = 1e-6 if dtype == torch.float32 else torch.finfo(dtype).eps  # one rounding apart
     assert rel_diff(ours, theirs) <= tol
     same_8bit_state(opt, ref, ours, theirs)
@@ -318,6 +334,137 @@ def test_bad_hyperparameters_refused_as_in_the_pure_optimizer():
         FusedAdamW8bit(p, min_8bit_size=-1)
     with pytest.raises(TypeError):  # no amsgrad in 8 bits, as in the pure optimizer
         FusedAdamW8bit(p, amsgrad=True)
+
+
+# ------------------------------------------------------------- the C++ path, exactly
+
+CPP_SHAPES = [(1,), (37,), (12, 25), (1025,), (3, 100_000)]  # the last: many pieces, threads
+
+
+def run_cpp(build, dtype=torch.float32, steps=STEPS, shapes=CPP_SHAPES, scale=1.0):
+    """As :func:`run` on ``shapes``; tensor 2 skips steps 0 and 3."""
+    gen = torch.Generator().manual_seed(0)
+    params = [(torch.randn(s, generator=gen) * scale).to(dtype) for s in shapes]
+    opt = build(params)
+    for t in range(steps):
+        for i, p in enumerate(params):
+            g = (torch.randn(p.shape, generator=gen) * 10.0 ** (i - 3)).to(dtype)
+            p.grad = None if i == 2 and t % 3 == 0 else g
+        opt.step()
+    return params, opt
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    """Results must not depend on how the pieces fall to threads (dynamic schedule)."""
+    torch.set_num_threads(request.param)  # one_thread restores the count afterwards
+    return request.param
+
+
+@pytest.mark.parametrize("option", sorted(SGD_OPTIONS))
+def test_cpp_sgd_is_the_pure_path_bit_for_bit(option, cpu_extension, threads, launches):
+    hyper = SGD_OPTIONS[option]
+    ours, opt = run_cpp(lambda ps: FusedSGD(ps, **hyper))
+    theirs, ref = run_cpp(lambda ps: SGD(ps, **hyper))
+    assert sum(launches) == sum(STEPS * p.numel() for p in ours) - 2 * ours[2].numel()
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    for p, q in zip(ours, theirs, strict=True):
+        if "momentum_buffer" in ref.state[q]:
+            assert torch.equal(opt.state[p]["momentum_buffer"], ref.state[q]["momentum_buffer"])
+
+
+@pytest.mark.parametrize("option", sorted(OPTIONS))
+def test_cpp_adamw_moments_bit_for_bit_params_within_an_ulp(
+    option, cpu_extension, threads, launches
+):
+    """AdamW's moments do not depend on p: bit for bit. p differs by the square root:
+    torch's CPU sqrt (MKL's vector sqrt) is not correctly rounded (about 1 value in 5 is
+    1 ulp off IEEE's), the kernel's is; so p within 1e-6 of its largest value, as the
+    Triton path."""
+    hyper = OPTIONS[option]
+    ours, opt = run_cpp(lambda ps: FusedAdamW(ps, **hyper))
+    theirs, ref = run_cpp(lambda ps: AdamW(ps, **hyper))
+    assert sum(launches) == sum(STEPS * p.numel() for p in ours) - 2 * ours[2].numel()
+    assert rel_diff(ours, theirs) <= 1e-6
+    for p, q in zip(ours, theirs, strict=True):
+        assert opt.state[p].keys() == ref.state[q].keys()
+        for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+            if k in ref.state[q]:
+                assert torch.equal(opt.state[p][k], ref.state[q][k]), k
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("family", sorted(PAIRS_8BIT))
+def test_cpp_8bit_is_the_pure_path_bit_for_bit(family, dtype, cpu_extension, threads, launches):
+    """Params, codes and absmax equal to the pure 8-bit path's: tail blocks (300, 513,
+    1025 values), tensors below min_8bit_size (float32 moments, 1 and 37 values: the
+    32-bit kernel with sqrt as 1 / rsqrt, as the pure path), bf16 params."""
+    fused, pure = PAIRS_8BIT[family]
+    hyper = dict(lr=1e-2, weight_decay=0.1, maximize=family == "adam8bit", min_8bit_size=256)
+    shapes = [*CPP_SHAPES, (300,), (2, 256), (513,)]
+    ours, opt = run_cpp(lambda ps: fused(ps, **hyper), dtype, shapes=shapes, scale=0.1)
+    theirs, ref = run_cpp(lambda ps: pure(ps, **hyper), dtype, shapes=shapes, scale=0.1)
+    assert sum(launches) == sum(STEPS * p.numel() for p in ours) - 2 * ours[2].numel()
+    assert opt.state[ours[-1]]["exp_avg"].dtype == torch.uint8
+    assert opt.state[ours[1]]["exp_avg"].dtype == torch.float32
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    for p, q in zip(ours, theirs, strict=True):
+        s, r = opt.state[p], ref.state[q]
+        assert s.keys() == r.keys()
+        assert all(torch.equal(s[k], r[k]) for k in s), [
+            k for k in s if not torch.equal(s[k], r[k])
+        ]
+
+
+TORCH_FUSED_CPU = {
+    "adam": (FusedAdam, torch.optim.Adam, dict(lr=1e-2, weight_decay=0.1, amsgrad=True)),
+    "adamw": (FusedAdamW, torch.optim.AdamW, dict(lr=1e-2, weight_decay=0.1, maximize=True)),
+    "sgd": (FusedSGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),
+}
+
+
+@pytest.mark.parametrize("family", sorted(TORCH_FUSED_CPU))
+def test_cpp_matches_torch_fused_on_the_cpu(family, cpu_extension, launches):
+    """Against torch's own fused CPU optimizers in float32, 20 steps (no skipped steps:
+    torch's fused SGD makes every buffer on its first step): within 1e-5 relative (torch
+    evaluates the update in another order). bf16 is held against a float32 run instead
+    (test_kernel_half_params_round_once, test_sgd_kernel_bf16_and_grads_untouched):
+    torch's fused bf16 SGD rounds otherwise, and 20 steps apart a value near 0 differs
+    by more than any common tolerance."""
+    ours_cls, torch_cls, hyper = TORCH_FUSED_CPU[family]
+    ours, _ = run(lambda ps: ours_cls(ps, **hyper), steps=20, skip=False)
+    theirs, _ = run(lambda ps: torch_cls(ps, fused=True, **hyper), steps=20, skip=False)
+    assert launches
+    assert rel_diff(ours, theirs) <= 1e-5
+
+
+def test_without_the_extension_one_warning_and_the_pure_path(tmp_path):
+    """OPTBENCH_NO_CPP=1 in a fresh process: one warning line, and the fused optimizer's
+    result is the pure path's bit for bit."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from suite.optim.kernels.adamw import FusedAdamW\n"
+        "from suite.optim.adam import AdamW\n"
+        "ps = [torch.ones(5000), torch.ones(5000)]\n"
+        "for cls, p in zip((FusedAdamW, AdamW), ps):\n"
+        "    opt = cls([p], lr=0.1)\n"
+        "    for i in range(3):\n"
+        "        p.grad = torch.linspace(-1, 1, 5000) * (i + 1)\n"
+        "        opt.step()\n"
+        "print(torch.equal(*ps))\n"
+    )
+    env = {**__import__("os").environ, "OPTBENCH_NO_CPP": "1"}
+    env.pop("TRITON_INTERPRET", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True"
+    warned = [line for line in proc.stderr.splitlines() if "OPTBENCH_NO_CPP" in line]
+    assert len(warned) == 1, proc.stderr
 
 
 # --------------------------------------------------------------------------- compiled

@@ -13,7 +13,9 @@ When the kernel runs (:func:`kernel_device`):
 - on a CUDA tensor, when Triton imports and ``TRITON_INTERPRET`` is not set;
 - on a CPU tensor, when ``TRITON_INTERPRET=1``: Triton's interpreter runs the kernel
   with numpy, one program at a time (slow; this is how the tests run it without a GPU);
-- nowhere else: the pure-torch path does the step.
+- nowhere else: on a CPU tensor the C++/OpenMP extension of :mod:`.cpu` does the step
+  (built on first use; ``OPTBENCH_NO_CPP=1`` or a failed build: the pure-torch path, after
+  one warning), elsewhere the pure-torch path.
 
 Kernels are wrapped with ``triton.jit`` on first use, once per mode (compiled or
 interpreted), rather than at import: ``triton.jit`` fixes the mode when it wraps a
@@ -31,7 +33,9 @@ Files:
   ``FusedAdamW8bit`` (dequantize, update, requantize in one pass);
 - ``_multi_tensor.py``: which tensors a kernel takes, and one launch over many tensors;
 - ``_triton_*.py``: the kernel sources, imported only when a kernel runs, so Triton
-  stays optional.
+  stays optional;
+- ``cpu.py`` and ``cpp/``: the CPU path (one pass per value, C++ with OpenMP), its build
+  and its checks.
 """
 
 from __future__ import annotations

@@ -10,6 +10,12 @@ midpoints of the 256 sorted map values (8 halvings; ties to the lower code, as
 4 + 1 + 1 bytes in and 4 + 1 + 1 out per float32 value, and no float32 copy of the
 moments ever exists.
 
+On a CPU the C++ extension of :mod:`suite.optim.kernels.cpu` runs the same pass (block
+by block: dequantize into a 256-float buffer, update, absmax, encode with the pure path's
+lookup table), and the parameters below ``min_8bit_size`` (float32 moments) through its
+32-bit Adam kernel with sqrt as the pure path's ``1 / rsqrt``: params, codes and absmax
+are bit for bit the pure path's, in float32 and bfloat16.
+
 Parameters are grouped into launches by device, dtypes and step count, as in
 :mod:`suite.optim.kernels.adamw`. Where the kernel does not run, the pure path
 (:func:`suite.optim.adam8bit.adam8bit`) steps the parameter: on a device without the
@@ -32,8 +38,9 @@ from torch import Tensor
 
 from suite.optim.adam import _as_float
 from suite.optim.adam8bit import Adam8bit, AdamW8bit, adam8bit
-from suite.optim.kernels import interpreting, kernel_device
+from suite.optim.kernels import cpu, interpreting, kernel_device
 from suite.optim.kernels._multi_tensor import KERNEL_DTYPES, launch
+from suite.optim.kernels.cpu import launch as cpu_launch
 from suite.optim.quant import BLOCKSIZE
 
 __all__ = ["FusedAdam8bit", "FusedAdamW8bit", "fused_adam8bit"]
@@ -107,8 +114,13 @@ def fused_adam8bit(
     """:func:`suite.optim.adam8bit.adam8bit` with the same arguments, fused where it can
     be: kernel launches for 8-bit states the kernel takes, the pure path for the rest."""
     hyper = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
-    fused = [_kernel_takes(p, g, s) for p, g, s in zip(params, grads, states, strict=True)]
-    rest = [i for i, ok in enumerate(fused) if not ok]
+    on_cpu = cpu.available()  # the CPU extension, for CPU tensors the Triton kernel skips
+    triples = list(zip(params, grads, states, strict=True))
+    fused = [_kernel_takes(p, g, s, on_cpu) for p, g, s in triples]
+    # On the CPU, float32 moments (small tensors) too: the 32-bit Adam kernel, sqrt as
+    # the pure path's 1 / rsqrt
+    small = [on_cpu and _cpu_takes_32bit(p, g, s) for p, g, s in triples]
+    rest = [i for i, ok in enumerate(fused) if not ok and not small[i]]
     if rest:
         adam8bit(
             [params[i] for i in rest],
@@ -120,25 +132,37 @@ def fused_adam8bit(
         )
 
     launches: dict[tuple, list[tuple[Tensor, ...]]] = {}
-    for i, (p, g, state) in enumerate(zip(params, grads, states, strict=True)):
-        if fused[i]:
-            state["step"] += 1
-            key = (p.device, p.dtype, g.dtype, state["step"].item())
-            launches.setdefault(key, []).append((p, g, *(state[k] for k in _ROW)))
-    for (_, p_dtype, g_dtype, t), rows in launches.items():
+    ours = [i for i in range(len(params)) if fused[i] or small[i]]
+    torch._foreach_add_([states[i]["step"] for i in ours], 1.0)
+    for i in ours:
+        p, g, state = triples[i]
+        maps = (id(state.get("exp_avg_qmap")), id(state.get("exp_avg_sq_qmap")))
+        key = (p.device, p.dtype, g.dtype, state["step"].item(), small[i], maps)
+        names = _ROW if fused[i] else _ROW[:2]
+        launches.setdefault(key, []).append((p, g, *(state[k] for k in names)))
+    for (device, p_dtype, g_dtype, t, is_small, _), rows in launches.items():
+        scalars = dict(
+            decay=1 - lr * weight_decay,
+            weight_decay=weight_decay,
+            w1=1 - beta1,
+            beta2=beta2,
+            w2=1 - beta2,
+            eps=eps,
+            neg_step_size=-(lr / (1 - beta1**t)),
+            bias_correction2_sqrt=(1 - beta2**t) ** 0.5,
+        )
+        if is_small:
+            rows = [(*row, None) for row in rows]  # no max_exp_avg_sq
+            flags = dict(amsgrad=False, sqrt_as_rsqrt=True)
+            cpu_launch("adam", rows, **scalars, decoupled=decoupled, maximize=maximize, **flags)
+            continue
+        if not kernel_device(device):  # the CPU extension (suite.optim.kernels.cpu)
+            cpu_launch("adam8bit", rows, **scalars, decoupled=decoupled, maximize=maximize)
+            continue
         launch(
             _kernel(),
             rows,
-            scalars=dict(
-                decay=1 - lr * weight_decay,
-                weight_decay=weight_decay,
-                w1=1 - beta1,
-                beta2=beta2,
-                w2=1 - beta2,
-                eps=eps,
-                neg_step_size=-(lr / (1 - beta1**t)),
-                bias_correction2_sqrt=(1 - beta2**t) ** 0.5,
-            ),
+            scalars=scalars,
             dtypes=dict(P_TY=p_dtype, G_TY=g_dtype),
             flags=dict(DECAY=weight_decay != 0, DECOUPLED=decoupled, MAXIMIZE=maximize),
             block=BLOCKSIZE,
@@ -146,11 +170,20 @@ def fused_adam8bit(
         )
 
 
-def _kernel_takes(p: Tensor, g: Tensor, state: dict[str, Tensor]) -> bool:
-    """8-bit state, on a kernel device, p and g contiguous of a kernel dtype, and the
-    state tensors as :class:`suite.optim.adam8bit.Adam8bit` makes them."""
-    if state["exp_avg"].dtype != torch.uint8 or not kernel_device(p.device):
+def _cpu_takes_32bit(p: Tensor, g: Tensor, state: dict[str, Tensor]) -> bool:
+    """float32 moments (a tensor below ``min_8bit_size``) the CPU Adam kernel can step."""
+    row = (p, g, state["exp_avg"], state["exp_avg_sq"])
+    return state["exp_avg"].dtype == torch.float32 and cpu.takes(row, state_from=2)
+
+
+def _kernel_takes(p: Tensor, g: Tensor, state: dict[str, Tensor], on_cpu: bool) -> bool:
+    """8-bit state, on a kernel device (or the CPU extension's), p and g contiguous of a
+    kernel dtype, and the state tensors as :class:`suite.optim.adam8bit.Adam8bit` makes
+    them."""
+    if state["exp_avg"].dtype != torch.uint8:
         return False
+    if not kernel_device(p.device):
+        return on_cpu and cpu.takes_8bit(p, g, state)
     tensors = [state[k] for k in _ROW]
     return (
         p.dtype in KERNEL_DTYPES

@@ -23,9 +23,14 @@ parameters (and their moments, kept in the parameter's dtype as torch keeps them
 rounded once per step instead of once per op. ``amsgrad`` and ``maximize`` run in the
 kernel too.
 
+**On a CPU** (without ``TRITON_INTERPRET=1``) the same update runs in the C++ extension
+of :mod:`suite.optim.kernels.cpu` (float32/bfloat16, moments like p; float32 AdamW m and v bit
+for bit those of the pure path, p within an ulp: torch's CPU sqrt is not correctly
+rounded).
+
 **Where it falls back** to :func:`suite.optim.adam.adam` (``foreach`` picks its path):
-a device the kernel does not run on (:func:`suite.optim.kernels.kernel_device`: CPU
-without ``TRITON_INTERPRET=1``, or Triton missing), float64 or other dtypes, and
+a device neither path runs on (Triton missing on a GPU; the extension not built or
+``OPTBENCH_NO_CPP=1`` on a CPU), float64 or other dtypes (float16 too on a CPU), and
 tensors whose memory layouts differ (the kernel walks p, g and the state in memory
 order, so they must be dense with equal strides; contiguous and channels-last are).
 
@@ -45,8 +50,9 @@ import torch
 from torch import Tensor
 
 from suite.optim.adam import Adam, _as_float, adam
-from suite.optim.kernels import interpreting
+from suite.optim.kernels import cpu, interpreting, kernel_device
 from suite.optim.kernels._multi_tensor import kernel_takes, launch
+from suite.optim.kernels.cpu import launch as cpu_launch
 
 __all__ = ["FusedAdam", "FusedAdamW", "fused_adam"]
 
@@ -165,7 +171,8 @@ def fused_adam(
         (p, grads[i], exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i] if amsgrad else None)
         for i, p in enumerate(params)
     ]
-    fused = [kernel_takes(row, state_from=2) for row in rows]
+    on_cpu = cpu.available()  # the CPU extension, for CPU tensors the Triton kernel skips
+    fused = [(on_cpu and cpu.takes(row, 2)) or kernel_takes(row, 2) for row in rows]
     rest = [i for i, ok in enumerate(fused) if not ok]
     if rest:
         adam(
@@ -187,9 +194,9 @@ def fused_adam(
 
     # One launch per (device, dtypes, step count): the step count sets two scalars.
     launches: dict[tuple, list[tuple[Tensor, ...]]] = {}
+    torch._foreach_add_([s for s, ok in zip(steps, fused, strict=True) if ok], 1.0)
     for i, row in enumerate(rows):
         if fused[i]:
-            steps[i] += 1
             key = (row[0].device, row[0].dtype, row[1].dtype, row[2].dtype, steps[i].item())
             launches.setdefault(key, []).append(row)
     for (_, _, _, _, t), group in launches.items():
@@ -211,6 +218,9 @@ def fused_adam(
 
 def _launch(rows: list[tuple[Tensor | None, ...]], *, decoupled, amsgrad, maximize, **scalars):
     """Update ``rows`` (p, g, m, v, vmax or None; same device, dtypes and step count)."""
+    if not kernel_device(rows[0][0].device):  # the CPU extension (suite.optim.kernels.cpu)
+        flags = dict(decoupled=decoupled, amsgrad=amsgrad, maximize=maximize)
+        return cpu_launch("adam", rows, **scalars, **flags)
     from suite.optim.kernels._triton_adamw import adam_kernel
 
     p, g, m = rows[0][:3]

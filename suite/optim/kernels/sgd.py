@@ -13,8 +13,10 @@ The math, symbols and state are those of :mod:`suite.optim.sgd` (read its docstr
 One multi-tensor launch per (device, dtypes, first step or not) group
 (:mod:`suite.optim.kernels._multi_tensor`), float32 registers, values stored in the
 tensors' dtypes. A new ``momentum_buffer`` is made like the gradient (as the pure path's
-``g.clone()``) and written by the kernel. Falls back to :func:`suite.optim.sgd.sgd` where
-the kernel does not run, as :mod:`suite.optim.kernels.adamw` does. Never writes to
+``g.clone()``) and written by the kernel. On a CPU the C++ extension of
+:mod:`suite.optim.kernels.cpu` runs it (float32 results bit for bit the pure path's).
+Falls back to :func:`suite.optim.sgd.sgd` where neither runs, as
+:mod:`suite.optim.kernels.adamw` does. Never writes to
 ``p.grad``.
 """
 
@@ -26,8 +28,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from suite.optim.kernels import interpreting
+from suite.optim.kernels import cpu, interpreting, kernel_device
 from suite.optim.kernels._multi_tensor import kernel_takes, launch
+from suite.optim.kernels.cpu import launch as cpu_launch
 from suite.optim.sgd import SGD, _as_float, sgd
 
 __all__ = ["FusedSGD", "fused_sgd"]
@@ -100,7 +103,8 @@ def fused_sgd(
     buffers are put in ``momentum_buffers`` in place, as there."""
     bufs = momentum_buffers if momentum != 0 else [None] * len(params)
     rows = [(p, grads[i], bufs[i]) for i, p in enumerate(params)]
-    fused = [kernel_takes(row, state_from=2) for row in rows]
+    on_cpu = cpu.available()  # the CPU extension, for CPU tensors the Triton kernel skips
+    fused = [(on_cpu and cpu.takes(row, 2)) or kernel_takes(row, 2) for row in rows]
     hyper = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
     rest = [i for i, ok in enumerate(fused) if not ok]
     if rest:
@@ -127,13 +131,15 @@ def fused_sgd(
             b = momentum_buffers[i] = torch.empty_like(g, memory_format=torch.preserve_format)
         key = (p.device, p.dtype, g.dtype, None if b is None else b.dtype, first)
         launches.setdefault(key, []).append((p, g, b))
-    for (_, p_dtype, g_dtype, b_dtype, first), group in launches.items():
+    for (device, p_dtype, g_dtype, b_dtype, first), group in launches.items():
+        scalars = dict(neg_lr=-lr, momentum=momentum, w_g=1 - dampening, weight_decay=weight_decay)
+        if not kernel_device(device):  # the CPU extension (suite.optim.kernels.cpu)
+            cpu_launch("sgd", group, **scalars, first=first, nesterov=nesterov, maximize=maximize)
+            continue
         launch(
             _kernel(),
             group,
-            scalars=dict(
-                neg_lr=-lr, momentum=momentum, w_g=1 - dampening, weight_decay=weight_decay
-            ),
+            scalars=scalars,
             dtypes=dict(P_TY=p_dtype, G_TY=g_dtype, S_TY=b_dtype or p_dtype),
             flags=dict(
                 DECAY=weight_decay != 0,
