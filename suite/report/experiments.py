@@ -179,7 +179,7 @@ def state_8bit(runs: pd.DataFrame) -> str:
     for task in sorted(set(runs["task"])):
         t = runs[runs["task"] == task]
         chosen = {o: select_on_val(t[t["optimizer"] == o]) for o in set(t["optimizer"])}
-        lines.append(f"*{task}* (test {t['test_metric'].iloc[0]} as an error)")
+        lines.append(f"*{task}* ({t['test_metric'].iloc[0]} as an error)")
         for opt in sorted(chosen):
             lines.append(
                 f"- {opt}: {_config(chosen[opt])}; test error {_ms(_test_error(chosen[opt]))} "
