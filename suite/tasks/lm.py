@@ -26,10 +26,10 @@ DEFAULT_TOKENIZER = {"tinyshakespeare": "char", "wikitext2": "bpe", "brown": "bp
 
 class LMTask(Task):
     # val/loss targets (nats per token) and step budgets, measured on this CPU
-    # (results/tasks/README.md). tinyshakespeare (char): AdamW lr 2e-3 reached 1.82 in 1000 steps
-    # on what is now its test split; brown (BPE 4096): AdamW lr 2e-3, 1500 steps, final val/loss
+    # (results/tasks/README.md). tinyshakespeare (char): AdamW lr 2e-3, 1000 steps, final
+    # val/loss 1.788 rounded up; brown (BPE 4096): AdamW lr 2e-3, 1500 steps, final val/loss
     # 4.713 rounded up; wikitext2 is NOT measured (no data on the CPU machine): a placeholder.
-    TARGETS = {"tinyshakespeare": 1.9, "wikitext2": 5.5, "brown": 4.72}
+    TARGETS = {"tinyshakespeare": 1.79, "wikitext2": 5.5, "brown": 4.72}
     STEPS = {"tinyshakespeare": 1000, "wikitext2": 5000, "brown": 1500}
 
     def __init__(
