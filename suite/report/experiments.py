@@ -134,13 +134,17 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
                 f"Adam and {moves['adamw'] - 1} time(s) for AdamW."
             )
         lines.append("")
-        separates = moves["adamw"] <= moves["adam"]
+        sep = (
+            "agrees with the paper (AdamW's best wd moves less than Adam's)"
+            if moves["adamw"] < moves["adam"]
+            else "inconclusive (the best wd moves as often for both)"
+            if moves["adamw"] == moves["adam"]
+            else "does not agree with the paper (AdamW's best wd moves more than Adam's)"
+        )
         better = c.diff < 0 and c.significant
         lines.append(
             (
-                f"**Agreement.** Separability: {'agrees' if separates else 'does not agree'} with "
-                f"the paper (AdamW's best wd moves {'no more' if separates else 'more'} than "
-                "Adam's). "
+                f"**Agreement.** Separability: {sep}. "
                 if grid
                 else "**Agreement.** Separability: not assessed (these runs are not an lr x wd "
                 "grid). "
