@@ -37,7 +37,7 @@ SLOW = pytest.mark.slow
     "task, optimizer",
     [
         ("toy", "adamw"),
-        ("toy", "adamw8bit"),
+        pytest.param("toy", "adamw8bit", marks=SLOW),  # 8-bit DDP: cnn_digits below (slow)
         pytest.param("toy", "sgd", marks=SLOW),
         pytest.param("toy", "adam", marks=SLOW),
         pytest.param("toy", "bnb_adamw8bit", marks=SLOW),

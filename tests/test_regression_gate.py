@@ -213,6 +213,7 @@ def test_make_gate_target(reports):
             f"BASE={reports['base']}",
         ]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env.pop("ARGS", None)  # `make test ARGS=...` must not reach `make gate`'s own ARGS
         return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
 
     ok = make_gate(reports["same"])

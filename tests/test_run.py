@@ -176,9 +176,11 @@ def straight_summary(optimizer: str, tmp_path_factory) -> dict:
     [
         ("adamw", "step:150"),  # between checkpoints, right after an eval
         ("adamw", "checkpoint:200"),  # mid-write of the second checkpoint
-        ("adamw", "step:60"),  # before any checkpoint: resume starts over
+        pytest.param("adamw", "step:60", marks=pytest.mark.slow),  # before any checkpoint
         ("adamw8bit", "step:333"),  # 8-bit state through a checkpoint
-        ("adamw8bit", "checkpoint:100"),  # mid-write of the first checkpoint
+        # mid-write of the first checkpoint: the same path as checkpoint:200 (slow set only,
+        # to keep the default run under 10 minutes on 2 cores)
+        pytest.param("adamw8bit", "checkpoint:100", marks=pytest.mark.slow),
     ],
 )
 def test_resume_after_sigkill_is_bit_identical(tmp_path, tmp_path_factory, optimizer, kill_at):
@@ -223,6 +225,7 @@ def test_concurrent_runs_write_separate_complete_records(tmp_path):
         assert len(record.read_jsonl(r / "metrics.jsonl")) > 0
 
 
+@pytest.mark.slow  # 17 s; the joblib launcher's sweep stays in the default set (test_threads)
 def test_submitit_local_sweep_2x2(tmp_path):
     sweep = tmp_path / "sweep"
     run_suite(

@@ -40,6 +40,7 @@ from suite.optim.adam import _as_float
 from suite.optim.adam8bit import Adam8bit, AdamW8bit, adam8bit
 from suite.optim.kernels import cpu, interpreting, kernel_device
 from suite.optim.kernels._multi_tensor import KERNEL_DTYPES, launch
+from suite.optim.kernels.adamw import step_scalars
 from suite.optim.kernels.cpu import launch as cpu_launch
 from suite.optim.quant import BLOCKSIZE
 
@@ -141,16 +142,7 @@ def fused_adam8bit(
         names = _ROW if fused[i] else _ROW[:2]
         launches.setdefault(key, []).append((p, g, *(state[k] for k in names)))
     for (device, p_dtype, g_dtype, t, is_small, _), rows in launches.items():
-        scalars = dict(
-            decay=1 - lr * weight_decay,
-            weight_decay=weight_decay,
-            w1=1 - beta1,
-            beta2=beta2,
-            w2=1 - beta2,
-            eps=eps,
-            neg_step_size=-(lr / (1 - beta1**t)),
-            bias_correction2_sqrt=(1 - beta2**t) ** 0.5,
-        )
+        scalars = step_scalars(lr, beta1, beta2, eps, weight_decay, t)
         if is_small:
             rows = [(*row, None) for row in rows]  # no max_exp_avg_sq
             flags = dict(amsgrad=False, sqrt_as_rsqrt=True)

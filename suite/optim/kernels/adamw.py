@@ -57,6 +57,20 @@ from suite.optim.kernels.cpu import launch as cpu_launch
 __all__ = ["FusedAdam", "FusedAdamW", "fused_adam"]
 
 
+def step_scalars(lr: float, beta1: float, beta2: float, eps: float, wd: float, t: float) -> dict:
+    """The step-dependent scalars, computed on the host in double as the pure path does."""
+    return dict(
+        decay=1 - lr * wd,
+        weight_decay=wd,
+        w1=1 - beta1,
+        beta2=beta2,
+        w2=1 - beta2,
+        eps=eps,
+        neg_step_size=-(lr / (1 - beta1**t)),
+        bias_correction2_sqrt=(1 - beta2**t) ** 0.5,
+    )
+
+
 class FusedAdam(Adam):
     """Adam with L2 weight decay, one fused kernel launch per group of tensors.
 
@@ -202,14 +216,7 @@ def fused_adam(
     for (_, _, _, _, t), group in launches.items():
         _launch(
             group,
-            decay=1 - lr * weight_decay,
-            weight_decay=weight_decay,
-            w1=1 - beta1,
-            beta2=beta2,
-            w2=1 - beta2,
-            eps=eps,
-            neg_step_size=-(lr / (1 - beta1**t)),
-            bias_correction2_sqrt=(1 - beta2**t) ** 0.5,
+            **step_scalars(lr, beta1, beta2, eps, weight_decay, t),
             decoupled=decoupled,
             amsgrad=amsgrad,
             maximize=maximize,

@@ -202,9 +202,8 @@ def _adam(rows, *, decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
         [t.numel() for t in p],
         p[0].dtype == torch.bfloat16,
         m[0].dtype == torch.bfloat16,
-        [
-            decay if decoupled and weight_decay != 0 else 1.0,
-            -1.0 if maximize else 1.0,
+        _adam_scalars(
+            decay,
             weight_decay,
             w1,
             beta2,
@@ -212,11 +211,29 @@ def _adam(rows, *, decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
             eps,
             neg_step_size,
             bias_correction2_sqrt,
-        ],
+            decoupled,
+            maximize,
+        ),  # fmt: skip
         not decoupled and weight_decay != 0,
         amsgrad,
         sqrt_as_rsqrt,
     )
+
+
+def _adam_scalars(decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
+                  bias_correction2_sqrt, decoupled, maximize) -> list[float]:  # fmt: skip
+    """The float scalars of the Adam kernels, in the order the C++ binding reads them."""
+    return [
+        decay if decoupled and weight_decay != 0 else 1.0,
+        -1.0 if maximize else 1.0,
+        weight_decay,
+        w1,
+        beta2,
+        w2,
+        eps,
+        neg_step_size,
+        bias_correction2_sqrt,
+    ]
 
 
 def _sgd(rows, *, neg_lr, momentum, w_g, weight_decay, first, nesterov, maximize):
@@ -251,9 +268,8 @@ def _adam8bit(rows, *, decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
         m_tables[2].shape[0],
         _ptrs(v_tables),
         v_tables[2].shape[0],
-        [
-            decay if decoupled and weight_decay != 0 else 1.0,
-            -1.0 if maximize else 1.0,
+        _adam_scalars(
+            decay,
             weight_decay,
             w1,
             beta2,
@@ -261,7 +277,9 @@ def _adam8bit(rows, *, decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
             eps,
             neg_step_size,
             bias_correction2_sqrt,
-        ],
+            decoupled,
+            maximize,
+        ),  # fmt: skip
         not decoupled and weight_decay != 0,
     )
 
