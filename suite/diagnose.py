@@ -102,3 +102,36 @@ def _first_nonfinite(
         if p.grad is not None and not bool(torch.isfinite(p.grad).all()):
             return f"{name}.grad"
     return _label(first[0][0], model) if first else None
+
+
+def zero_second_moments(optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
+    """Evidence against 8-bit state, read at divergence: values whose second moment
+    decodes to 0 while their first moment does not. There the step is
+    :math:`\\eta\\,\\hat m/(0 + \\epsilon)`, so the learning rate is not what broke: a
+    32-bit run at the same lr keeps :math:`v`. Returns ``{"values", "tensors",
+    "eps", "worst_step_over_lr"}`` (the largest :math:`|m|/\\epsilon` among them), or
+    None where no 8-bit tensor shows it. Never raises."""
+    try:
+        from suite.optim.state import first_moment, is_8bit, second_moment
+
+        values = tensors = 0
+        worst, eps = 0.0, None
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                state = optimizer.state.get(p, {})
+                if not state or not is_8bit(state):
+                    continue
+                m, v = first_moment(state, p), second_moment(state, p)
+                if m is None or v is None:
+                    continue
+                bad = (v == 0) & (m != 0) & torch.isfinite(m)
+                count = int(bad.sum())
+                if count:
+                    values, tensors = values + count, tensors + 1
+                    eps = float(group.get("eps", 0.0) or 0.0)
+                    worst = max(worst, float(m[bad].abs().max()) / max(eps, 1e-45))
+        if not values:
+            return None
+        return {"values": values, "tensors": tensors, "eps": eps, "worst_step_over_lr": worst}
+    except Exception:  # a diagnostic never fails the run
+        return None

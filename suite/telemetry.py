@@ -38,47 +38,10 @@ from typing import Any
 
 import torch
 
+from suite.optim.state import second_moment
+
 QUANTILES = (0.05, 0.5, 0.95)
 QUANTILE_LIMIT = 1 << 24
-
-
-def _dequantized(t: torch.Tensor) -> torch.Tensor:
-    """A plain float32 view of a state tensor (torchao's quantized subclasses decoded)."""
-    if type(t) is not torch.Tensor and hasattr(t, "dequantize"):
-        t = t.dequantize()
-    return t.float()
-
-
-def _bnb_blocksize(numel: int, blocks: int) -> int:
-    """bitsandbytes' block size from the number of absmax values it keeps."""
-    return next(
-        (b for b in (2**k for k in range(6, 13)) if -(-numel // b) == blocks),
-        max(1, numel // blocks),
-    )
-
-
-def second_moment(state: dict, p: torch.Tensor) -> torch.Tensor | None:
-    """The optimizer's v for ``p`` as float32 of p's shape, or None if it keeps none."""
-    if "exp_avg_sq" in state and torch.is_tensor(state["exp_avg_sq"]):
-        v = state["exp_avg_sq"]
-        if v.dtype == torch.uint8 and "exp_avg_sq_qmap" in state:  # in-house 8-bit codes
-            from suite.optim.quant import dequantize_blockwise
-
-            return dequantize_blockwise(v, state["exp_avg_sq_absmax"], state["exp_avg_sq_qmap"])
-        v = _dequantized(v)
-    elif "state2" in state:  # bitsandbytes: state1 = m (or two EMAs), state2 = v
-        v = state["state2"]
-        if v.dtype == torch.uint8:
-            import bitsandbytes.functional as F
-
-            absmax, qmap = state["absmax2"], state["qmap2"]
-            v = F.dequantize_blockwise(
-                v, absmax=absmax, code=qmap, blocksize=_bnb_blocksize(v.numel(), absmax.numel())
-            )
-        v = v.float()
-    else:
-        return None
-    return v if v.shape == p.shape else None
 
 
 def _step_count(state: dict, group: dict) -> float | None:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from suite.diagnose import first_nonfinite
+from suite.diagnose import first_nonfinite, zero_second_moments
 from suite.distributed import SINGLE, Dist
 from suite.faults import maybe_kill, maybe_poison
 from suite.measure import peak_memory, reset_peak_memory, state_bytes, tensor_bytes
@@ -116,8 +116,19 @@ def diagnose(
     family: str,
     weight_decay: float,
     telemetry: list[dict] = (),
+    zero_v: dict | None = None,
 ) -> str:
-    """One line from the debugging checklist for a run that went non-finite at ``step``."""
+    """One line from the debugging checklist for a run that went non-finite at ``step``;
+    ``zero_v``: :func:`suite.diagnose.zero_second_moments` of the optimizer then."""
+    if zero_v:
+        return (
+            f"8-bit second moment decoded to 0 where the first moment is not "
+            f"({zero_v['values']} values in {zero_v['tensors']} tensors): the step there is "
+            f"lr*m/eps (up to {zero_v['worst_step_over_lr']:.1e} x lr at eps={zero_v['eps']:.1e}), "
+            "so lr is not the cause and 32-bit state at the same lr keeps v; raise eps, keep "
+            "these tensors 32-bit (min_8bit_size) or use an 8-bit optimizer that never rounds "
+            "a positive v to 0 (the in-house adamw8bit)"
+        )
     if cfg.amp == "fp16":
         return "non-finite under fp16: use a GradScaler (on by default) or amp=bf16, or lower lr"
     early = step < max(10, cfg.steps // 10)
@@ -246,6 +257,7 @@ def train(
 
     early_telemetry: list[dict] = []  # for the diagnosis of a run that diverges early
     status, diverged_at, diverged_layer, window = "ok", None, None, track["window"]
+    evidence = None
     model.train()
     batches = task.train_batches(cfg.seed, start_step=track["step"])
     for step in range(track["step"], cfg.steps):
@@ -259,6 +271,7 @@ def train(
         if not math.isfinite(loss_value):
             status, diverged_at = "diverged", step
             diverged_layer = first_nonfinite(model, task, batch, amp_dtype=amp_dtype)
+            evidence = zero_second_moments(optimizer)  # 8-bit state that lost v
             break
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -343,7 +356,7 @@ def train(
         "diverged_at_step": diverged_at,
         "diverged_layer": diverged_layer,
         "diagnosis": diagnose(
-            track["losses"], diverged_at, cfg, family, weight_decay, early_telemetry
+            track["losses"], diverged_at, cfg, family, weight_decay, early_telemetry, evidence
         )
         if diverged_at is not None
         else None,

@@ -295,6 +295,29 @@ def test_8bit_kernel_matches_inhouse(family, dtype, fused_path, launches):
     same_8bit_state(opt, ref, ours, theirs)
 
 
+def test_8bit_small_second_moments_keep_code_1_on_every_path(fused_path):
+    """One large gradient per block, the rest 1e-5 of it: their v/absmax (~1e-10) rounds
+    to the map's 0 but is positive, so every path gives it code 1 (adam8bit.keep_positive_)
+    and the fused paths stay the pure path's codes, absmax and params exactly."""
+    hyper = dict(lr=1e-3, eps=1e-10, weight_decay=0.0, min_8bit_size=256)
+    runs = []
+    for cls in (FusedAdamW8bit, AdamW8bit):
+        p = torch.zeros(2 * 256 + 40)
+        opt = cls([p], **hyper)
+        for _ in range(4):
+            g = torch.full_like(p, 1e-5)
+            g[::256] = 1.0
+            p.grad = g
+            opt.step()
+        runs.append((p, opt))
+    (p, opt), (q, ref) = runs
+    for o, x in ((opt, p), (ref, q)):
+        codes = o.state[x]["exp_avg_sq"]
+        assert int((codes == 0).sum()) == 0 and int((codes == 1).sum()) == p.numel() - 3
+    assert torch.equal(p, q)
+    same_8bit_state(opt, ref, [p], [q], codes_off=0, gap=0, absmax_tol=0)
+
+
 def run8(build, dtype, device="cpu", steps=3):
     gen = torch.Generator().manual_seed(0)
     params = [(torch.randn(s, generator=gen) * 0.1).to(device, dtype) for s in SHAPES_8BIT]

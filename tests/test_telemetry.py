@@ -123,3 +123,23 @@ def test_the_doctor_names_lr_from_an_early_update_ratio(tmp_path):
     assert "lr is the suspect" in out["diagnosis"] and "update/weight ratio" in out["diagnosis"]
     ratio = float(out["diagnosis"].split("ratio ")[1].split()[0])
     assert math.isfinite(ratio) and ratio > 1e-2
+
+
+def test_the_doctor_names_a_zero_8bit_second_moment_not_lr(tmp_path, monkeypatch):
+    """Issue 21's case through the real loop on real data: fmnist_mlp, 8-bit AdamW at
+    lr 6.7e-4, eps 1e-10, with the quantizer as it was before the fix (a positive v could
+    round to 0). It diverges; the doctor must blame the zero second moment, not lr.
+    With the fix (not patched) the same run trains (tests/test_optim_8bit.py)."""
+    from suite.optim import adam8bit
+    from suite.tasks import build_task
+
+    monkeypatch.setattr(adam8bit, "keep_positive_", lambda codes, v: None)
+    task = build_task("deepobs", dataset="fashion_mnist", arch="mlp", eval_size=500,
+                      eval_train_size=500)  # fmt: skip
+    hyper = dict(lr=6.734662926351386e-4, eps=1.0370839679370587e-10,
+                 betas=(0.9, 0.983342011056718), weight_decay=0.0)  # fmt: skip
+    out = train(task, lambda g: REGISTRY["adamw8bit"].build(g, **hyper),
+                LoopConfig(steps=80, eval_every=80), tmp_path)  # fmt: skip
+    assert out["status"] == "diverged", out["status"]
+    assert "second moment decoded to 0" in out["diagnosis"], out["diagnosis"]
+    assert "lr is not the cause" in out["diagnosis"] and "lower lr" not in out["diagnosis"]

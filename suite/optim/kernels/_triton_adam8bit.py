@@ -131,6 +131,7 @@ def _adam8bit_step(
         mid = (tl.load(vq_ptr + j) + tl.load(vq_ptr + j + 1)) * 0.5
         v_code = tl.where(mid < v, v_code + step, v_code)
     tl.store(mc_ptr, m_code.to(tl.uint8), mask=mask)
+    v_code = tl.where((v_code == 0) & (v > 0.0), 1, v_code)  # adam8bit.keep_positive_
     tl.store(vc_ptr, v_code.to(tl.uint8), mask=mask)
     tl.store(ma_ptr, m_absmax)
     tl.store(va_ptr, v_absmax)
