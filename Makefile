@@ -77,6 +77,16 @@ compare: ## tune OPTIMIZER with the committed baselines' budget, leaderboard int
 	$(PY) -m suite.tune.compare --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required)) --out $(or $(OUT),$(error OUT= is required, a folder for the leaderboard)) $(if $(BASELINES),--baselines $(BASELINES)) $(ARGS)
 
 JOBS ?= 2
+.PHONY: campaign campaign-bg campaign-plan
+campaign: ## the CPU tier (conf/protocol/cpu.yaml) -> results/cpu: resumable, progress and ETA; JOBS=2
+	$(PY) -m suite.tune.campaign --protocol cpu --jobs $(JOBS) $(ARGS)
+
+campaign-bg: ## make campaign in the background, its log in results/logs/campaign-<date>.log
+	mkdir -p results/logs && nohup $(PY) -m suite.tune.campaign --protocol cpu --jobs $(JOBS) $(ARGS) > results/logs/campaign-$(STAMP).log 2>&1 &
+
+campaign-plan: ## the CPU tier's units, what is done, and the core-hour estimate
+	$(PY) -m suite.tune.campaign --protocol cpu --plan $(ARGS)
+
 baselines: ## tune every baseline optimizer on the 4 CPU workloads -> results/baselines (~1.5 h on 2 cores; resumable)
 	$(PY) -m suite.tune.baselines --out $(or $(OUT),results/baselines) --jobs $(JOBS) $(ARGS)
 

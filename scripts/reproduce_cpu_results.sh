@@ -19,7 +19,7 @@ step() {  # step <name> <command...>
 step bench-step bash scripts/bench_step_cpu.sh            # results/bench_step_cpu.md
 step overhead-fmnist_mlp $PY -m suite.bench.overhead --task fmnist_mlp --steps 200 --repeats 3
 step overhead-lm_shakespeare $PY -m suite.bench.overhead --task lm_shakespeare --steps 100 --repeats 2
-step baselines make bench PROFILE=cpu                       # results/baselines + results/cpu (~1.5 h)
+step baselines make bench PROFILE=cpu                       # results/baselines + its report (~1.5 h)
 step exp-sgd-vs-adam make exp-sgd-vs-adam                   # from the baselines
 step exp-8bit make exp-8bit                                 # from the baselines
 step exp-decoupled-wd-baselines make exp-decoupled-wd-baselines

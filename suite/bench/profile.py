@@ -150,7 +150,7 @@ def _tuned(name: str, profile: dict, results: Path | None) -> int:
     """A profile that is the fair-comparison protocol (``protocol: tuned``): the committed
     tuned baselines (:mod:`suite.tune.baselines`, resumable), with the report in
     results/<profile>. One set of CPU numbers: the baselines' records are these."""
-    results = _short(results or REPO / "results" / name)
+    results = _short(results or REPO / profile.get("report", f"results/{name}"))
     cmd = [
         sys.executable,
         "-m",

@@ -1,0 +1,493 @@
+"""``python -m suite.tune.campaign [--protocol cpu] [--jobs N] [--plan]``: a benchmark tier.
+
+A tier (``conf/protocol/<name>.yaml``) is every optimizer on every workload, tuned in
+independent studies, scored on fresh seeds against targets set by runs that are never
+scored. Per workload, in this order (a unit runs once what it depends on is done):
+
+1. **studies**: for every optimizer, ``studies`` independent Optuna studies of
+   ``trials_per_study`` Sobol trials (study k: sampler seed k, training seed
+   ``study_seed_base + k``), each an ordinary study folder ``<out>/<task>/<opt>/study-<k>``.
+   Sobol points do not depend on the objective, so studies need no target.
+2. **target** (after the reference's studies): the reference optimizer's trial with the
+   best val metric over all its studies, rerun at ``target_seeds``
+   (``<task>/target/s<seed>``); the target is the median of their best val metric
+   (AlgoPerf's rule), written to ``<task>/target/target.json``.
+3. **select and rerun** (after the target and the optimizer's studies): the trial whose
+   time to that target is shortest (else the smallest shortfall; :func:`time_to_target`)
+   over all its studies, ``selected.json``, then ``rerun_seeds`` in ``reruns/s<seed>``:
+   the scored runs, paired by seed across optimizers.
+
+Resumable and safe to kill: a finished record is never rerun, an unfinished run folder is
+kept under ``<name>.killed-<n>`` and its seed runs again; a study resumes through its
+database. Progress and an ETA on the terminal (rich) or as plain lines in a log.
+Nothing read from a record is instantiated: overrides are rebuilt from the values of the
+search space, which are numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from suite.record import read_jsonl, read_summary
+from suite.tune.space import CONF, SpaceError
+from suite.tune.study import StudyConfig, StudyError, launch, tune
+
+FINISHED = ("ok", "diverged", "failed")
+
+
+# ----------------------------------------------------------------------------- protocol
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A tier as ``conf/protocol/<name>.yaml`` states it (see that file)."""
+
+    name: str
+    out: Path
+    reference: str
+    studies: int
+    trials_per_study: int
+    sampler: str
+    study_seed_base: int
+    rerun_seeds: tuple[int, ...]
+    target_seeds: tuple[int, ...]
+    evals: int
+    run_overrides: tuple[str, ...]
+    optimizers: tuple[str, ...]
+    workloads: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, name: str, conf: Path = CONF) -> Protocol:
+        path = conf / "protocol" / f"{name}.yaml"
+        if not path.is_file():
+            valid = sorted(p.stem for p in (conf / "protocol").glob("*.yaml"))
+            raise StudyError(f"unknown protocol {name!r}; valid: {', '.join(valid)}")
+        p = cls.from_mapping(name, yaml.safe_load(path.read_text()))
+        p.check(conf)
+        return p
+
+    @classmethod
+    def from_mapping(cls, name: str, raw: dict[str, Any]) -> Protocol:
+        return cls(
+            name=name,
+            out=Path(raw["out"]),
+            reference=raw["reference"],
+            studies=int(raw["studies"]),
+            trials_per_study=int(raw["trials_per_study"]),
+            sampler=raw["sampler"],
+            study_seed_base=int(raw["study_seed_base"]),
+            rerun_seeds=tuple(int(s) for s in raw["rerun_seeds"]),
+            target_seeds=tuple(int(s) for s in raw["target_seeds"]),
+            evals=int(raw["evals"]),
+            run_overrides=tuple(raw["run_overrides"]),
+            optimizers=tuple(raw["optimizers"]),
+            workloads=dict(raw["workloads"]),
+        )
+
+    def check(self, conf: Path = CONF) -> None:
+        """Every name and number, before any work: one line naming what is wrong."""
+        if self.reference not in self.optimizers:
+            raise StudyError(f"reference {self.reference!r} is not among the optimizers")
+        if self.studies < 3:
+            raise StudyError(f"invalid studies: {self.studies} (need >= 3 independent studies)")
+        seeds = (*self.rerun_seeds, *self.target_seeds)
+        if len(set(seeds)) != len(seeds) or len(self.target_seeds) < 5:
+            raise StudyError("rerun and target seeds must be distinct, with >= 5 target seeds")
+        study_seeds = {self.study_seed_base + k for k in range(self.studies)}
+        if study_seeds & set(seeds):
+            raise StudyError("the studies' training seeds overlap the rerun or target seeds")
+        for task, w in self.workloads.items():
+            if not {"kind", "steps"} <= set(w):
+                raise StudyError(f"workload {task!r} needs kind and steps")
+        for task in self.workloads:
+            for opt in self.optimizers:
+                try:
+                    self.study(task, opt, 0).check()
+                except SpaceError as e:
+                    raise StudyError(str(e)) from None
+
+    def study(self, task: str, optimizer: str, k: int) -> StudyConfig:
+        w = self.workloads[task]
+        return StudyConfig(
+            task=task,
+            optimizer=optimizer,
+            trials=self.trials_per_study,
+            out=self.out / task / optimizer / f"study-{k}",
+            steps=int(w["steps"]),
+            sampler=self.sampler,
+            sampler_seed=k,
+            tune_seed=self.study_seed_base + k,
+            rerun_seeds=self.rerun_seeds,
+            evals=self.evals,
+            extra=self.run_overrides + tuple(w.get("overrides", ())),
+            reruns=False,
+        )
+
+
+# ----------------------------------------------------------------------- time to target
+
+
+def target_metric(run_dir: Path) -> tuple[str, str]:
+    """(metric, direction) of the run's task target, e.g. ("val/acc", "max")."""
+    t = read_summary(run_dir)["target"]
+    return t["metric"], t["direction"]
+
+
+def evaluations(run_dir: Path, metric: str) -> list[tuple[int, float]]:
+    """(step, value) of ``metric`` at each evaluation in ``metrics.jsonl``."""
+    out = []
+    for e in read_jsonl(run_dir / "metrics.jsonl"):
+        if e.get("event") == "eval" and isinstance(e.get(metric), (int, float)):
+            out.append((int(e["step"]), float(e[metric])))
+    return out
+
+
+def best_value(run_dir: Path) -> float:
+    """The best value of the run's target metric over its evaluations (NaN if none)."""
+    metric, direction = target_metric(run_dir)
+    values = [v for _, v in evaluations(run_dir, metric) if math.isfinite(v)]
+    if not values:
+        return math.nan
+    return max(values) if direction == "max" else min(values)
+
+
+def time_to_target(run_dir: Path, target: dict) -> float:
+    """The objective against a committed ``target`` ({metric, value, direction}), read from
+    the evaluations, never from the summary's own target (smaller is better):
+    steps to target / steps if reached; 1 + relative shortfall of the best value if not;
+    inf if the run did not end ``ok``."""
+    s = read_summary(run_dir)
+    if s.get("status") != "ok":
+        return math.inf
+    sign = 1.0 if target["direction"] == "max" else -1.0
+    evals = evaluations(run_dir, target["metric"])
+    for step, value in evals:
+        if sign * (value - target["value"]) >= 0:
+            return step / float(s["max_steps"])
+    finite = [v for _, v in evals if math.isfinite(v)]
+    if not finite:
+        return math.inf
+    best = max(finite) if sign > 0 else min(finite)
+    return 1.0 + sign * (target["value"] - best) / max(abs(target["value"]), 1e-12)
+
+
+# ----------------------------------------------------------------------------- the units
+
+
+def _trials(p: Protocol, task: str, optimizer: str) -> list[dict]:
+    """Every complete trial of the optimizer's studies: study, number, run dir, overrides."""
+    rows = []
+    for k in range(p.studies):
+        folder = p.out / task / optimizer / f"study-{k}"
+        study = json.loads((folder / "study.json").read_text())
+        for t in study["trials"]:
+            if t["state"] == "COMPLETE":
+                rows.append(
+                    {
+                        "study": k,
+                        "trial": t["number"],
+                        "run_dir": folder / _inside(t["run_dir"]),
+                        "values": t["values"],
+                        "overrides": t["overrides"],
+                    }
+                )
+    return rows
+
+
+def _inside(rel: str) -> Path:
+    """A path read from a record, refused unless it stays inside its study folder."""
+    path = Path(rel)
+    if path.is_absolute() or ".." in path.parts:
+        raise StudyError(f"a study names a run folder outside itself: {rel!r}")
+    return path
+
+
+def _check_overrides(overrides: list[str], optimizer: str) -> list[str]:
+    """Overrides read back from a study: only ``optimizer.<key>=<number or list>``."""
+    for o in overrides:
+        key, _, value = o.partition("=")
+        if not key.startswith("optimizer.") or "_target_" in o or "{" in value:
+            raise StudyError(f"refused override {o!r} read from {optimizer}'s study")
+    return overrides
+
+
+def _run(cfg: StudyConfig, seed: int, overrides: list[str], run_dir: Path) -> dict:
+    """One record to its end, or the finished one already there; an unfinished folder is
+    kept as ``<name>.killed-<n>`` and the run starts again under the same name."""
+    if run_dir.exists():
+        try:
+            s = read_summary(run_dir)
+            if s.get("status") in FINISHED:
+                return s
+        except (OSError, ValueError):
+            pass
+        n = 1
+        while run_dir.with_name(f"{run_dir.name}.killed-{n}").exists():
+            n += 1
+        os.rename(run_dir, run_dir.with_name(f"{run_dir.name}.killed-{n}"))
+    return launch(cfg, seed, overrides, run_dir)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def set_target(p: Protocol, task: str, log=print) -> dict:
+    """Stage 2: the reference's best trial (by best val metric) rerun at the target seeds."""
+    folder = p.out / task / "target"
+    done = folder / "target.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    trials = _trials(p, task, p.reference)
+    metric, direction = target_metric(trials[0]["run_dir"])
+    sign = 1.0 if direction == "max" else -1.0
+    best = max(trials, key=lambda t: sign * _finite(best_value(t["run_dir"]), sign))
+    cfg = p.study(task, p.reference, 0)
+    overrides = _check_overrides(best["overrides"], p.reference)
+    values = []
+    for seed in p.target_seeds:
+        _run(cfg, seed, overrides, folder / f"s{seed}")
+        values.append(best_value(folder / f"s{seed}"))
+    target = {
+        "metric": metric,
+        "direction": direction,
+        "value": statistics.median(values),
+        "reference": p.reference,
+        "from_trial": {"study": best["study"], "trial": best["trial"]},
+        "overrides": overrides,
+        "seeds": list(p.target_seeds),
+        "values": values,
+        "procedure": (
+            "the reference optimizer's trial with the best val metric over all its studies, "
+            "rerun at the target seeds (never scored); the target is the median of their best "
+            "val metric (AlgoPerf's rule)"
+        ),
+    }
+    _write_json(done, target)
+    log(f"[{task}] target {metric} {'>=' if sign > 0 else '<='} {target['value']:.4g}")
+    return target
+
+
+def _finite(x: float, sign: float) -> float:
+    return x if math.isfinite(x) else -sign * math.inf
+
+
+def select_and_rerun(p: Protocol, task: str, optimizer: str, target: dict, log=print) -> dict:
+    """Stage 3: the pooled choice by time to the committed target, then the scored seeds."""
+    trials = _trials(p, task, optimizer)
+    for t in trials:
+        t["objective"] = time_to_target(t["run_dir"], target)
+        t["best"] = best_value(t["run_dir"])
+    sign = 1.0 if target["direction"] == "max" else -1.0
+    chosen = min(
+        trials,
+        key=lambda t: (t["objective"], -sign * _finite(t["best"], sign), t["study"], t["trial"]),
+    )
+    folder = p.out / task / optimizer
+    selected = {
+        "task": task,
+        "optimizer": optimizer,
+        "target": {k: target[k] for k in ("metric", "direction", "value")},
+        "selection_split": "val",
+        "objective": "steps to the committed val target / steps, else 1 + relative shortfall",
+        "chosen": {"study": chosen["study"], "trial": chosen["trial"]},
+        "values": chosen["values"],
+        "overrides": _check_overrides(chosen["overrides"], optimizer),
+        "trials": [
+            {
+                "study": t["study"],
+                "trial": t["trial"],
+                "objective": t["objective"] if math.isfinite(t["objective"]) else "inf",
+                "best": t["best"] if math.isfinite(t["best"]) else "nan",
+                "values": t["values"],
+            }
+            for t in trials
+        ],
+    }
+    _write_json(folder / "selected.json", selected)
+    cfg = p.study(task, optimizer, 0)
+    for seed in p.rerun_seeds:
+        s = _run(cfg, seed, selected["overrides"], folder / "reruns" / f"s{seed}")
+        log(f"[{task}/{optimizer}] rerun s{seed}: {s['status']}")
+    return selected
+
+
+# ------------------------------------------------------------------------------ schedule
+
+
+@dataclass
+class Unit:
+    """One piece of work: a study, a target, or a selection with its reruns."""
+
+    kind: str  # study | target | rerun
+    task: str
+    optimizer: str = ""
+    k: int = 0
+    runs: int = 0  # how many runs it will make (for the ETA)
+
+    @property
+    def label(self) -> str:
+        if self.kind == "study":
+            return f"{self.task}/{self.optimizer}/study-{self.k}"
+        return f"{self.task}/{self.optimizer or 'target'}/{self.kind}"
+
+
+def plan(p: Protocol) -> list[Unit]:
+    """Every unit in the order it should run: workload by workload; the reference's
+    studies, then every optimizer's study 0, then study 1, ...; the target; the reruns."""
+    units = []
+    for task in p.workloads:
+        others = [o for o in p.optimizers if o != p.reference]
+        units += [Unit("study", task, p.reference, k, p.trials_per_study) for k in range(p.studies)]
+        units.append(Unit("target", task, "", 0, len(p.target_seeds)))
+        for k in range(p.studies):
+            units += [Unit("study", task, o, k, p.trials_per_study) for o in others]
+        units += [Unit("rerun", task, o, 0, len(p.rerun_seeds)) for o in p.optimizers]
+    return units
+
+
+def done(p: Protocol, u: Unit) -> bool:
+    if u.kind == "study":
+        path = p.out / u.task / u.optimizer / f"study-{u.k}" / "study.json"
+        return path.is_file() and _complete(path) >= p.trials_per_study
+    if u.kind == "target":
+        return (p.out / u.task / "target" / "target.json").is_file()
+    reruns = p.out / u.task / u.optimizer / "reruns"
+    return all(_finished(reruns / f"s{s}") for s in p.rerun_seeds)
+
+
+def _complete(study_json: Path) -> int:
+    return sum(t["state"] == "COMPLETE" for t in json.loads(study_json.read_text())["trials"])
+
+
+def _finished(run_dir: Path) -> bool:
+    try:
+        return read_summary(run_dir)["status"] in FINISHED
+    except (OSError, ValueError):
+        return False
+
+
+def ready(p: Protocol, u: Unit, finished: set[str]) -> bool:
+    """Whether what the unit needs is done: a target needs the reference's studies; a
+    rerun needs the target and the optimizer's studies."""
+    need = []
+    if u.kind == "target":
+        need = [f"{u.task}/{p.reference}/study-{k}" for k in range(p.studies)]
+    elif u.kind == "rerun":
+        need = [f"{u.task}/target/target"] + [
+            f"{u.task}/{u.optimizer}/study-{k}" for k in range(p.studies)
+        ]
+    return all(n in finished for n in need)
+
+
+def execute(p: Protocol, u: Unit, log=print) -> None:
+    if u.kind == "study":
+        tune(p.study(u.task, u.optimizer, u.k), log=lambda line: log(f"[{u.label}] {line}"))
+    elif u.kind == "target":
+        set_target(p, u.task, log)
+    else:
+        target = json.loads((p.out / u.task / "target" / "target.json").read_text())
+        select_and_rerun(p, u.task, u.optimizer, target, log)
+
+
+def campaign(p: Protocol, jobs: int, stop_after: float | None = None, log=print) -> int:
+    """Run every unit not yet done, ``jobs`` at a time, dependencies first; 0 when all are
+    done, 3 when stopped by ``stop_after`` seconds (what finished is kept)."""
+    units = plan(p)
+    finished = {u.label for u in units if done(p, u)}
+    todo = [u for u in units if u.label not in finished]
+    total_runs = sum(u.runs for u in todo)
+    log(f"{len(finished)}/{len(units)} units done; {len(todo)} to run ({total_runs} runs)")
+    start, runs_done, lock = time.perf_counter(), 0, threading.Lock()
+    running: dict = {}
+    with ThreadPoolExecutor(jobs) as pool:
+        while todo or running:
+            out_of_time = stop_after is not None and time.perf_counter() - start > stop_after
+            while len(running) < jobs and not out_of_time:
+                nxt = next((u for u in todo if ready(p, u, finished)), None)
+                if nxt is None:
+                    break
+                todo.remove(nxt)
+                running[pool.submit(execute, p, nxt, log)] = nxt
+            if not running:
+                if out_of_time:
+                    log("stopped by --stop-after; rerun the same command to continue")
+                    return 3
+                raise StudyError(f"{len(todo)} units wait on units that cannot run")
+            for fut in wait(running, return_when=FIRST_COMPLETED).done:
+                u = running.pop(fut)
+                fut.result()  # a StudyError stops the campaign (after the running units)
+                with lock:
+                    finished.add(u.label)
+                    runs_done += u.runs
+                    spent = time.perf_counter() - start
+                    left = sum(x.runs for x in todo) + sum(x.runs for x in running.values())
+                    eta = spent / max(runs_done, 1) * left
+                    log(
+                        f"done {u.label} | {runs_done}/{total_runs} runs in {spent / 60:.1f} min"
+                        f" | ETA {eta / 3600:.1f} h at {jobs} job(s)"
+                    )
+    return 0
+
+
+def estimate(p: Protocol, run_seconds: dict[str, float]) -> str:
+    """The plan's size and core-hours from seconds per run per workload."""
+    lines, total = [], 0.0
+    for task in p.workloads:
+        runs = sum(u.runs for u in plan(p) if u.task == task)
+        hours = runs * run_seconds.get(task, math.nan) / 3600
+        total += hours
+        lines.append(f"{task}: {runs} runs x {run_seconds.get(task, math.nan):.0f} s = {hours:.1f} core-h")
+    return "\n".join([*lines, f"total: {total:.1f} core-hours"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m suite.tune.campaign", description=__doc__)
+    ap.add_argument("--protocol", default="cpu")
+    ap.add_argument("--jobs", type=int, default=1, help="units at once (each run: threads=1)")
+    ap.add_argument("--stop-after", type=float, default=None, help="seconds; then stop cleanly")
+    ap.add_argument("--plan", action="store_true", help="print the units and the estimate only")
+    ap.add_argument(
+        "--run-seconds", nargs="*", default=[], help="task=seconds per run, for --plan"
+    )
+    a = ap.parse_args(argv)
+    if a.jobs < 1:
+        print(f"error: invalid --jobs {a.jobs} (must be >= 1)", file=sys.stderr)
+        return 2
+    try:
+        p = Protocol.load(a.protocol)
+        if a.plan:
+            secs = {k: float(v) for k, _, v in (s.partition("=") for s in a.run_seconds)}
+            units = plan(p)
+            left = [u for u in units if not done(p, u)]
+            print(f"{len(units)} units, {sum(u.runs for u in units)} runs; "
+                  f"{len(left)} units ({sum(u.runs for u in left)} runs) not done")  # fmt: skip
+            print(estimate(p, secs))
+            return 0
+
+        def log(line: str) -> None:
+            print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+
+        return campaign(p, a.jobs, a.stop_after, log)
+    except StudyError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

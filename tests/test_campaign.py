@@ -1,0 +1,108 @@
+"""The benchmark tier's campaign (suite/tune/campaign.py): the committed protocol is
+valid, units run in dependency order, time to target is read from evaluations against
+the committed target (never the summary's own), and a small campaign on the toy task
+runs end to end, resumes, and keeps target-setting runs apart from the scored ones."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from suite import record
+from suite.tune.campaign import Protocol, StudyError, campaign, done, plan, ready, time_to_target
+
+
+def test_committed_cpu_protocol_is_valid_and_sized():
+    p = Protocol.load("cpu")
+    assert p.studies >= 3 and p.studies * p.trials_per_study >= 16
+    assert len(p.rerun_seeds) >= 5 and len(p.target_seeds) >= 5
+    assert len(p.optimizers) == len(set(p.optimizers)) >= 12
+    kinds = {w["kind"] for w in p.workloads.values()}
+    assert {"cnn", "vit", "lm", "deepobs"} <= kinds
+    assert all(w["steps"] >= 1000 for w in p.workloads.values() if w["kind"] == "lm")
+
+
+def _raw(**kw):
+    raw = dict(out="unused", reference="adamw", studies=3, trials_per_study=1,
+               sampler="sobol", study_seed_base=100, rerun_seeds=[1, 2, 3],
+               target_seeds=[1001, 1002, 1003, 1004, 1005], evals=2,
+               run_overrides=["threads=1", "logger=none", "progress=none"],
+               optimizers=["adamw", "sgd"], workloads={"toy": {"kind": "toy", "steps": 20}})  # fmt: skip
+    raw.update(kw)
+    return raw
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (dict(reference="lion"), "reference 'lion' is not among"),
+        (dict(studies=2), "need >= 3 independent studies"),
+        (dict(target_seeds=[1, 1002, 1003, 1004, 1005]), "must be distinct"),
+        (dict(study_seed_base=1), "overlap"),
+        (dict(optimizers=["adamw", "nope"]), "nope"),
+    ],
+)
+def test_bad_protocols_are_refused_in_one_line(bad, match):
+    with pytest.raises(StudyError, match=match):
+        Protocol.from_mapping("t", _raw(**bad)).check()
+
+
+def test_plan_order_and_dependencies(tmp_path):
+    p = Protocol.from_mapping("t", _raw(out=str(tmp_path)))
+    units = plan(p)
+    labels = [u.label for u in units]
+    assert labels.index("toy/target/target") > max(
+        labels.index(f"toy/adamw/study-{k}") for k in range(3)
+    )
+    target = next(u for u in units if u.kind == "target")
+    rerun = next(u for u in units if u.kind == "rerun" and u.optimizer == "sgd")
+    assert not ready(p, target, set()) and not ready(p, rerun, {"toy/target/target"})
+    studies = {f"toy/{o}/study-{k}" for o in ("adamw", "sgd") for k in range(3)}
+    assert ready(p, target, studies) and ready(p, rerun, studies | {"toy/target/target"})
+    assert sum(u.runs for u in units) == 2 * 3 * 1 + 5 + 2 * 3
+
+
+def _record(run_dir, evals, status="ok", max_steps=100, own_target=0.99):
+    run_dir.mkdir(parents=True)
+    target = {"metric": "val/acc", "value": own_target, "direction": "max"}
+    summary = dict.fromkeys(record.SUMMARY_KEYS)
+    summary.update(status=status, max_steps=max_steps, target=target)
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    for step, acc in evals:
+        record.append_jsonl(run_dir / "metrics.jsonl", {"event": "eval", "step": step, "val/acc": acc})
+
+
+def test_time_to_target_reads_evaluations_against_the_committed_target(tmp_path):
+    target = {"metric": "val/acc", "value": 0.8, "direction": "max"}
+    _record(tmp_path / "a", [(25, 0.5), (50, 0.81), (75, 0.7)])
+    _record(tmp_path / "b", [(25, 0.5), (50, 0.6)])
+    _record(tmp_path / "c", [(25, 0.9)], status="diverged")
+    assert time_to_target(tmp_path / "a", target) == 0.5  # the summary's 0.99 is not read
+    assert time_to_target(tmp_path / "b", target) == pytest.approx(1 + 0.2 / 0.8)
+    assert time_to_target(tmp_path / "c", target) == math.inf
+    low = {"metric": "val/acc", "value": 0.4, "direction": "max"}
+    assert time_to_target(tmp_path / "b", low) == 0.25
+
+
+@pytest.mark.slow
+def test_a_toy_campaign_runs_resumes_and_keeps_targets_apart(tmp_path):
+    p = Protocol.from_mapping("t", _raw(out=str(tmp_path)))
+    p.check()
+    assert campaign(p, jobs=2) == 0
+    assert all(done(p, u) for u in plan(p))
+    target = json.loads((tmp_path / "toy/target/target.json").read_text())
+    assert target["seeds"] == [1001, 1002, 1003, 1004, 1005] and len(target["values"]) == 5
+    scored = {d.name for o in ("adamw", "sgd") for d in (tmp_path / "toy" / o / "reruns").iterdir()}
+    assert scored == {"s1", "s2", "s3"}
+    sel = json.loads((tmp_path / "toy/sgd/selected.json").read_text())
+    assert len(sel["trials"]) == 3 and sel["target"]["value"] == target["value"]
+    # a killed rerun: its folder is kept aside, the seed runs again under its own name
+    killed = tmp_path / "toy/sgd/reruns/s2"
+    (killed / "summary.json").unlink()
+    before = sorted(p.out.rglob("summary.json"))
+    assert campaign(p, jobs=1) == 0
+    assert (tmp_path / "toy/sgd/reruns/s2.killed-1").is_dir()
+    assert record.read_summary(killed)["status"] == "ok"
+    assert len(sorted(p.out.rglob("summary.json"))) == len(before) + 1
