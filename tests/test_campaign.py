@@ -71,7 +71,9 @@ def _record(run_dir, evals, status="ok", max_steps=100, own_target=0.99):
     summary.update(status=status, max_steps=max_steps, target=target)
     (run_dir / "summary.json").write_text(json.dumps(summary))
     for step, acc in evals:
-        record.append_jsonl(run_dir / "metrics.jsonl", {"event": "eval", "step": step, "val/acc": acc})
+        record.append_jsonl(
+            run_dir / "metrics.jsonl", {"event": "eval", "step": step, "val/acc": acc}
+        )
 
 
 def test_time_to_target_reads_evaluations_against_the_committed_target(tmp_path):

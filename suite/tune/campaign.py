@@ -452,7 +452,9 @@ def estimate(p: Protocol, run_seconds: dict[str, float]) -> str:
         runs = sum(u.runs for u in plan(p) if u.task == task)
         hours = runs * run_seconds.get(task, math.nan) / 3600
         total += hours
-        lines.append(f"{task}: {runs} runs x {run_seconds.get(task, math.nan):.0f} s = {hours:.1f} core-h")
+        lines.append(
+            f"{task}: {runs} runs x {run_seconds.get(task, math.nan):.0f} s = {hours:.1f} core-h"
+        )
     return "\n".join([*lines, f"total: {total:.1f} core-hours"])
 
 
@@ -462,9 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="units at once (each run: threads=1)")
     ap.add_argument("--stop-after", type=float, default=None, help="seconds; then stop cleanly")
     ap.add_argument("--plan", action="store_true", help="print the units and the estimate only")
-    ap.add_argument(
-        "--run-seconds", nargs="*", default=[], help="task=seconds per run, for --plan"
-    )
+    ap.add_argument("--run-seconds", nargs="*", default=[], help="task=seconds per run, for --plan")
     a = ap.parse_args(argv)
     if a.jobs < 1:
         print(f"error: invalid --jobs {a.jobs} (must be >= 1)", file=sys.stderr)
