@@ -43,10 +43,6 @@ def one_thread():
 def entries_with_options():
     for spec in INHOUSE_32:
         for i, options in enumerate(STATE_OPTIONS[spec.family]):
-            # an entry's fixed arguments are its own (sgd_nesterov: nesterov, needs momentum)
-            options = {k: v for k, v in options.items() if k not in spec.fixed}
-            if "nesterov" in spec.fixed and not options.get("momentum"):
-                continue
             yield pytest.param(spec, options, id=f"{spec.name}-{i}")
 
 
