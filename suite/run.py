@@ -248,7 +248,7 @@ def run(cfg: DictConfig) -> dict:
     return summary
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@hydra.main(config_path="pkg://suite.conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
         summary = run(cfg)
