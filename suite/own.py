@@ -109,6 +109,9 @@ def checked(name: str, cfg: dict, space: dict | None = None, where: str = "") ->
                 f"{where}: {SEARCH_KEY}.{path}: {cls.__name__} takes no argument {top!r}; "
                 f"valid: {', '.join(named)}"
             )
+        default = named.get(top, inspect.Parameter.empty)
+        if top not in cfg and isinstance(default, (int, float, bool, list, tuple)):
+            cfg[top] = list(default) if isinstance(default, tuple) else default  # the class's own
     check_space(cfg, where)
     return cfg
 
