@@ -141,6 +141,8 @@ def cmd_bench(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, "")  # as `python -m` does: the user's modules in this folder import
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1])
         if argv and argv[0] not in ("-h", "--help"):

@@ -122,3 +122,19 @@ def test_bad_commands_are_refused_in_one_line(capsys):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
+
+
+def test_prodigy_effective_lr_includes_its_step_size_d():
+    """Prodigy keeps v = d^2 EMA(g^2) and steps d*lr*m/(sqrt(v)+d*eps): eff lr is d*lr over
+    sqrt(v)/d + eps (telemetry.py), not lr/sqrt(v), which is off by a factor ~1/d^2."""
+    from suite.telemetry import effective_lr
+
+    p = torch.zeros(3)
+    d, lr, eps = 0.05, 1.0, 1e-8
+    v_g = torch.tensor([1e-4, 1e-2, 1.0])  # EMA of g^2
+    group = {"lr": lr, "betas": (0.9, 0.999), "eps": eps, "d": d, "d0": 1e-6}
+    group |= {"use_bias_correction": False, "k": 10}
+    eff = effective_lr({"exp_avg_sq": d * d * v_g}, group, p)
+    torch.testing.assert_close(eff, d * lr / (v_g.sqrt() + eps))
+    other = {"lr": lr, "betas": (0.9, 0.999), "eps": eps, "d": d, "k": 10}  # D-Adaptation-like
+    assert effective_lr({"exp_avg_sq": v_g}, other, p) is None  # unsupported, not wrong
