@@ -102,7 +102,22 @@ def _tune_like(argv: list[str], module: str, default_out) -> int:
         if module == "suite.tune" and _value(rest, "--out") is None:
             rest = _replace(rest, "--out", str(out))
     main = __import__(module + (".__main__" if module == "suite.tune" else ""), fromlist=["main"])
-    return main.main(rest)
+    code = main.main(rest)
+    if code == 0 and module == "suite.tune.compare":
+        _flag_stale(Path(_value(rest, "--baselines") or "results/baselines"), out)
+    return code
+
+
+def _flag_stale(baselines: Path, out: Path) -> None:
+    """Say in one line (and in report.md) when the baselines come from another suite/torch."""
+    from suite.record import atomic_write_text
+    from suite.tune.stale import stale_note
+
+    note = stale_note(baselines, out / "studies")
+    if note and (out / "report.md").is_file():
+        print(f"warning: {note}", flush=True)
+        report = (out / "report.md").read_text()
+        atomic_write_text(out / "report.md", report + f"\n## Stale baselines\n\n{note}\n")
 
 
 def cmd_tune(argv: list[str]) -> int:
@@ -125,11 +140,11 @@ def cmd_report(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="optbench report", add_help=False)
     p.add_argument("--config-dir", type=Path, default=None)
     a, rest = p.parse_known_args(argv)
-    if a.config_dir is not None:  # the user's entries are the candidates the plots bring forward
-        names = sorted(x.stem for x in (a.config_dir / "optimizer").glob("*.yaml"))
-        if not names:
-            raise SpaceError(f"--config-dir {a.config_dir}: no optimizer/*.yaml in it")
-        rest += ["--candidate", *names]
+    if a.config_dir is not None and not list((a.config_dir / "optimizer").glob("*.yaml")):
+        raise SpaceError(f"--config-dir {a.config_dir}: no optimizer/*.yaml in it")
+    # the report reads records only (it imports no optimizer): a user's entries are known
+    # from their records (family custom, or a package the suite ships no entry for) and
+    # stand out in every plot (suite/report/style.py); --config-dir is taken for symmetry
     return main(rest)
 
 

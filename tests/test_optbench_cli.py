@@ -138,3 +138,17 @@ def test_prodigy_effective_lr_includes_its_step_size_d():
     torch.testing.assert_close(eff, d * lr / (v_g.sqrt() + eps))
     other = {"lr": lr, "betas": (0.9, 0.999), "eps": eps, "d": d, "k": 10}  # D-Adaptation-like
     assert effective_lr({"exp_avg_sq": v_g}, other, p) is None  # unsupported, not wrong
+
+
+def test_stale_baselines_are_flagged_in_one_line(tmp_path):
+    from suite.record import write_json
+    from suite.tune.stale import stale_note
+
+    for root, version in (("base", "0.1.0"), ("mine", "0.2.0")):
+        run = tmp_path / root / "toy" / "x" / "reruns" / "s1"
+        run.mkdir(parents=True)
+        env = {"packages": {"optbench": version, "torch": "2.14.1"}, "device": "cpu"}
+        write_json(run / "env.json", env)
+    note = stale_note(tmp_path / "base", tmp_path / "mine")
+    assert "optbench 0.1.0 (baselines) vs 0.2.0 (yours)" in note and "\n" not in note
+    assert stale_note(tmp_path / "base", tmp_path / "base") is None
