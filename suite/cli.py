@@ -48,7 +48,10 @@ def own_entry(a: argparse.Namespace, optimizer: str | None, out: Path):
         return own.from_target(a.target, a.hparams, out, name=a.name or optimizer, space=a.space)
     if a.config_dir is not None:
         if not optimizer:
-            raise SpaceError("--config-dir needs --optimizer NAME (a file DIR/optimizer/NAME.yaml)")
+            raise SpaceError(
+                "--config-dir needs the entry's name: --optimizer NAME (run: optimizer=NAME), "
+                "a file DIR/optimizer/NAME.yaml"
+            )
         return own.from_folder(a.config_dir, optimizer, a.space, out)
     if a.space is not None:
         raise SpaceError("--space is for your own entry: give --config-dir DIR or --target")
