@@ -97,7 +97,8 @@ def _tune_like(argv: list[str], module: str, default_out) -> int:
     a, rest = _own_parser(module).parse_known_args(argv)
     optimizer = _value(rest, "--optimizer")
     out = _value(rest, "--out")
-    out = Path(out) if out else default_out(rest, optimizer or a.name or "")
+    name = optimizer or a.name or (a.target or "").rpartition(".")[2].lower()  # own.from_target's
+    out = Path(out) if out else default_out(rest, name)
     entry = own_entry(a, optimizer, out / "entry")
     if entry is not None:
         rest = _replace(rest, "--optimizer", entry.name)
