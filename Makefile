@@ -2,6 +2,8 @@
 PY      ?= .venv/bin/python
 PROFILE ?= quick
 ARGS    ?=
+# the console command (`pip install` puts `optbench` on PATH); through PY it needs no reinstall
+OPTBENCH ?= $(PY) -m suite.cli
 
 # Offline machines keep real datasets in ../shared/data (see its MANIFEST.txt); use it
 # as the data root unless OPTBENCH_DATA is already set. Elsewhere data downloads itself.
@@ -32,7 +34,7 @@ lint: ## ruff lint and format check
 	$(PY) -m ruff format --check suite tests scripts
 
 bench: ## run a bench profile and write its report to results/<profile> (PROFILE=quick|cpu|full|nightly)
-	$(PY) -m suite.bench.profile $(PROFILE) $(ARGS)
+	$(OPTBENCH) bench $(PROFILE) $(ARGS)
 
 .PHONY: gate
 gate: ## nightly regression gate: make gate NEW=results/nightly BASE=results/nightly-baseline
@@ -70,11 +72,11 @@ exp-decoupled-wd-baselines: ## Adam+L2 vs AdamW as tuned on lm_shakespeare by th
 # --- the fair-comparison protocol (README "Fair comparison") -----------------------------
 TRIALS ?= 8
 .PHONY: tune compare baselines
-tune: ## tune one optimizer on one task on val: make tune TASK=toy OPTIMIZER=adamw TRIALS=8 [STEPS=200] [OUT=runs/tune/toy/adamw]
-	$(PY) -m suite.tune --task $(or $(TASK),$(error TASK= is required, e.g. TASK=toy)) --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required, e.g. OPTIMIZER=adamw)) --trials $(TRIALS) $(if $(STEPS),--steps $(STEPS)) $(if $(OUT),--out $(OUT)) $(ARGS)
+tune: ## tune one optimizer on one task on val: make tune TASK=toy OPTIMIZER=adamw TRIALS=8 [STEPS=200] [OUT=runs/tune/toy/adamw] [CONFIG_DIR=mine]
+	$(OPTBENCH) tune $(if $(CONFIG_DIR),--config-dir $(CONFIG_DIR)) --task $(or $(TASK),$(error TASK= is required, e.g. TASK=toy)) --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required, e.g. OPTIMIZER=adamw)) --trials $(TRIALS) $(if $(STEPS),--steps $(STEPS)) $(if $(OUT),--out $(OUT)) $(ARGS)
 
-compare: ## tune OPTIMIZER with the committed baselines' budget, leaderboard into OUT: make compare OPTIMIZER=<name> OUT=<folder>
-	$(PY) -m suite.tune.compare --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required)) --out $(or $(OUT),$(error OUT= is required, a folder for the leaderboard)) $(if $(BASELINES),--baselines $(BASELINES)) $(ARGS)
+compare: ## tune OPTIMIZER with the committed baselines' budget, leaderboard into OUT: make compare OPTIMIZER=<name> OUT=<folder> [CONFIG_DIR=mine]
+	$(OPTBENCH) compare $(if $(CONFIG_DIR),--config-dir $(CONFIG_DIR)) --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required)) --out $(or $(OUT),$(error OUT= is required, a folder for the leaderboard)) $(if $(BASELINES),--baselines $(BASELINES)) $(ARGS)
 
 JOBS ?= 2
 .PHONY: campaign campaign-bg campaign-plan
@@ -98,7 +100,7 @@ bench-step: ## time one optimizer step for every registry entry (1M/10M/50M para
 	$(PY) -m suite.bench.step $(ARGS)
 
 report: ## tables and plots from run records: make report RUNS=runs OUT=results/report [ARGS=--force]
-	$(PY) -m suite.report $(or $(RUNS),runs) --out $(or $(OUT),results/report) $(ARGS)
+	$(OPTBENCH) report $(or $(RUNS),runs) --out $(or $(OUT),results/report) $(ARGS)
 
 clean: ## remove caches (never results/ or runs)
 	rm -rf .pytest_cache .ruff_cache

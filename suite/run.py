@@ -27,7 +27,7 @@ from suite.data import DatasetError
 from suite.distributed import local_device
 from suite.env import environment
 from suite.lock import RunLock
-from suite.optim import entry
+from suite.optim import entry, provenance
 from suite.progress import MODES as PROGRESS_MODES
 from suite.progress import make_progress
 from suite.tasks import task_from_config
@@ -180,7 +180,8 @@ def run(cfg: DictConfig) -> dict:
     if not (run_dir / "config.yaml").exists():  # a resume keeps the config it was checked against
         record.atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         run_folder.save_hydra_files(run_dir, cfg)
-    record.write_json(run_dir / "env.json", environment(task.device))
+    package = provenance.package_of(spec.target)  # the optimizer's distribution and version
+    record.write_json(run_dir / "env.json", {**environment(task.device), "optimizer": package})
     summary = {
         "schema": 1,
         "status": "running",
@@ -191,6 +192,8 @@ def run(cfg: DictConfig) -> dict:
         "state_bits": None,  # measured from the state tensors after training
         "state_bits_claimed": spec.state_bits,
         "hparams": hparams,
+        "optimizer_entry": {"name": spec.name, **package},
+        "constructor": provenance.resolved_arguments(spec.cls(), hparams, make_optimizer),
         "seed": loop.seed,
         "max_steps": loop.steps,
         "world_size": dist.world,
@@ -235,6 +238,10 @@ def run(cfg: DictConfig) -> dict:
         except Exception as e:  # recorded, not raised: a sweep goes on with its other runs
             summary.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
     summary["wall_seconds"] = time.perf_counter() - start
+    claim = provenance.state_bits_check(spec.name, spec.state_bits, summary.get("state_bits"))
+    if claim:
+        print(claim, flush=True)
+        summary["state_bits_claim"] = claim
     summary["wandb"] = mirror.finish(summary)
     for key in record.SUMMARY_KEYS:
         summary.setdefault(key, None)
@@ -248,7 +255,7 @@ def run(cfg: DictConfig) -> dict:
     return summary
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@hydra.main(config_path="pkg://suite.conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
         summary = run(cfg)

@@ -18,6 +18,18 @@ which is ~1e-3 per step in a healthy run (Karpathy's rule of thumb); far above i
 means lr is too large. Quantiles of a layer with more than ``QUANTILE_LIMIT`` values are
 taken on an even stride through it (torch.quantile's input limit).
 
+Optimizers that keep their own step size in the param group (``d``: Prodigy, D-Adaptation)
+scale the update by it, so lr alone says nothing. Prodigy (its group holds ``d0`` and
+``use_bias_correction``) keeps v = d^2 * EMA(g^2) and steps d*lr*bc * m / (sqrt(v) + d*eps),
+so per value
+
+    eff_lr_i = d * lr * bc / (sqrt(v_i) / d + eps),   bc = sqrt(1 - beta2^k) / (1 - beta1^k)
+                                                      if use_bias_correction, else 1
+
+with d as the group holds it after the step. Any other group with a ``d`` gets no
+eff_lr (unsupported: the formula is the optimizer's own); every such group's layers carry
+``step_size_d``, the step-size state itself.
+
 Event in ``metrics.jsonl``::
 
     {"event": "telemetry", "step": 100, "cost_s": 0.002,
@@ -55,6 +67,8 @@ def effective_lr(state: dict, group: dict, p: torch.Tensor) -> torch.Tensor | No
     """lr / (sqrt(v / (1 - beta2^t)) + eps) per value of ``p`` (see the module docstring)."""
     if "betas" not in group or "eps" not in group:
         return None
+    if "d" in group:
+        return _prodigy_effective_lr(state, group, p)
     v = second_moment(state, p)
     t = _step_count(state, group)
     if v is None or not t:
@@ -62,6 +76,18 @@ def effective_lr(state: dict, group: dict, p: torch.Tensor) -> torch.Tensor | No
     beta2 = float(group["betas"][1])
     v_hat = v / (1.0 - beta2**t)
     return float(group["lr"]) / (v_hat.sqrt() + float(group["eps"]))
+
+
+def _prodigy_effective_lr(state: dict, group: dict, p: torch.Tensor) -> torch.Tensor | None:
+    """Prodigy's per-value step (module docstring); None for another ``d`` optimizer."""
+    if not ("d0" in group and "use_bias_correction" in group):
+        return None  # D-Adaptation and others: unsupported, only step_size_d is recorded
+    v, k = second_moment(state, p), _step_count(state, group)
+    d, (beta1, beta2) = float(group["d"]), map(float, group["betas"])
+    if v is None or not k or d <= 0:
+        return None
+    bc = (1 - beta2**k) ** 0.5 / (1 - beta1**k) if group["use_bias_correction"] else 1.0
+    return d * float(group["lr"]) * bc / (v.sqrt() / d + float(group["eps"]))
 
 
 def quantiles(x: torch.Tensor) -> list[float]:
@@ -112,6 +138,8 @@ class Telemetry:
                 if eff is not None:
                     for q, value in zip(QUANTILES, quantiles(eff), strict=True):
                         row[f"eff_lr_p{round(q * 100)}"] = value
+                if isinstance(group.get("d"), (int, float)):
+                    row["step_size_d"] = float(group["d"])  # the optimizer's own step size
                 layers[self.names[id(p)]] = row
         self._before = {}
         cost = self.before_cost + time.perf_counter() - t0

@@ -14,7 +14,7 @@ from suite import preflight, schema
 from suite.optim.registry import REGISTRY
 from suite.tasks import TASKS
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
+CONF = Path(__file__).resolve().parent.parent / "suite" / "conf"
 
 
 def options(group: str) -> list[str]:

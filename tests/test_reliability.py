@@ -42,7 +42,7 @@ def _source(path: str) -> str:
 NAN_WIRED = "maybe_poison(" in _source("suite/train.py")
 CONFIG_WIRED = "check_config(" in _source("suite/run.py")
 CKPT_WIRED = "check_checkpoint(" in _source("suite/run.py")
-RUNDIR_WIRED = "RunDirCheck" in _source("conf/config.yaml")
+RUNDIR_WIRED = "RunDirCheck" in _source("suite/conf/config.yaml")
 OSERROR_WIRED = "except OSError" in _source("suite/run.py")
 
 
@@ -210,7 +210,8 @@ def test_sweep_goes_on_past_a_diverged_run(tmp_path):
 
 
 @needs(
-    RUNDIR_WIRED, "conf/config.yaml: hydra.callbacks.run_dir_check (suite.preflight.RunDirCheck)"
+    RUNDIR_WIRED,
+    "suite/conf/config.yaml: hydra.callbacks.run_dir_check (suite.preflight.RunDirCheck)",
 )
 @pytest.mark.parametrize("multirun", [False, True], ids=["run", "sweep"])
 def test_run_folder_under_a_file_is_refused_before_training(tmp_path, multirun):

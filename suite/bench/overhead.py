@@ -24,7 +24,7 @@ from suite.optim.registry import get
 from suite.tasks import build_task, task_from_config
 from suite.train import LoopConfig, seed_everything, train
 
-CONF_TASKS = Path(__file__).resolve().parents[2] / "conf" / "task"
+CONF_TASKS = Path(__file__).resolve().parents[1] / "conf" / "task"
 
 
 def load_task(name: str, dataset: str):

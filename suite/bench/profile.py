@@ -26,7 +26,7 @@ from suite.optim.registry import REGISTRY
 from suite.tasks import task_from_config
 
 REPO = Path(__file__).resolve().parents[2]
-CONF = REPO / "conf"
+CONF = REPO / "suite" / "conf"
 
 
 def load_profile(name: str) -> dict:

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUP = "optimizer"
 # Top-level modules of the libraries the suite knows by a short impl name.
 IMPL_OF_MODULE = {"suite": "inhouse", "torch": "torch", "bitsandbytes": "bnb"}

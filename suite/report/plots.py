@@ -19,7 +19,7 @@ import pandas as pd  # noqa: E402
 
 from suite.report.collect import HP, Records  # noqa: E402
 from suite.report.render import hp_label, shown_hparams  # noqa: E402
-from suite.report.style import colour, legend_note, linestyle  # noqa: E402
+from suite.report.style import colour, emphasis, is_candidate, legend_note, linestyle  # noqa: E402
 
 BOX = {
     "facecolor": "white",
@@ -78,9 +78,12 @@ def loss_curves(records: Records, agg: pd.DataFrame, out: Path) -> list[Path]:
     hp_cols, _ = shown_hparams(agg)
     for (ax_loss, ax_val), task in zip(axes, tasks, strict=True):
         groups, note = _shown_groups(agg[agg["task"] == task])
+        any_cand = any(is_candidate(g["family"], g["impl"]) for _, g in groups.iterrows())
         for ax, frame, value in ((ax_loss, curves, "loss"), (ax_val, evals, "value")):
             drawn: list[tuple[str, pd.Series]] = []
             for _, g in groups.iterrows():
+                cand = is_candidate(g["family"], g["impl"])
+                look = colour(g["family"], g["state_bits"], g["impl"], g["optimizer"])
                 c = frame[frame["group"] == g["group"]]
                 c = c[np.isfinite(c[value]) & np.isfinite(c["step"])]
                 if c.empty:
@@ -93,17 +96,18 @@ def loss_curves(records: Records, agg: pd.DataFrame, out: Path) -> list[Path]:
                     band.index,
                     band["mean"],
                     label=label,
-                    lw=1.4,
-                    color=colour(g["family"], g["state_bits"]),
-                    ls=linestyle(g["impl"]),
+                    color=look,
+                    ls=linestyle(g["impl"], g["family"]),
+                    **emphasis(cand, any_cand),
                 )
                 if g["n"] > 1:
                     ax.fill_between(
                         band.index,
                         band["lo"],
                         band["hi"],
-                        color=colour(g["family"], g["state_bits"]),
-                        alpha=0.15,
+                        color=look,
+                        alpha=0.25 if cand else 0.08 if any_cand else 0.15,
+                        zorder=9 if cand else 1,
                     )
                 drawn.append((g["optimizer"], band["mean"]))
             ax.set_xlabel("step")

@@ -12,15 +12,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from suite.report.style import colour, legend_note, linestyle  # noqa: E402
+from suite.report.style import colour, emphasis, is_candidate, legend_note, linestyle  # noqa: E402
 
 
-def _look(runs: pd.DataFrame) -> dict[str, tuple[str, str]]:
-    looks = {}
-    for o, g in runs.groupby("optimizer"):
-        r = g.iloc[0]
-        looks[o] = (colour(r["family"], r.get("state_bits")), linestyle(r["impl"]))
-    return looks
+def _look(runs: pd.DataFrame) -> dict[str, tuple[str, str, dict]]:
+    """Colour, line style and emphasis per optimizer (a candidate stands out: style.py)."""
+    firsts = {o: g.iloc[0] for o, g in runs.groupby("optimizer")}
+    cands = {o for o, r in firsts.items() if is_candidate(r["family"], r["impl"])}
+    return {
+        o: (
+            colour(r["family"], r.get("state_bits"), r["impl"], o),
+            linestyle(r["impl"], r["family"]),
+            emphasis(o in cands, bool(cands)),
+        )
+        for o, r in firsts.items()
+    }
 
 
 def coinciding(rho: pd.DataFrame) -> list[list[str]]:
@@ -38,9 +44,9 @@ def profile_plot(rhos: dict[str, pd.DataFrame], runs: pd.DataFrame, path: Path) 
     for ax, (unit, rho) in zip(axes.flat, rhos.items(), strict=True):
         same = {o: g for g in coinciding(rho) for o in g}
         for o in rho.index:
-            c, ls = looks.get(o, ("k", "-"))
+            c, ls, em = looks.get(o, ("k", "-", {"lw": 1.5}))
             label = o + (f" (= {', '.join(x for x in same[o] if x != o)})" if o in same else "")
-            ax.step(rho.columns, rho.loc[o], where="post", color=c, ls=ls, label=label, lw=1.5)
+            ax.step(rho.columns, rho.loc[o], where="post", color=c, ls=ls, label=label, **em)
         ax.set_xlabel("tau (time / fastest time on the workload)")
         ax.set_ylabel("fraction of workloads within tau")
         ax.set_title(f"performance profile, time to val target in {unit}", fontsize=10)

@@ -38,6 +38,7 @@ def parse(argv: list[str] | None) -> StudyConfig:
     p.add_argument("--grace", type=int, default=30, help="seconds before a silent trial is stale")
     p.add_argument("--launcher", default=None, help="Hydra launcher per run: joblib, slurm, ...")
     p.add_argument("--no-reruns", action="store_true", help="search only (extra workers)")
+    p.add_argument("--config-dir", type=Path, default=None, help="a folder of optimizer/*.yaml")
     a = p.parse_args(argv)
     return StudyConfig(
         task=a.task,
@@ -56,6 +57,7 @@ def parse(argv: list[str] | None) -> StudyConfig:
         grace_s=a.grace,
         reruns=not a.no_reruns,
         launcher=a.launcher,
+        config_dir=a.config_dir,
     )
 
 

@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--optimizer", required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--baselines", type=Path, default=Path("results/baselines"))
+    p.add_argument("--config-dir", type=Path, default=None, help="a folder of optimizer/*.yaml")
     a = p.parse_args(argv)
     try:
         per_task = budgets(a.baselines)
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                 rerun_seeds=tuple(b["rerun_seeds"]),
                 evals=b["evals"],
                 extra=tuple(b["extra"]),
+                config_dir=a.config_dir,
             )
             for task, b in sorted(per_task.items())
         ]

@@ -28,7 +28,7 @@ import yaml
 
 SEARCH_KEY = "_search_"
 TYPES = ("log", "uniform", "int", "categorical", "one_minus_log")
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 class SpaceError(ValueError):

@@ -74,13 +74,21 @@ class StudyConfig:
     reruns: bool = True
     launcher: str | None = None  # a Hydra launcher for each run (joblib, slurm, ...); None: local
     conf: Path = field(default=CONF)
+    config_dir: Path | None = None  # a user's folder of optimizer/*.yaml, on hydra.searchpath
+
+    @property
+    def optimizer_conf(self) -> Path:
+        """Where the optimizer's entry lives: the user's folder if it holds it, else conf."""
+        if self.config_dir and (self.config_dir / "optimizer" / f"{self.optimizer}.yaml").is_file():
+            return self.config_dir
+        return self.conf
 
     def check(self) -> list[Param]:
         """Refuse bad input before any work; returns the search space."""
         tasks = sorted(p.stem for p in (self.conf / "task").glob("*.yaml"))
         if self.task not in tasks:
             raise StudyError(f"unknown task {self.task!r}; valid: {', '.join(tasks)}")
-        space = load_space(self.optimizer, self.conf)
+        space = load_space(self.optimizer, self.optimizer_conf)
         if self.trials < 1:
             raise StudyError(f"invalid trials: {self.trials} (must be >= 1)")
         if self.steps is not None and self.steps < 1:
@@ -117,7 +125,7 @@ class StudyConfig:
         from suite.tasks import TASKS
 
         name = yaml.safe_load((self.conf / "task" / f"{self.task}.yaml").read_text())["name"]
-        base = load_config(self.optimizer, self.conf)
+        base = load_config(self.optimizer, self.optimizer_conf)
         fixed = TASKS[name].fixed_hparams if name in TASKS else {}
         return {k: v for k, v in fixed.items() if k in base}
 
@@ -193,6 +201,8 @@ def run_command(cfg: StudyConfig, seed: int, run_overrides: list[str], run_dir: 
     keys = {o.split("=", 1)[0] for o in cfg.extra}
     cmd += [d for d in ("logger=none", "progress=none") if d.split("=")[0] not in keys]
     cmd += [*run_overrides, *cfg.extra]
+    if cfg.config_dir is not None:  # the user's entries, for this run as for the study
+        cmd.append(f"hydra.searchpath=[file://{cfg.config_dir.resolve()}]")
     if cfg.launcher is None:
         return cmd + [f"hydra.run.dir={run_dir}"]
     # one job through a Hydra launcher (e.g. a Slurm array of one), written to run_dir itself
@@ -229,7 +239,7 @@ def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 def search(cfg: StudyConfig, space: list[Param], study: optuna.Study, log=print) -> None:
     """Run trials until the study holds ``cfg.trials`` complete ones."""
-    base = load_config(cfg.optimizer, cfg.conf)
+    base = load_config(cfg.optimizer, cfg.optimizer_conf)
     fixed = cfg.fixed_hparams()
 
     def trial_objective(trial: optuna.Trial) -> float:
@@ -322,7 +332,7 @@ def write_result(
     cfg: StudyConfig, study: optuna.Study, space: list[Param], best, reruns, seconds: float
 ) -> dict:
     """``study.json`` (everything) and ``selected.yaml`` (the chosen hyperparameters)."""
-    base = load_config(cfg.optimizer, cfg.conf)
+    base = load_config(cfg.optimizer, cfg.optimizer_conf)
     best_summary = read_summary(cfg.out / best.user_attrs["run_dir"])
     result = {
         "protocol": 1,
