@@ -80,7 +80,7 @@ compare: ## tune OPTIMIZER with the committed baselines' budget, leaderboard int
 
 JOBS ?= 2
 .PHONY: campaign campaign-bg campaign-plan
-campaign: ## the CPU tier (conf/protocol/cpu.yaml) -> results/cpu: resumable, progress and ETA; JOBS=2
+campaign: ## the CPU tier (suite/conf/protocol/cpu.yaml) -> results/cpu: resumable, progress and ETA; JOBS=2
 	$(PY) -m suite.tune.campaign --protocol cpu --jobs $(JOBS) $(ARGS)
 
 campaign-bg: ## make campaign in the background, its log in results/logs/campaign-<date>.log

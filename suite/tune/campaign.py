@@ -1,6 +1,6 @@
 """``python -m suite.tune.campaign [--protocol cpu] [--jobs N] [--plan]``: a benchmark tier.
 
-A tier (``conf/protocol/<name>.yaml``) is every optimizer on every workload, tuned in
+A tier (``suite/conf/protocol/<name>.yaml``) is every optimizer on every workload, tuned in
 independent studies, scored on fresh seeds against targets set by runs that are never
 scored. Per workload, in this order (a unit runs once what it depends on is done):
 
@@ -53,7 +53,7 @@ FINISHED = ("ok", "diverged", "failed")
 
 @dataclass(frozen=True)
 class Protocol:
-    """A tier as ``conf/protocol/<name>.yaml`` states it (see that file)."""
+    """A tier as ``suite/conf/protocol/<name>.yaml`` states it (see that file)."""
 
     name: str
     out: Path
