@@ -102,8 +102,9 @@ class LMTask(Task):
             embd_pdrop=self.dropout,
             attn_pdrop=self.dropout,
             # GPT-2's tanh GELU as one kernel: "gelu_new" computes the same function in
-            # seven elementwise ops (and saves their outputs for backward), which made the
-            # step 1.15x nanoGPT's; this one is 0.94-0.98x (suite/bench/lm_peer.py).
+            # seven elementwise ops (and saves their outputs for backward): forward+backward
+            # 1.15x nanoGPT's with it, 0.94x without in one interleaved check; the whole step
+            # is still 1.10-1.13x nanoGPT's (suite/bench/lm_peer.py, results/nanogpt_cpu).
             activation_function="gelu_pytorch_tanh",
             bos_token_id=None,
             eos_token_id=None,
