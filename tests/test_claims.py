@@ -42,6 +42,7 @@ def write_run(folder: Path, optimizer: str, seed: int, val: list[float], test_sh
         optimizer=optimizer,
         seed=seed,
         steps=STEPS[-1],
+        max_steps=STEPS[-1],
         steps_to_target=1,
         target={"metric": "val/acc", "value": 0.5, "direction": "max"},
     )
@@ -167,3 +168,24 @@ def test_paired_tost_and_power_known_values():
     assert seeds_to_decide(0.1, 0.01, 0.005) == 6  # the sign-flip floor: 2 / 2^6 < 0.05
     with pytest.raises(ValueError, match="margin"):
         tost([0.0, 0.1], 0.0)
+
+
+def test_objective_reads_the_committed_target_not_the_stale_summary(tmp_path):
+    from suite.record import read_summary
+    from suite.tune.objective import against_target, objective_value
+
+    write_run(tmp_path / "t", "adamw", 1, curve(0.95))  # summary: provisional 0.5, "step 1"
+    stale = read_summary(tmp_path / "t")
+    assert objective_value(stale) == pytest.approx(1 / 400)
+    fresh = against_target(
+        stale, tmp_path / "t", {"metric": "val/acc", "value": 0.9, "direction": "max"}
+    )
+    assert fresh["steps_to_target"] == 300 and objective_value(fresh) == pytest.approx(0.75)
+    missed = against_target(
+        stale, tmp_path / "t", {"metric": "val/acc", "value": 0.99, "direction": "max"}
+    )
+    assert missed["steps_to_target"] is None and objective_value(missed) > 1
+    with pytest.raises(ValueError, match="test/acc"):
+        against_target(
+            stale, tmp_path / "t", {"metric": "test/acc", "value": 0.9, "direction": "max"}
+        )
