@@ -189,3 +189,30 @@ def test_objective_reads_the_committed_target_not_the_stale_summary(tmp_path):
         against_target(
             stale, tmp_path / "t", {"metric": "test/acc", "value": 0.9, "direction": "max"}
         )
+
+
+def _ttt(step):
+    from suite.report.reach import TimeToTarget
+
+    return TimeToTarget(step, step is not None) if step else TimeToTarget(400, False)
+
+
+def test_leaderboard_ranks_only_where_intervals_separate():
+    from suite.report.leaderboard import leaderboard
+
+    rng = np.random.default_rng(5)
+    times = {}
+    for opt, base in (("adamw", 300), ("twin", 300), ("fast", 100)):
+        times[opt] = {
+            wl: {s: _ttt(int(base + 10 * rng.integers(0, 3))) for s in range(1, 6)}
+            for wl in ("w1", "w2", "w3")
+        }
+    times["never"] = {wl: {s: _ttt(None) for s in range(1, 6)} for wl in ("w1", "w2", "w3")}
+    board = leaderboard(times, n_boot=200)
+    assert board.table.index[0] == "fast" and board.table.loc["fast", "rank"] == "1"
+    assert board.rank_probability.loc["fast", 1] > 0.95
+    assert board.table.loc["adamw", "rank"] == board.table.loc["twin", "rank"] == "2-3"
+    assert board.table.loc["never", "score"] == 0 and board.table.loc["never", "rank"] == "4"
+    lo, hi = board.bands
+    assert (lo.to_numpy() <= board.profiles.loc[lo.index].to_numpy() + 1e-12).all()
+    assert (hi.to_numpy() >= lo.to_numpy()).all()
