@@ -216,3 +216,20 @@ def test_leaderboard_ranks_only_where_intervals_separate():
     lo, hi = board.bands
     assert (lo.to_numpy() <= board.profiles.loc[lo.index].to_numpy() + 1e-12).all()
     assert (hi.to_numpy() >= lo.to_numpy()).all()
+
+
+def test_expected_best_after_k_trials_and_sensitivity():
+    from suite.report.tuning_curves import expected_best, expected_best_curve, sensitivity
+
+    pool = [0.1, 0.5, 0.9]
+    e = expected_best(pool, [1, 2, 100])
+    assert e[0] == pytest.approx(0.5)  # one trial: the pool mean
+    assert e[1] == pytest.approx(0.1 / 9 + 0.5 * 3 / 9 + 0.9 * 5 / 9)  # best of two
+    assert e[2] == pytest.approx(0.9, abs=1e-6)
+    loss = expected_best([3.0, 1.0, float("nan")], [1, 50], direction="min")
+    assert loss[1] == pytest.approx(1.0, abs=1e-6)
+    assert loss[0] == pytest.approx(7 / 3)  # the diverged trial counts as the worst, 3.0
+    c = expected_best_curve(pool, n_boot=200)
+    assert (c.low <= c.mean + 1e-12).all() and (c.mean <= c.high + 1e-12).all()
+    s = sensitivity([0.9, 0.895, 0.5, float("nan")], margin=0.01)
+    assert s == {"within_margin": 0.5, "diverged": 0.25, "trials": 4}
