@@ -233,3 +233,18 @@ def test_expected_best_after_k_trials_and_sensitivity():
     assert (c.low <= c.mean + 1e-12).all() and (c.mean <= c.high + 1e-12).all()
     s = sensitivity([0.9, 0.895, 0.5, float("nan")], margin=0.01)
     assert s == {"within_margin": 0.5, "diverged": 0.25, "trials": 4}
+
+
+def test_workload_verdict_lines(tmp_path):
+    from suite.report.verdicts import workload_verdicts, write_verdicts
+
+    rng = np.random.default_rng(7)
+    base = list(0.85 + 0.01 * rng.standard_normal(8))
+    fast = [b + 0.08 for b in base]
+    campaign(tmp_path, {"torch_adamw_fused": base, "fast": fast})
+    lines = workload_verdicts(tmp_path, tmp_path, tmp_path / "targets.json", "fast")
+    assert lines[0].startswith("toy: better, effect best val/acc +0.08 [+0.08, +0.08]")
+    assert lines[1].startswith("  reach: fast reached 8/8")
+    assert "verdicts" in write_verdicts(lines, tmp_path, "fast", "torch_adamw_fused").name
+    none = workload_verdicts(tmp_path, tmp_path, tmp_path / "targets.json", "absent")
+    assert none == ["no workload has scored runs of both 'absent' and 'torch_adamw_fused'"]

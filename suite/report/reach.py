@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,7 +116,9 @@ def reach(times: list[TimeToTarget]) -> Reach:
         censored = [t.step or 0 for t in times if not t.reached]
         data = stats.CensoredData(uncensored=hits, right=censored)
         sf = stats.ecdf(data).sf
-        band = sf.confidence_interval(0.95)
+        with warnings.catch_warnings():  # undefined where the curve reaches 0: inf bounds
+            warnings.filterwarnings("ignore", "The confidence interval is undefined")
+            band = sf.confidence_interval(0.95)
         km_median = _median_of(sf.quantiles, sf.probabilities)
         low = _median_of(band.low.quantiles, band.low.probabilities)
         high = _median_of(band.high.quantiles, band.high.probabilities)
