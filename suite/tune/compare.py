@@ -3,7 +3,9 @@
 Tunes one optimizer on every workload of the committed baselines with exactly their
 budget (trials, steps, evaluations, sampler, seeds, run overrides, read from their
 ``study.json``), then writes the leaderboard against them, with Welch p-values for
-every claim, into DIR (``report.md``). The committed targets are used as they are.
+every claim, into DIR (``report.md``), and one verdict line per workload against the
+reference (``--reference``, paired by seed, Holm, TOST; ``verdicts.md``). The committed
+targets are used as they are.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from suite.record import RecordError
 from suite.report.protocol import write as write_report
 from suite.report.studies import find_studies
+from suite.report.verdicts import workload_verdicts, write_verdicts
 from suite.tune.space import SpaceError
 from suite.tune.study import StudyConfig, StudyError, tune
 
@@ -41,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--baselines", type=Path, default=Path("results/baselines"))
     p.add_argument("--config-dir", type=Path, default=None, help="a folder of optimizer/*.yaml")
+    p.add_argument("--reference", default="torch_adamw_fused", help="optimizer of the verdicts")
     a = p.parse_args(argv)
     try:
         per_task = budgets(a.baselines)
@@ -77,6 +81,18 @@ def main(argv: list[str] | None = None) -> int:
         write_report(
             [*committed, a.out / "studies"], a.out, a.baselines / "targets.json", a.optimizer, cmd
         )
+        try:
+            lines = workload_verdicts(
+                a.out / "studies",
+                a.baselines,
+                a.baselines / "targets.json",
+                a.optimizer,
+                a.reference,
+            )
+        except ValueError as e:  # e.g. a metric with no stated margin: the report stands
+            lines = [f"no verdicts: {e}"]
+        print("\n".join(lines), flush=True)
+        write_verdicts(lines, a.out, a.optimizer, a.reference)
     except (StudyError, SpaceError, RecordError) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2

@@ -17,12 +17,19 @@ As one number for Optuna (minimised)::
 with t the target value and m the run's best value of the target metric over its
 evaluations. :func:`rank_key` breaks ties between equal v (evaluations are periodic,
 so several trials can reach the target at the same step) by the best metric.
+
+A trial run before a target was committed carries a provisional target in its summary;
+:func:`against_target` rescores it against the committed one (``targets.json``) from its
+own ``metrics.jsonl`` evaluations, so a selection never depends on a stale summary target.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
+
+from suite.record import read_jsonl
 
 VAL = "val/"  # the split selection reads; nothing here reads "test/"
 
@@ -60,3 +67,29 @@ def rank_key(summary: dict) -> tuple[Any, ...]:
     m = best_metric(summary)
     sign = -1.0 if summary["target"]["direction"] == "max" else 1.0
     return (objective_value(summary), sign * m if math.isfinite(m) else math.inf)
+
+
+def against_target(summary: dict, run_dir: Path, target: dict) -> dict:
+    """A copy of ``summary`` scored against the committed ``target`` ({metric, value, direction}).
+
+    ``target``, ``steps_to_target`` and ``best[metric]`` are recomputed from the run's eval
+    events: the first evaluation at or beyond the value, and the best value over evaluations.
+    """
+    metric, value, direction = target["metric"], float(target["value"]), target["direction"]
+    if direction not in ("max", "min"):
+        raise ValueError(f"target direction {direction!r}: expected 'max' or 'min'")
+    if not metric.startswith(VAL):
+        raise ValueError(f"target metric {metric!r}: selection reads only {VAL}* metrics")
+    vals = [
+        (int(e["step"]), float(e[metric]))
+        for e in read_jsonl(Path(run_dir) / "metrics.jsonl")
+        if e.get("event") == "eval" and isinstance(e.get(metric), int | float)
+    ]
+    vals = [(s, v) for s, v in vals if math.isfinite(v)]
+    hit = (lambda v: v >= value) if direction == "max" else (lambda v: v <= value)
+    best = (max if direction == "max" else min)((v for _, v in vals), default=None)
+    out = dict(summary)
+    out["target"] = {"metric": metric, "value": value, "direction": direction}
+    out["steps_to_target"] = next((s for s, v in vals if hit(v)), None)
+    out["best"] = {**(summary.get("best") or {}), metric: best}
+    return out

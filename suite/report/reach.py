@@ -1,0 +1,132 @@
+"""Time to target as censored data, recomputed from the evaluations against the committed target.
+
+A run that never reached the target within its budget is *censored* at its last
+evaluation: it is a miss, never a hit at the budget. Per optimizer and workload:
+
+* reach rate ``k/n`` with the exact Clopper-Pearson 95 % interval
+  (``scipy.stats.binomtest(k, n).proportion_ci(method="exact")``);
+* the steps among runs that reached (median, and all values);
+* the Kaplan-Meier median of steps to target with its 95 % interval
+  (``scipy.stats.ecdf`` on ``scipy.stats.CensoredData``; the median is where the
+  estimated survival first drops to 0.5 or below; undefined — reported as None — when
+  fewer than half reached).
+
+The step at which a run reached is the first ``eval`` event of its ``metrics.jsonl``
+whose target metric is at or beyond the committed value (``>=`` for 'max', ``<=`` for
+'min'); ``summary.steps_to_target`` is never read, since the summary may carry a
+provisional target.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from suite.record import read_jsonl
+
+
+@dataclass(frozen=True)
+class Target:
+    metric: str  # e.g. "val/acc"
+    value: float
+    direction: str  # "max" | "min"
+
+    def reached(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        return value >= self.value if self.direction == "max" else value <= self.value
+
+
+def read_targets(path: Path) -> dict[str, Target]:
+    """``targets.json`` (``{task: {metric, value, direction, ...}}``) as Targets, checked."""
+    raw = json.loads(Path(path).read_text())
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected {{task: target}}, got {type(raw).__name__}")
+    out = {}
+    for task, t in raw.items():
+        if not isinstance(t, dict) or t.get("direction") not in ("max", "min"):
+            raise ValueError(f"{path}: target of {task!r} needs metric, value, direction max|min")
+        out[task] = Target(str(t["metric"]), float(t["value"]), t["direction"])
+    return out
+
+
+@dataclass(frozen=True)
+class TimeToTarget:
+    """One run: the first step at which it reached, or the last evaluated step (censored)."""
+
+    step: int | None  # step of the last evaluation when censored; None when never evaluated
+    reached: bool
+
+
+def time_to_target(run_dir: Path, target: Target) -> TimeToTarget:
+    """Recompute one run's time to target from its ``metrics.jsonl`` evaluations."""
+    last = None
+    for event in read_jsonl(Path(run_dir) / "metrics.jsonl"):
+        if event.get("event") != "eval" or target.metric not in event:
+            continue
+        step = int(event["step"])
+        value = event[target.metric]
+        if isinstance(value, int | float) and target.reached(float(value)):
+            return TimeToTarget(step, True)
+        last = step
+    return TimeToTarget(last, False)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Reach rate and times among the runs of one optimizer on one workload."""
+
+    k: int
+    n: int
+    rate_ci: tuple[float, float]  # Clopper-Pearson 95 %
+    steps_reached: tuple[int, ...]  # steps of the runs that reached, sorted
+    km_median: float | None  # Kaplan-Meier median steps (None: fewer than half reached)
+    km_ci: tuple[float, float] | None  # its 95 % interval (bounds may be inf)
+
+    @property
+    def rate(self) -> float:
+        return self.k / self.n if self.n else math.nan
+
+    def line(self) -> str:
+        lo, hi = self.rate_ci
+        text = f"reached {self.k}/{self.n} [{lo:.2f}, {hi:.2f}]"
+        if self.steps_reached:
+            text += f", median {np.median(self.steps_reached):g} steps among those that reached"
+        if self.km_median is not None and self.km_ci is not None:
+            text += f", KM median {self.km_median:g} [{self.km_ci[0]:g}, {self.km_ci[1]:g}]"
+        return text
+
+
+def reach(times: list[TimeToTarget]) -> Reach:
+    """Censored summary of runs' times to target (runs never evaluated count as misses at 0)."""
+    n = len(times)
+    hits = sorted(t.step for t in times if t.reached and t.step is not None)
+    k = len(hits)
+    if n == 0:
+        return Reach(0, 0, (math.nan, math.nan), (), None, None)
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    km_median, km_ci = None, None
+    if k and 2 * k >= n:
+        censored = [t.step or 0 for t in times if not t.reached]
+        data = stats.CensoredData(uncensored=hits, right=censored)
+        sf = stats.ecdf(data).sf
+        with warnings.catch_warnings():  # undefined where the curve reaches 0: inf bounds
+            warnings.filterwarnings("ignore", "The confidence interval is undefined")
+            band = sf.confidence_interval(0.95)
+        km_median = _median_of(sf.quantiles, sf.probabilities)
+        low = _median_of(band.low.quantiles, band.low.probabilities)
+        high = _median_of(band.high.quantiles, band.high.probabilities)
+        km_ci = (low if low is not None else 0.0, high if high is not None else math.inf)
+    return Reach(k, n, (float(ci.low), float(ci.high)), tuple(hits), km_median, km_ci)
+
+
+def _median_of(steps: np.ndarray, survival: np.ndarray) -> float | None:
+    """First step at which a survival curve is at or below 0.5 (None when it never is)."""
+    at = np.nonzero(np.asarray(survival) <= 0.5 + 1e-12)[0]
+    return float(steps[at[0]]) if len(at) else None
