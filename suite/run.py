@@ -22,7 +22,16 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from suite import distributed, interrupt, memory_estimate, preflight, record, run_folder, schema
+from suite import (
+    distributed,
+    interrupt,
+    memory_estimate,
+    preflight,
+    record,
+    run_folder,
+    schema,
+    trust,
+)
 from suite.data import DatasetError
 from suite.distributed import local_device
 from suite.env import environment
@@ -93,6 +102,7 @@ def constructor_config(optimizer_cfg: DictConfig) -> DictConfig:
 def setup(cfg: DictConfig, task_name: str, optimizer_name: str, overrides=()):
     """Build everything a run needs, failing with SetupError before any training."""
     try:
+        trust.check_run_config(cfg)  # no _target_ but the optimizer's class: nothing built yet
         preflight.check_config(cfg, task_name, optimizer_name)
         schema.check(cfg)  # unknown keys (+foo=1, +schedule.warmup_step=5) and types
         if cfg.threads is not None and int(cfg.threads) < 1:

@@ -31,6 +31,7 @@ import yaml
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
+from suite import trust
 from suite.record import read_summary
 from suite.tune import objective
 from suite.tune.space import CONF, Param, load_config, load_space, overrides, suggest
@@ -53,6 +54,14 @@ class StudyError(ValueError):
 
 class RunCrashed(RuntimeError):
     """A trial's run ended without a summary (killed, out of memory): the trial fails, the study goes on."""
+
+
+# Top-level run keys a study's extra overrides may set (the study sets task, optimizer,
+# seed, steps; resume is the run's own business).
+EXTRA_TOP_KEYS = (
+    "amp", "checkpoint_every", "data", "device", "eval_every", "grad_clip", "log_every",
+    "logger", "progress", "schedule", "telemetry_every", "threads",
+)  # fmt: skip
 
 
 @dataclass
@@ -107,8 +116,37 @@ class StudyConfig:
             key = o.split("=", 1)[0].lstrip("+~")
             if key in ("task", "optimizer", "seed", "steps") or key.startswith("hydra."):
                 raise StudyError(f"override {o!r} is set by the study; pass it as an option")
+        try:  # extra may come from a baseline's study.json: only keys a run accepts, plain values
+            trust.check_overrides(self.extra, self.accepts_extra, "extra", self.extra_keys())
+        except ValueError as e:
+            raise StudyError(str(e)) from None
         fixed = self.fixed_hparams()
         return [p for p in space if p.path.split(".")[0] not in fixed]
+
+    def _task_name(self) -> str:
+        return yaml.safe_load((self.conf / "task" / f"{self.task}.yaml").read_text())["name"]
+
+    def accepts_extra(self, key: str) -> bool:
+        """Whether a run of this task takes ``key`` (top-level run keys but those the study
+        sets, the task's arguments, schedule/logger/data fields) as an extra override."""
+        from dataclasses import fields
+
+        from suite import schema
+        from suite.tasks import TASKS, task_arguments
+
+        top, _, rest = key.partition(".")
+        if not rest:
+            return top in EXTRA_TOP_KEYS
+        if top == "task":
+            return self._task_name() in TASKS and rest in task_arguments(self._task_name())
+        groups = {"schedule": schema.Schedule, "logger": schema.Logger, "data": schema.Data}
+        return top in groups and rest in {f.name for f in fields(groups[top])}
+
+    def extra_keys(self) -> str:
+        return (
+            f"valid: {', '.join(EXTRA_TOP_KEYS)}, task.<argument of {self.task}>, "
+            "schedule.*, logger.*, data.root, with plain values"
+        )
 
     def fixed_hparams(self) -> dict[str, Any]:
         """The optimizer hyperparameters the task fixes (``Task.fixed_hparams``, e.g. no
@@ -116,7 +154,7 @@ class StudyConfig:
         the search, passed as they are to every trial and rerun."""
         from suite.tasks import TASKS
 
-        name = yaml.safe_load((self.conf / "task" / f"{self.task}.yaml").read_text())["name"]
+        name = self._task_name()
         base = load_config(self.optimizer, self.conf)
         fixed = TASKS[name].fixed_hparams if name in TASKS else {}
         return {k: v for k, v in fixed.items() if k in base}
@@ -254,6 +292,29 @@ def search(cfg: StudyConfig, space: list[Param], study: optuna.Study, log=print)
             raise StudyError(f"three trials in a row ended without a summary; see {cfg.out}/logs")
 
 
+def _trial_dir(cfg: StudyConfig, t: optuna.trial.FrozenTrial) -> Path:
+    """A trial's run folder as stored in the study, refused if it leaves ``cfg.out``."""
+    try:
+        return trust.inside(cfg.out, t.user_attrs.get("run_dir"), f"trial {t.number}'s run_dir")
+    except ValueError as e:
+        raise StudyError(f"{cfg.storage_url}: {e}") from None
+
+
+def check_stored_overrides(cfg: StudyConfig, t: optuna.trial.FrozenTrial) -> None:
+    """A stored trial's overrides (read back from study.db) set only this optimizer's
+    hyperparameters to plain values: StudyError otherwise, before any run starts."""
+    keys = {f"optimizer.{k}" for k in load_config(cfg.optimizer, cfg.conf) if not k.startswith("_")}
+    try:
+        trust.check_overrides(
+            t.user_attrs.get("overrides") or [],
+            keys.__contains__,
+            f"trial {t.number}'s stored",
+            f"valid: {', '.join(sorted(keys))}, with plain values",
+        )
+    except ValueError as e:
+        raise StudyError(f"{cfg.storage_url}: {e}") from None
+
+
 def _trial_row(cfg: StudyConfig, t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     row = {
         "number": t.number,
@@ -264,7 +325,7 @@ def _trial_row(cfg: StudyConfig, t: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "objective": _plain(t.value),
     }
     if t.state == TrialState.COMPLETE:
-        s = read_summary(cfg.out / t.user_attrs["run_dir"])
+        s = read_summary(_trial_dir(cfg, t))
         row.update(_outcome(s))
     return row
 
@@ -287,7 +348,7 @@ def select(cfg: StudyConfig, study: optuna.Study) -> optuna.trial.FrozenTrial:
     return min(
         trials,
         key=lambda t: (
-            *objective.rank_key(read_summary(cfg.out / t.user_attrs["run_dir"])),
+            *objective.rank_key(read_summary(_trial_dir(cfg, t))),
             t.number,
         ),
     )
@@ -323,7 +384,7 @@ def write_result(
 ) -> dict:
     """``study.json`` (everything) and ``selected.yaml`` (the chosen hyperparameters)."""
     base = load_config(cfg.optimizer, cfg.conf)
-    best_summary = read_summary(cfg.out / best.user_attrs["run_dir"])
+    best_summary = read_summary(_trial_dir(cfg, best))
     result = {
         "protocol": 1,
         "task": cfg.task,
@@ -379,8 +440,9 @@ def tune(cfg: StudyConfig, log=print) -> dict:
     log(f"study {cfg.name}: {done}/{cfg.trials} trials complete ({cfg.storage_url})")
     search(cfg, space, study, log)
     best = select(cfg, study)
+    check_stored_overrides(cfg, best)  # study.db may come from someone else: nothing runs unchecked
     log(f"selected trial {best.number}: {' '.join(best.user_attrs['overrides'])}")
-    metric = read_summary(cfg.out / best.user_attrs["run_dir"])["target"]["metric"]
+    metric = read_summary(_trial_dir(cfg, best))["target"]["metric"]
     if not metric.startswith(objective.VAL):
         log(f"warning: {cfg.task}'s target {metric} is not on the val split; selection used it")
     reruns = rerun(cfg, best, log) if cfg.reruns else []
