@@ -32,8 +32,8 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from suite import trust
-from suite.record import read_summary
-from suite.tune import objective
+from suite.record import atomic_write_text, read_summary
+from suite.tune import objective, workers
 from suite.tune.space import CONF, Param, load_config, load_space, overrides, suggest
 
 SAMPLERS = ("sobol", "tpe", "random")
@@ -55,6 +55,8 @@ class StudyError(ValueError):
 class RunCrashed(RuntimeError):
     """A trial's run ended without a summary (killed, out of memory): the trial fails, the study goes on."""
 
+
+WAIT_S = 2.0  # how often a worker whose budget is taken looks again
 
 # Top-level run keys a study's extra overrides may set (the study sets task, optimizer,
 # seed, steps; resume is the run's own business).
@@ -252,7 +254,9 @@ def launch(cfg: StudyConfig, seed: int, run_overrides: list[str], run_dir: Path)
     with open(log, "w") as f:
         f.write(" ".join(cmd) + "\n")
         f.flush()
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(  # the run dies with this process: no orphan trains on
+            cmd, stdout=f, stderr=subprocess.STDOUT, text=True, preexec_fn=workers.die_with_parent
+        )
     if proc.returncode == 2:
         last = log.read_text().strip().splitlines()[-1]
         raise StudyError(f"a run refused its input ({last}); log: {log}")
@@ -271,6 +275,8 @@ def search(cfg: StudyConfig, space: list[Param], study: optuna.Study, log=print)
     fixed = cfg.fixed_hparams()
 
     def trial_objective(trial: optuna.Trial) -> float:
+        if workers.budget_taken(study, cfg.trials, before=trial.number):
+            raise optuna.TrialPruned("the budget is taken by another worker's trials")
         values = suggest(trial, space)
         ovr = overrides(base, values) + [f"optimizer.{k}={v}" for k, v in fixed.items()]
         run_dir = cfg.out / "trials" / f"{trial.number:04d}"
@@ -285,9 +291,14 @@ def search(cfg: StudyConfig, space: list[Param], study: optuna.Study, log=print)
 
     crashes = 0
     while len(_complete(study)) < cfg.trials:
+        if workers.budget_taken(study, cfg.trials):  # another worker runs the last trials
+            time.sleep(WAIT_S)
+            continue
         before = len(_complete(study))
+        n = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
         study.optimize(trial_objective, n_trials=1, catch=(RunCrashed,))
-        crashes = 0 if len(_complete(study)) > before else crashes + 1
+        failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))) > n
+        crashes = 0 if len(_complete(study)) > before else crashes + failed
         if crashes >= 3:
             raise StudyError(f"three trials in a row ended without a summary; see {cfg.out}/logs")
 
@@ -362,6 +373,8 @@ def rerun(cfg: StudyConfig, best: optuna.trial.FrozenTrial, log=print) -> list[d
         run_dir = cfg.out / "reruns" / f"s{seed}"
         attempt = 1
         while run_dir.exists() and not _finished(run_dir):
+            if workers.running(run_dir):  # never a second run of a seed beside a live one
+                raise StudyError(f"{run_dir} is still running; wait for it, or stop it first")
             attempt += 1
             run_dir = cfg.out / "reruns" / f"s{seed}.{attempt}"
         s = read_summary(run_dir) if run_dir.exists() else None
@@ -408,7 +421,8 @@ def write_result(
         "reruns": reruns,
         "wall_seconds_this_invocation": seconds,
     }
-    (cfg.out / "study.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
+    text = json.dumps(result, indent=2, default=_json_default) + "\n"
+    atomic_write_text(cfg.out / "study.json", text)  # a kill leaves the old file or the new
     selected = {
         "task": cfg.task,
         "optimizer": cfg.optimizer,
@@ -417,7 +431,7 @@ def write_result(
         "hparams": best_summary["hparams"],
         "base": {k: v for k, v in base.items() if not k.startswith("_")},
     }
-    (cfg.out / "selected.yaml").write_text(yaml.safe_dump(selected, sort_keys=False))
+    atomic_write_text(cfg.out / "selected.yaml", yaml.safe_dump(selected, sort_keys=False))
     return result
 
 
