@@ -127,6 +127,13 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str, overrides=()):
             OmegaConf.to_container(cfg.task, resolve=True), cfg.data.root, device
         )
         loop = loop_config(cfg, task.default_steps)
+        if loop.warmup_steps > loop.steps:
+            print(
+                f"warning: schedule.warmup_steps={loop.warmup_steps} is longer than "
+                f"steps={loop.steps}: the peak lr is never reached",
+                file=sys.stderr,
+                flush=True,
+            )
         memory_estimate.check_fits(task, spec.family, spec.state_bits)
         world = distributed.world_size()
         if world > 1 and getattr(task, "batch_size", world) % world:
