@@ -120,6 +120,8 @@ def check_checkpoint(path: Path) -> None:
                 bad = z.testzip()
             if bad is not None:
                 problem = f"corrupt: CRC mismatch in {bad}"
+            else:
+                problem = _unsafe_pickle(path)
     except (OSError, zipfile.BadZipFile, EOFError) as e:
         problem = f"unreadable ({' '.join(str(e).split())})"
     if problem:
@@ -127,6 +129,22 @@ def check_checkpoint(path: Path) -> None:
             f"{path}: {problem}; it was not loaded and nothing was changed: "
             "delete it to start the run over (resume=true), or restore a good copy"
         )
+
+
+def _unsafe_pickle(path: Path) -> str | None:
+    """Why ``path`` does not load with ``weights_only=True`` (tensors and plain types only:
+    a pickle that names a function is refused, never called), else None."""
+    import pickle
+
+    import torch
+
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as e:
+        lines = [x for x in str(e).splitlines() if "WeightsUnpickler error" in x]
+        first = " ".join((lines or str(e).splitlines() or [""])[0].split())[:160]
+        return f"holds more than tensors and plain types ({first})"
+    return None
 
 
 def check_run_dir(path: str | os.PathLike) -> None:
@@ -142,6 +160,16 @@ def check_run_dir(path: str | os.PathLike) -> None:
         raise RecordError(f"cannot create run folder {path}: {ancestor} is a file, not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise RecordError(f"cannot create run folder {path}: {ancestor} is not writable")
+    try:
+        name_max = os.pathconf(ancestor, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    long = [p for p in path.relative_to(ancestor).parts if len(os.fsencode(p)) > name_max]
+    if long:  # refused before Hydra makes the parents, so no empty folder is left behind
+        raise RecordError(
+            f"cannot create run folder: the name {long[0][:40]}... is {len(os.fsencode(long[0]))}"
+            f" bytes, more than this file system's {name_max}; use a shorter hydra.run.dir"
+        )
 
 
 try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import hydra
@@ -251,6 +252,8 @@ def run(cfg: DictConfig) -> dict:
                 summary.update(interrupt.note(stop, measured["steps"], bool(loop.checkpoint_every)))
         except Exception as e:  # recorded, not raised: a sweep goes on with its other runs
             summary.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
+            with open(run_dir / "run.log", "a") as log:  # the whole traceback, for the author
+                log.write(f"training failed at {time.strftime('%F %T')}:\n{traceback.format_exc()}")
     summary["wall_seconds"] = time.perf_counter() - start
     summary["wandb"] = mirror.finish(summary)
     for key in record.SUMMARY_KEYS:

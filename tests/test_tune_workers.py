@@ -67,3 +67,24 @@ def test_a_trial_run_dies_with_its_killed_tune():
         time.sleep(0.05)
     os.kill(child, signal.SIGKILL)
     raise AssertionError("the child outlived its killed parent")
+
+
+def test_a_corrupt_or_foreign_study_db_is_one_line(tmp_path):
+    """Before: optuna/sqlalchemy's 76-line traceback."""
+    import sqlite3
+
+    import pytest
+
+    from suite.tune.study import StudyError
+
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / "study.db").write_bytes(b"SQLite format 3\x00" + b"\xff" * 300)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    with sqlite3.connect(foreign / "study.db") as db:  # another program's database
+        db.execute("CREATE TABLE alembic_version (version_num TEXT)")
+        db.execute("INSERT INTO alembic_version VALUES ('not-optuna')")
+    for out in (tmp_path / "corrupt", foreign):
+        with pytest.raises(StudyError) as e:
+            open_study(StudyConfig("toy", "sgd", 1, out))
+        assert "\n" not in str(e.value) and "study.db" in str(e.value)

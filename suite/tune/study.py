@@ -199,20 +199,28 @@ def _sampler(cfg: StudyConfig) -> optuna.samplers.BaseSampler:
 def open_study(cfg: StudyConfig) -> optuna.Study:
     """Create the study or load it; a resumed study must have the same budget."""
     cfg.out.mkdir(parents=True, exist_ok=True)
-    storage = RDBStorage(
-        cfg.storage_url,
-        heartbeat_interval=cfg.heartbeat_s,
-        grace_period=cfg.grace_s,
-        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-    )
-    study = optuna.create_study(
-        study_name=cfg.name,
-        storage=storage,
-        sampler=_sampler(cfg),
-        direction="minimize",
-        load_if_exists=True,
-    )
-    budget = study.user_attrs.get("budget")
+    try:  # a corrupt, locked or foreign database: one line naming it, not 76
+        storage = RDBStorage(
+            cfg.storage_url,
+            heartbeat_interval=cfg.heartbeat_s,
+            grace_period=cfg.grace_s,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+        )
+        study = optuna.create_study(
+            study_name=cfg.name,
+            storage=storage,
+            sampler=_sampler(cfg),
+            direction="minimize",
+            load_if_exists=True,
+        )
+        budget = study.user_attrs.get("budget")
+    except Exception as e:  # noqa: BLE001  sqlalchemy, optuna and sqlite errors alike
+        reason = " ".join(str(getattr(e, "orig", None) or e).split())[:200]
+        raise StudyError(
+            f"cannot open the study storage {cfg.storage_url} ({type(e).__name__}: {reason}); "
+            "if it is locked, wait for the other worker; if it is corrupt or not an Optuna "
+            "study, move it away or use another OUT"
+        ) from None
     if budget is None:
         study.set_user_attr("budget", cfg.budget())
     elif budget != cfg.budget():
