@@ -89,3 +89,23 @@ def _records():
     runs = pd.DataFrame({"status": ["ok"]})
     problems = pd.DataFrame({"status": pd.Series(dtype=str)})
     return Records(runs, pd.DataFrame(), problems, [], pd.DataFrame())
+
+
+@pytest.mark.slow  # one real run, then the report (about 15 s here)
+def test_the_report_of_a_unicode_folder_under_lc_all_c(tmp_path):
+    """Before: UnicodeEncodeError traceback writing report.md (ASCII locale, '±')."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, run_suite
+
+    runs = tmp_path / "résumé"
+    run_dir = f"hydra.run.dir='{runs / 'r1'}'"  # quoted: Hydra's grammar takes no é bare
+    run_suite("task=toy", "logger=none", "progress=none", "steps=3", run_dir)
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "suite.report", str(runs), "--out", str(tmp_path / "rep")],
+        cwd=REPO, capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "résumé" in (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")

@@ -106,7 +106,7 @@ def _build(records: Records, roots: list[Path], out: Path, title: str, cmd: str)
     tables = build_tables(agg, records)
     for t in tables:
         t.data.to_csv(out / f"{t.name}.csv", index=False)
-        (out / f"{t.name}.tex").write_text(to_latex(t))
+        (out / f"{t.name}.tex").write_text(to_latex(t), encoding="utf-8", errors="surrogateescape")
     plots = loss_curves(records, agg, out / "plots") + cost_chart(agg, out / "plots")
     plots += heatmaps(agg, out / "plots")
     plots += telemetry_plots(records, out / "plots")
@@ -118,7 +118,7 @@ def _build(records: Records, roots: list[Path], out: Path, title: str, cmd: str)
             f"\n## Fair comparison\n\n{len(studies)} tuning studies found: leaderboard, "
             "performance profiles and p-values in [protocol/report.md](protocol/report.md).\n"
         )
-    (out / "report.md").write_text(markdown)
+    (out / "report.md").write_text(markdown, encoding="utf-8", errors="surrogateescape")
     return markdown
 
 
@@ -157,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     except (RecordError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    if hasattr(sys.stdout, "reconfigure"):  # LC_ALL=C: an ASCII terminal still gets the report
+        sys.stdout.reconfigure(errors="backslashreplace")
     print(markdown, end="")
     return 0
 
