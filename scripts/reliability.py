@@ -14,7 +14,10 @@ live in scripts/faultcases/):
   device with the path, nothing is torn, the killed run's checkpoint stays whole;
 - bad input (every hostile value, unknown keys and names, too large a batch), a resume
   with a changed config, a finished folder reused, a second run into a running folder,
-  damaged checkpoints and datasets: refused with one line (exit 2), nothing changed.
+  damaged checkpoints and datasets: refused with one line (exit 2), nothing changed;
+- security (faultcases/security.py): payloads in files someone else made (nested
+  ``_target_``, a pickled checkpoint, a YAML python tag, a study.json's extra, a study.db's
+  stored overrides): each refused in one line, payloads executed must be 0.
 
 Totals: cases tried, bad inputs refused, runs recovered, records lost, cases skipped.
 A record is lost when a finished folder's files later change (every file, .hydra/
@@ -43,7 +46,7 @@ from rich.table import Table
 # Read the records with the suite of this checkout (the one `python -m suite.run` runs from
 # the repository root), not whichever one the environment's editable install points at.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from faultcases import disk, inputs, kills  # noqa: E402
+from faultcases import disk, inputs, kills, security  # noqa: E402
 from faultcases.campaign import KILL, Campaign, Row  # noqa: E402
 
 
@@ -97,6 +100,14 @@ def jobs(
             for ch, w in inputs.RESUME_CHANGES
         ],
         *[(" ".join(h), lambda h=h, w=w: inputs.hostile_case(c, h, w)) for h, w in inputs.HOSTILE],
+        *[
+            (f"security {n}", lambda n=n, o=o: security.override_case(c, n, o))
+            for n, o in security.OVERRIDES
+        ],
+        ("security checkpoint", lambda: security.checkpoint_case(c)),
+        ("security yaml", lambda: security.yaml_tag_case(c)),
+        ("security compare", lambda: security.compare_case(c)),
+        ("security study.db", lambda: security.study_db_case(c, adamw)),
     ]
 
 
@@ -148,9 +159,17 @@ def main() -> int:
         f"skipped: {len(rows) - len(tried)}   "
         f"failed: {len(failed)}   ({time.perf_counter() - start:.0f} s)"
     )
+    payloads = [r for r in rows if r.kind == "security" and r.outcome != "skipped"]
+    executed = sum(r.executed for r in payloads)
+    console.print(
+        f"security: {len(payloads)} payloads tried (nested _target_, pickled checkpoint, "
+        f"YAML python tag, study.json extra, study.db overrides)   "
+        f"refused: {sum(r.outcome == 'refused' for r in payloads)}   "
+        f"payloads executed: {executed} (must be 0)"
+    )
     for what in c.lost:
         console.print(f"[red]record lost[/]: {what}")
-    return 1 if failed or c.lost else 0
+    return 1 if failed or c.lost or executed else 0
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -55,11 +56,46 @@ def check_config(cfg: Any, task_name: str, optimizer_name: str) -> None:
         raise ValueError(f"invalid resume: {cfg.resume!r} (must be true or false)")
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _representable(value: float) -> bool:
+    """Finite and within float32's range (an int past float64 overflows, so it is not)."""
+    try:
+        return math.isfinite(float(value)) and abs(float(value)) <= FLOAT32_MAX
+    except OverflowError:
+        return False
+
+
+def _numbers(tree: Any, prefix: str = ""):
+    """(dotted key, value) for every number in a hyperparameter tree (lists indexed)."""
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+    for key, value in items:
+        name = f"{prefix}{key}" if isinstance(tree, dict) else f"{prefix[:-1]}[{key}]"
+        if isinstance(value, (dict, list, tuple)):
+            yield from _numbers(value, f"{name}.")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield name, value
+
+
 def check_hparams(family: str, hparams: dict) -> None:
     """Refuse hyperparameters an optimizer accepts but that cannot train: an adaptive update
     m / (sqrt(v) + eps) (Adam and every optimizer with an ``eps`` of that kind) is 0/0 = NaN
     at step 1 wherever a gradient is 0 when eps = 0. ``family`` is kept for rules of one
     family."""
+    for key, value in _numbers(hparams):
+        if not _representable(value):
+            raise ValueError(
+                f"invalid optimizer.{key}: {value!r:.40} (must be finite and within float32's "
+                f"range, |x| <= {FLOAT32_MAX:.3g}: optimizer state is float32)"
+            )
+    momentum = hparams.get("momentum")
+    if isinstance(momentum, (int, float)) and not isinstance(momentum, bool):
+        if not 0 <= momentum < 1:
+            raise ValueError(
+                f"invalid optimizer.momentum: {momentum!r} (must be in [0, 1): at 1 or above "
+                "the momentum buffer never forgets and the update grows without bound)"
+            )
     if hparams.get("eps", 1.0) == 0:
         raise ValueError(
             "invalid optimizer.eps: 0 (Adam divides by sqrt(v) + eps: with eps=0 a zero "
@@ -84,6 +120,8 @@ def check_checkpoint(path: Path) -> None:
                 bad = z.testzip()
             if bad is not None:
                 problem = f"corrupt: CRC mismatch in {bad}"
+            else:
+                problem = _unsafe_pickle(path)
     except (OSError, zipfile.BadZipFile, EOFError) as e:
         problem = f"unreadable ({' '.join(str(e).split())})"
     if problem:
@@ -91,6 +129,22 @@ def check_checkpoint(path: Path) -> None:
             f"{path}: {problem}; it was not loaded and nothing was changed: "
             "delete it to start the run over (resume=true), or restore a good copy"
         )
+
+
+def _unsafe_pickle(path: Path) -> str | None:
+    """Why ``path`` does not load with ``weights_only=True`` (tensors and plain types only:
+    a pickle that names a function is refused, never called), else None."""
+    import pickle
+
+    import torch
+
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as e:
+        lines = [x for x in str(e).splitlines() if "WeightsUnpickler error" in x]
+        first = " ".join((lines or str(e).splitlines() or [""])[0].split())[:160]
+        return f"holds more than tensors and plain types ({first})"
+    return None
 
 
 def check_run_dir(path: str | os.PathLike) -> None:
@@ -106,6 +160,16 @@ def check_run_dir(path: str | os.PathLike) -> None:
         raise RecordError(f"cannot create run folder {path}: {ancestor} is a file, not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise RecordError(f"cannot create run folder {path}: {ancestor} is not writable")
+    try:
+        name_max = os.pathconf(ancestor, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    long = [p for p in path.relative_to(ancestor).parts if len(os.fsencode(p)) > name_max]
+    if long:  # refused before Hydra makes the parents, so no empty folder is left behind
+        raise RecordError(
+            f"cannot create run folder: the name {long[0][:40]}... is {len(os.fsencode(long[0]))}"
+            f" bytes, more than this file system's {name_max}; use a shorter hydra.run.dir"
+        )
 
 
 try:

@@ -24,6 +24,7 @@ import errno
 import json
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -181,11 +182,15 @@ def create_run_dir(path: Path, resume: bool = False) -> Path:
     return path
 
 
+MAX_METRICS_BYTES = 512 * 2**20  # a 10^6-step run logged every step is ~200 MiB
+MAX_SUMMARY_BYTES = 16 * 2**20
+
+
 def read_jsonl(path: Path) -> list[dict]:
     """Events of a metrics.jsonl; a torn last line (killed mid-write) is ignored, any other
     malformed line is an error naming the file and line."""
     events = []
-    lines = Path(path).read_text().split("\n")
+    lines = read_regular(path, MAX_METRICS_BYTES).split("\n")
     for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -205,7 +210,7 @@ def read_summary(run_dir: Path) -> dict:
     """The summary of one run, validated; a clear RecordError otherwise."""
     path = Path(run_dir) / "summary.json"
     try:
-        summary = json.loads(path.read_text())
+        summary = json.loads(read_regular(path, MAX_SUMMARY_BYTES))
     except FileNotFoundError:
         raise RecordError(f"{path}: missing (run never finished or not a run folder)") from None
     except json.JSONDecodeError as e:
@@ -224,12 +229,39 @@ def is_run_dir(path: Path) -> bool:
     return Path(path, "summary.json").is_file() or Path(path, "config.yaml").is_file()
 
 
-def find_runs(root: Path) -> list[Path]:
-    """Every run folder under ``root`` (a folder holding config.yaml or summary.json)."""
+def read_regular(path: Path, limit: int) -> str:
+    """The text of ``path`` if it is a regular file of at most ``limit`` bytes; RecordError
+    otherwise (a FIFO or device named like a record would hang or never end a read)."""
+    path = Path(path)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens without a writer, unread
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise RecordError(f"{path}: not a regular file; not read")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise RecordError(f"{path}: larger than {limit >> 20} MiB; not read")
+    return data.decode("utf-8", errors="replace")
+
+
+def find_runs(root: Path, skipped: list[str] | None = None) -> list[Path]:
+    """Every run folder under ``root`` (a folder holding config.yaml or summary.json).
+
+    Symlinked folders are followed once: a link back to a folder already walked (a loop, or
+    a second name for the same runs) is left out, and said in ``skipped`` if given."""
     root = Path(root)
     if not root.is_dir():
         raise RecordError(f"{root}: not a folder of run records")
-    found = {p.parent for p in root.rglob("config.yaml")} | {
-        p.parent for p in root.rglob("summary.json")
-    }
+    found, seen = set(), set()
+    for here, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:
+            dirs[:] = []
+            if skipped is not None:
+                skipped.append(f"{here}: a symlink to {real}, already read (loop or duplicate)")
+            continue
+        seen.add(real)
+        dirs.sort()
+        if "config.yaml" in files or "summary.json" in files:
+            found.add(Path(here))
     return sorted(p for p in found if "wandb" not in p.parts and ".hydra" not in p.parts)

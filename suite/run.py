@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import hydra
@@ -22,7 +23,16 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from suite import distributed, interrupt, memory_estimate, preflight, record, run_folder, schema
+from suite import (
+    distributed,
+    interrupt,
+    memory_estimate,
+    preflight,
+    record,
+    run_folder,
+    schema,
+    trust,
+)
 from suite.data import DatasetError
 from suite.distributed import local_device
 from suite.env import environment
@@ -93,6 +103,7 @@ def constructor_config(optimizer_cfg: DictConfig) -> DictConfig:
 def setup(cfg: DictConfig, task_name: str, optimizer_name: str, overrides=()):
     """Build everything a run needs, failing with SetupError before any training."""
     try:
+        trust.check_run_config(cfg)  # no _target_ but the optimizer's class: nothing built yet
         preflight.check_config(cfg, task_name, optimizer_name)
         schema.check(cfg)  # unknown keys (+foo=1, +schedule.warmup_step=5) and types
         if cfg.threads is not None and int(cfg.threads) < 1:
@@ -117,6 +128,13 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str, overrides=()):
             OmegaConf.to_container(cfg.task, resolve=True), cfg.data.root, device
         )
         loop = loop_config(cfg, task.default_steps)
+        if loop.warmup_steps > loop.steps:
+            print(
+                f"warning: schedule.warmup_steps={loop.warmup_steps} is longer than "
+                f"steps={loop.steps}: the peak lr is never reached",
+                file=sys.stderr,
+                flush=True,
+            )
         memory_estimate.check_fits(task, spec.family, spec.state_bits)
         world = distributed.world_size()
         if world > 1 and getattr(task, "batch_size", world) % world:
@@ -237,6 +255,8 @@ def run(cfg: DictConfig) -> dict:
                 summary.update(interrupt.note(stop, measured["steps"], bool(loop.checkpoint_every)))
         except Exception as e:  # recorded, not raised: a sweep goes on with its other runs
             summary.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
+            with open(run_dir / "run.log", "a") as log:  # the whole traceback, for the author
+                log.write(f"training failed at {time.strftime('%F %T')}:\n{traceback.format_exc()}")
     summary["wall_seconds"] = time.perf_counter() - start
     claim = provenance.state_bits_check(spec.name, spec.state_bits, summary.get("state_bits"))
     if claim:

@@ -52,8 +52,22 @@ def check_resume_config(run_dir: Path, cfg: DictConfig) -> None:
     """Raise RecordError if ``cfg`` differs from the run's recorded config.yaml."""
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
+        if (Path(run_dir) / "checkpoint.pt").exists():  # the config went, the state did not
+            raise RecordError(
+                f"resume refused: {path} is missing but a checkpoint is there, so the run's "
+                "config cannot be checked; restore config.yaml or start a new run folder"
+            )
         return  # killed before the config was written: nothing recorded to differ from
-    recorded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    try:  # OmegaConf's loader builds no python objects (a !!python tag is an error)
+        recorded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except Exception as e:  # noqa: BLE001  yaml, omegaconf, unicode: one line, nothing run
+        reason = " ".join(str(e).split())[:200]
+        raise RecordError(
+            f"resume refused: {path} is not a readable config ({type(e).__name__}: {reason}); "
+            "restore it or start a new run folder"
+        ) from None
+    if not isinstance(recorded, dict):
+        raise RecordError(f"resume refused: {path} is not a config mapping (truncated?)")
     diff = config_differences(recorded, OmegaConf.to_container(cfg, resolve=True))
     if diff:
         raise RecordError(

@@ -129,7 +129,20 @@ def check_task_keys(task_cfg: DictConfig) -> None:
 def check_optimizer_keys(optimizer_cfg: DictConfig) -> None:
     import hydra
 
-    cls = hydra.utils.get_class(optimizer_cfg._target_)
+    target = optimizer_cfg.get("_target_")
+    try:
+        cls = hydra.utils.get_class(target)
+    except Exception as e:  # noqa: BLE001  Hydra's ImportError is 50 lines: one is enough
+        reason = " ".join(str(e).split("\n")[0].split())[:160]
+        raise ValueError(
+            f"invalid optimizer._target_ {target!r}: not an importable class ({reason}); "
+            "check the module and class name"
+        ) from None
+    if not optimizer_cfg.get("_partial_", False):
+        raise ValueError(
+            f"optimizer config for {target} lacks `_partial_: true`: the suite passes the "
+            "model's parameters later; add `_partial_: true` to its YAML"
+        )
     params = inspect.signature(cls).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return  # takes any keyword: the constructor itself is the check
@@ -201,6 +214,33 @@ def check_choices(argv: list[str]) -> str | None:
         for name in names:
             if name not in valid:
                 return f"unknown {o.key_or_group} {name!r}; valid: {', '.join(valid)}"
+            problem = _yaml_problem(o.key_or_group, name, searchpath)
+            if problem:
+                return problem
+    return None
+
+
+def _yaml_problem(group: str, name: str, searchpath: list[str]) -> str | None:
+    """One line for a group option whose YAML does not parse (Hydra prints ~90 lines)."""
+    import yaml
+
+    roots = [CONF] + [
+        Path(p.removeprefix("file://"))
+        for p in searchpath
+        if "://" not in p or p.startswith("file://")
+    ]
+    for root in roots:
+        path = Path(root) / group / f"{name}.yaml"
+        if path.is_file():
+            try:
+                yaml.safe_load(path.read_text())
+            except yaml.YAMLError as e:
+                mark = getattr(e, "problem_mark", None)
+                where = f"{path}:{mark.line + 1}" if mark else str(path)
+                what = getattr(e, "problem", None) or type(e).__name__
+                return f"{where}: not valid YAML ({what}); fix the file"
+            except (OSError, UnicodeDecodeError) as e:
+                return f"{path}: unreadable ({e})"
     return None
 
 

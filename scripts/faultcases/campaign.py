@@ -22,19 +22,20 @@ OUTCOMES = ("refused", "recovered", "held", "skipped", "failed")
 
 @dataclass
 class Row:
-    kind: str  # "fault" | "input"
+    kind: str  # "fault" | "input" | "security"
     case: str
     expected: str
     observed: str
     ok: bool
     outcome: str = ""  # refused | recovered (resumed == uninterrupted) | held | skipped
     faults: int = 1  # faults injected by this case (a random-kill row holds many)
+    executed: bool = False  # a security payload ran (its marker file appeared)
 
     def __post_init__(self) -> None:
         if not self.ok:
             self.outcome = "failed"
         elif not self.outcome:
-            self.outcome = "refused" if self.kind == "input" else "held"
+            self.outcome = "refused" if self.kind in ("input", "security") else "held"
 
 
 def skipped(kind: str, case: str, expected: str, why: str) -> Row:

@@ -50,6 +50,12 @@ HOSTILE = [  # (overrides, words the one-line refusal must hold)
     (("threads=many",), ("threads", "'many'")),
     (("grad_clip=abc",), ("grad_clip", "'abc'")),
     (("schedule.min_lr_ratio=5",), ("schedule.min_lr_ratio", "[0, 1]")),
+    (("optimizer=sgd", "optimizer.momentum=1.5"), ("optimizer.momentum", "[0, 1)")),
+    (("optimizer=sgd", "optimizer.lr=1e308"), ("optimizer.lr", "float32")),
+    (("optimizer.betas=[0.9,1e39]",), ("optimizer.betas[1]", "float32")),
+    (("task=cnn_digits", "+task.batch_size=1"), ("batch_size", ">= 2")),
+    (("optimizer._target_=suite.optim.sgd.SGDD",), ("optimizer._target_", "SGDD")),
+    (("~optimizer._partial_",), ("_partial_: true",)),
     (
         ("task=lm_shakespeare", "+task.batch_size=100000", "steps=2"),
         ("needs at least", "GiB are free"),

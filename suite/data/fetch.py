@@ -10,7 +10,7 @@ mirrors), while the canonical download still passes by its published md5.
 Every failure is a :class:`DatasetError` with a one-line message that says what
 was expected and where it was looked for.
 
-Digests of large files are remembered (size, mtime, digest) in the user cache,
+Digests of large files are remembered (size, mtime, inode, ctime, digest) in the user cache,
 never in the data folder, which may be shared and read-only.
 """
 
@@ -31,7 +31,7 @@ from .root import cache_root
 # Files at least this large get a stamp (size, mtime, digest) after a successful
 # check so the next run does not hash them again; smaller files hash in milliseconds.
 STAMP_MIN_BYTES = 16 * 2**20
-STAMP_FILE = "verified.json"  # in cache_root(): {absolute path: [size, mtime_ns, algo, digest]}
+STAMP_FILE = "verified.json"  # in cache_root(): {path: [size, mtime_ns, ino, ctime_ns, ...]}
 DOWNLOAD_TIMEOUT_S = 60
 
 
@@ -108,7 +108,10 @@ def verify(path: Path, spec: FileSpec) -> None:
     """Raise DatasetError unless ``path`` has the published checksum or, for a .gz
     file, the published sha256 of its decompressed content."""
     st = path.stat()
-    key = [st.st_size, st.st_mtime_ns, spec.algo, spec.checksum, spec.content_sha256]
+    # size and mtime can be forged (touch -d); the inode's ctime cannot: any write, rename or
+    # swap of the file moves it, and then the file is hashed again.
+    key = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+    key += [spec.algo, spec.checksum, spec.content_sha256]
     big = st.st_size >= STAMP_MIN_BYTES
     if big and _read_stamps().get(str(path.resolve())) == key:
         return

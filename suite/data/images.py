@@ -134,10 +134,27 @@ def load_mnist(name: str = "mnist", root: str | os.PathLike | None = None) -> Im
 # --- CIFAR-10 (python pickle batches) -----------------------------------------------------
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """An unpickler that builds plain types and numpy arrays only: a data file, even one
+    whose digest was checked, never names a function to call."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused global {module}.{name} (data holds no code)")
+        return super().find_class(module, name)
+
+
 def read_cifar_batch(f, where: str) -> tuple[torch.Tensor, torch.Tensor]:
     """One pickled CIFAR-10 batch: a dict with b"data" (N, 3072) uint8 and b"labels"."""
     try:
-        d = pickle.load(f, encoding="bytes")
+        d = _ArraysOnly(f, encoding="bytes").load()
         data = np.asarray(d[b"data"], dtype=np.uint8)
         labels = np.asarray(d[b"labels"], dtype=np.int64)
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, OSError) as e:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -122,6 +123,26 @@ def _save_cached(dirs: list[Path], name: str, write) -> None:
                 os.remove(tmp)
 
 
+def _read_bpe_cache(tok_path: Path, ids_path: Path, tokenizer_cls):
+    """(vocab size, ids per split) from the cache, or None if it is torn or foreign (then it
+    is rebuilt, with one line naming the file). Tensors only: a cache never runs code."""
+    try:
+        tok = tokenizer_cls.from_file(str(tok_path))
+        ids = torch.load(ids_path, weights_only=True)
+        if not isinstance(ids, dict) or not all(
+            isinstance(ids.get(s), torch.Tensor) and ids[s].dim() == 1 for s in SPLITS
+        ):
+            raise ValueError("not a dict of 1-D token tensors per split")
+        if any(len(ids[s]) and int(ids[s].max()) >= tok.get_vocab_size() for s in SPLITS):
+            raise ValueError("token ids beyond the tokenizer's vocabulary")
+    except Exception as e:  # noqa: BLE001  any damage: the cache is rebuilt, never trusted
+        reason = " ".join(str(e).split())[:160]
+        print(f"warning: BPE cache {ids_path} or {tok_path} unreadable ({reason}); rebuilding it",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return None
+    return tok.get_vocab_size(), {s: ids[s].long() for s in SPLITS}
+
+
 def _bpe(texts: dict[str, str], vocab_size: int, key: str, dirs: list[Path]):
     import tokenizers
     from tokenizers import ByteLevelBPETokenizer, Tokenizer
@@ -138,9 +159,9 @@ def _bpe(texts: dict[str, str], vocab_size: int, key: str, dirs: list[Path]):
     tok_name, ids_name = f"bpe-{h}.json", f"bpe-{h}-tokens.pt"
     tok_path, ids_path = _load_cached(dirs, tok_name), _load_cached(dirs, ids_name)
     if tok_path is not None and ids_path is not None:
-        tok = Tokenizer.from_file(str(tok_path))
-        ids = torch.load(ids_path)
-        return tok.get_vocab_size(), {s: ids[s].long() for s in SPLITS}
+        cached = _read_bpe_cache(tok_path, ids_path, Tokenizer)
+        if cached is not None:
+            return cached
     bpe = ByteLevelBPETokenizer()
     lines = texts["train"].splitlines(keepends=True)  # trained on the train split only
     bpe.train_from_iterator(

@@ -8,8 +8,11 @@ without ``--force``; a bad runs path is a one-line error.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -84,14 +87,26 @@ def write_report(roots: list[Path], out: Path, title: str, force: bool, cmd: str
     if found and records.runs.empty and (problems["status"] == "unreadable").all():
         first = problems.iloc[0]
         raise RecordError(f"none of the {found} run records can be read: {first.reason}")
-    for path in old:
-        path.unlink()
+    # Built in a temporary folder beside ``out``, then swapped in file by file (each an
+    # os.replace), report.md last: a kill leaves the old report or the new one, never half.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".building", dir=out.parent))
+    try:
+        markdown = _build(records, roots, build, title, cmd)
+        _swap_in(build, out, old)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    return markdown
+
+
+def _build(records: Records, roots: list[Path], out: Path, title: str, cmd: str) -> str:
+    """Every file of the report, written into the empty folder ``out``."""
     (out / "plots").mkdir(parents=True, exist_ok=True)
     agg = aggregate(records)
     tables = build_tables(agg, records)
     for t in tables:
         t.data.to_csv(out / f"{t.name}.csv", index=False)
-        (out / f"{t.name}.tex").write_text(to_latex(t))
+        (out / f"{t.name}.tex").write_text(to_latex(t), encoding="utf-8", errors="surrogateescape")
     plots = loss_curves(records, agg, out / "plots") + cost_chart(agg, out / "plots")
     plots += heatmaps(agg, out / "plots")
     plots += telemetry_plots(records, out / "plots")
@@ -103,8 +118,22 @@ def write_report(roots: list[Path], out: Path, title: str, force: bool, cmd: str
             f"\n## Fair comparison\n\n{len(studies)} tuning studies found: leaderboard, "
             "performance profiles and p-values in [protocol/report.md](protocol/report.md).\n"
         )
-    (out / "report.md").write_text(markdown)
+    (out / "report.md").write_text(markdown, encoding="utf-8", errors="surrogateescape")
     return markdown
+
+
+def _swap_in(build: Path, out: Path, old: list[Path]) -> None:
+    """Move every file of ``build`` into ``out`` (report.md last), then drop the old
+    report's files the new one does not have."""
+    new = sorted(p.relative_to(build) for p in build.rglob("*") if p.is_file())
+    new.sort(key=lambda p: p == Path("report.md"))
+    kept = {out / p for p in new}
+    for stale in old:
+        if stale not in kept and stale.name != "report.md":
+            stale.unlink(missing_ok=True)
+    for rel in new:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(build / rel, out / rel)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     except (RecordError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    if hasattr(sys.stdout, "reconfigure"):  # LC_ALL=C: an ASCII terminal still gets the report
+        sys.stdout.reconfigure(errors="backslashreplace")
     print(markdown, end="")
     return 0
 

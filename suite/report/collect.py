@@ -180,8 +180,9 @@ def _target_key(r: dict) -> tuple:
 def collect(roots: list[Path]) -> Records:
     """Read every run folder under ``roots``; a root that holds no runs is a RecordError."""
     folders: list[Path] = []
+    skipped: list[str] = []  # symlinked folders already read (a loop or a second name)
     for root in roots:
-        found = find_runs(Path(root))
+        found = find_runs(Path(root), skipped)
         if not found:
             raise RecordError(
                 f"{root}: holds no run records (no config.yaml or summary.json below it)"
@@ -192,6 +193,7 @@ def collect(roots: list[Path]) -> Records:
     curves: list[tuple] = []
     notes: list[str] = []
     evals: list[tuple] = []
+    notes.extend(f"skipped {s}" for s in skipped)
     unique = {f.resolve(): f for f in reversed(folders)}  # one folder named twice counts once
     for folder in sorted(unique.values()):
         _read_one(folder, rows, problems, curves, notes, evals)

@@ -272,7 +272,7 @@ def write(
     plots += loss_curves(records, agg, out / "plots") + cost_chart(agg, out / "plots")
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in plots]
     markdown = "\n".join(lines) + "\n"
-    (out / "report.md").write_text(markdown)
+    (out / "report.md").write_text(markdown, encoding="utf-8", errors="surrogateescape")
     return markdown
 
 

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from suite.report.plots import safe_name  # noqa: E402
 from suite.report.style import colour, emphasis, is_candidate, legend_note, linestyle  # noqa: E402
 
 
@@ -85,7 +86,7 @@ def search_heatmaps(trials: pd.DataFrame, out: Path) -> list[Path]:
         if bad.any():
             ax.legend(fontsize=7)
         fig.tight_layout()
-        path = out / f"search_{task}_{opt}.png"
+        path = out / f"search_{safe_name(task)}_{safe_name(opt)}.png"  # names from a record
         fig.savefig(path, dpi=110)
         plt.close(fig)
         paths.append(path)

@@ -41,6 +41,11 @@ class CNNTask(ImageClassification):
         device: str | torch.device = "cpu",
     ) -> None:
         check_positive(width=width)
+        if batch_size == 1:  # BatchNorm on the 1x1 map of the last stage: one value per channel
+            raise ValueError(
+                "batch_size must be >= 2 for a ResNet (BatchNorm needs more than one value "
+                "per channel to train), got 1"
+            )
         if width % 2:
             raise ValueError(f"width must be even, got {width}")
         layers = tuple(layers)

@@ -31,8 +31,9 @@ import yaml
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from suite.record import read_summary
-from suite.tune import objective
+from suite import trust
+from suite.record import atomic_write_text, read_summary
+from suite.tune import objective, workers
 from suite.tune.space import CONF, Param, load_config, load_space, overrides, suggest
 
 SAMPLERS = ("sobol", "tpe", "random")
@@ -53,6 +54,16 @@ class StudyError(ValueError):
 
 class RunCrashed(RuntimeError):
     """A trial's run ended without a summary (killed, out of memory): the trial fails, the study goes on."""
+
+
+WAIT_S = 2.0  # how often a worker whose budget is taken looks again
+
+# Top-level run keys a study's extra overrides may set (the study sets task, optimizer,
+# seed, steps; resume is the run's own business).
+EXTRA_TOP_KEYS = (
+    "amp", "checkpoint_every", "data", "device", "eval_every", "grad_clip", "log_every",
+    "logger", "progress", "schedule", "telemetry_every", "threads",
+)  # fmt: skip
 
 
 @dataclass
@@ -115,8 +126,37 @@ class StudyConfig:
             key = o.split("=", 1)[0].lstrip("+~")
             if key in ("task", "optimizer", "seed", "steps") or key.startswith("hydra."):
                 raise StudyError(f"override {o!r} is set by the study; pass it as an option")
+        try:  # extra may come from a baseline's study.json: only keys a run accepts, plain values
+            trust.check_overrides(self.extra, self.accepts_extra, "extra", self.extra_keys())
+        except ValueError as e:
+            raise StudyError(str(e)) from None
         fixed = self.fixed_hparams()
         return [p for p in space if p.path.split(".")[0] not in fixed]
+
+    def _task_name(self) -> str:
+        return yaml.safe_load((self.conf / "task" / f"{self.task}.yaml").read_text())["name"]
+
+    def accepts_extra(self, key: str) -> bool:
+        """Whether a run of this task takes ``key`` (top-level run keys but those the study
+        sets, the task's arguments, schedule/logger/data fields) as an extra override."""
+        from dataclasses import fields
+
+        from suite import schema
+        from suite.tasks import TASKS, task_arguments
+
+        top, _, rest = key.partition(".")
+        if not rest:
+            return top in EXTRA_TOP_KEYS
+        if top == "task":
+            return self._task_name() in TASKS and rest in task_arguments(self._task_name())
+        groups = {"schedule": schema.Schedule, "logger": schema.Logger, "data": schema.Data}
+        return top in groups and rest in {f.name for f in fields(groups[top])}
+
+    def extra_keys(self) -> str:
+        return (
+            f"valid: {', '.join(EXTRA_TOP_KEYS)}, task.<argument of {self.task}>, "
+            "schedule.*, logger.*, data.root, with plain values"
+        )
 
     def fixed_hparams(self) -> dict[str, Any]:
         """The optimizer hyperparameters the task fixes (``Task.fixed_hparams``, e.g. no
@@ -124,7 +164,7 @@ class StudyConfig:
         the search, passed as they are to every trial and rerun."""
         from suite.tasks import TASKS
 
-        name = yaml.safe_load((self.conf / "task" / f"{self.task}.yaml").read_text())["name"]
+        name = self._task_name()
         base = load_config(self.optimizer, self.optimizer_conf)
         fixed = TASKS[name].fixed_hparams if name in TASKS else {}
         return {k: v for k, v in fixed.items() if k in base}
@@ -167,20 +207,28 @@ def _sampler(cfg: StudyConfig) -> optuna.samplers.BaseSampler:
 def open_study(cfg: StudyConfig) -> optuna.Study:
     """Create the study or load it; a resumed study must have the same budget."""
     cfg.out.mkdir(parents=True, exist_ok=True)
-    storage = RDBStorage(
-        cfg.storage_url,
-        heartbeat_interval=cfg.heartbeat_s,
-        grace_period=cfg.grace_s,
-        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-    )
-    study = optuna.create_study(
-        study_name=cfg.name,
-        storage=storage,
-        sampler=_sampler(cfg),
-        direction="minimize",
-        load_if_exists=True,
-    )
-    budget = study.user_attrs.get("budget")
+    try:  # a corrupt, locked or foreign database: one line naming it, not 76
+        storage = RDBStorage(
+            cfg.storage_url,
+            heartbeat_interval=cfg.heartbeat_s,
+            grace_period=cfg.grace_s,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+        )
+        study = optuna.create_study(
+            study_name=cfg.name,
+            storage=storage,
+            sampler=_sampler(cfg),
+            direction="minimize",
+            load_if_exists=True,
+        )
+        budget = study.user_attrs.get("budget")
+    except Exception as e:  # noqa: BLE001  sqlalchemy, optuna and sqlite errors alike
+        reason = " ".join(str(getattr(e, "orig", None) or e).split())[:200]
+        raise StudyError(
+            f"cannot open the study storage {cfg.storage_url} ({type(e).__name__}: {reason}); "
+            "if it is locked, wait for the other worker; if it is corrupt or not an Optuna "
+            "study, move it away or use another OUT"
+        ) from None
     if budget is None:
         study.set_user_attr("budget", cfg.budget())
     elif budget != cfg.budget():
@@ -224,7 +272,9 @@ def launch(cfg: StudyConfig, seed: int, run_overrides: list[str], run_dir: Path)
     with open(log, "w") as f:
         f.write(" ".join(cmd) + "\n")
         f.flush()
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(  # the run dies with this process: no orphan trains on
+            cmd, stdout=f, stderr=subprocess.STDOUT, text=True, preexec_fn=workers.die_with_parent
+        )
     if proc.returncode == 2:
         last = log.read_text().strip().splitlines()[-1]
         raise StudyError(f"a run refused its input ({last}); log: {log}")
@@ -243,6 +293,8 @@ def search(cfg: StudyConfig, space: list[Param], study: optuna.Study, log=print)
     fixed = cfg.fixed_hparams()
 
     def trial_objective(trial: optuna.Trial) -> float:
+        if workers.budget_taken(study, cfg.trials, before=trial.number):
+            raise optuna.TrialPruned("the budget is taken by another worker's trials")
         values = suggest(trial, space)
         ovr = overrides(base, values) + [f"optimizer.{k}={v}" for k, v in fixed.items()]
         run_dir = cfg.out / "trials" / f"{trial.number:04d}"
@@ -257,11 +309,39 @@ def search(cfg: StudyConfig, space: list[Param], study: optuna.Study, log=print)
 
     crashes = 0
     while len(_complete(study)) < cfg.trials:
+        if workers.budget_taken(study, cfg.trials):  # another worker runs the last trials
+            time.sleep(WAIT_S)
+            continue
         before = len(_complete(study))
+        n = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
         study.optimize(trial_objective, n_trials=1, catch=(RunCrashed,))
-        crashes = 0 if len(_complete(study)) > before else crashes + 1
+        failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))) > n
+        crashes = 0 if len(_complete(study)) > before else crashes + failed
         if crashes >= 3:
             raise StudyError(f"three trials in a row ended without a summary; see {cfg.out}/logs")
+
+
+def _trial_dir(cfg: StudyConfig, t: optuna.trial.FrozenTrial) -> Path:
+    """A trial's run folder as stored in the study, refused if it leaves ``cfg.out``."""
+    try:
+        return trust.inside(cfg.out, t.user_attrs.get("run_dir"), f"trial {t.number}'s run_dir")
+    except ValueError as e:
+        raise StudyError(f"{cfg.storage_url}: {e}") from None
+
+
+def check_stored_overrides(cfg: StudyConfig, t: optuna.trial.FrozenTrial) -> None:
+    """A stored trial's overrides (read back from study.db) set only this optimizer's
+    hyperparameters to plain values: StudyError otherwise, before any run starts."""
+    keys = {f"optimizer.{k}" for k in load_config(cfg.optimizer, cfg.conf) if not k.startswith("_")}
+    try:
+        trust.check_overrides(
+            t.user_attrs.get("overrides") or [],
+            keys.__contains__,
+            f"trial {t.number}'s stored",
+            f"valid: {', '.join(sorted(keys))}, with plain values",
+        )
+    except ValueError as e:
+        raise StudyError(f"{cfg.storage_url}: {e}") from None
 
 
 def _trial_row(cfg: StudyConfig, t: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -274,7 +354,7 @@ def _trial_row(cfg: StudyConfig, t: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "objective": _plain(t.value),
     }
     if t.state == TrialState.COMPLETE:
-        s = read_summary(cfg.out / t.user_attrs["run_dir"])
+        s = read_summary(_trial_dir(cfg, t))
         row.update(_outcome(s))
     return row
 
@@ -297,7 +377,7 @@ def select(cfg: StudyConfig, study: optuna.Study) -> optuna.trial.FrozenTrial:
     return min(
         trials,
         key=lambda t: (
-            *objective.rank_key(read_summary(cfg.out / t.user_attrs["run_dir"])),
+            *objective.rank_key(read_summary(_trial_dir(cfg, t))),
             t.number,
         ),
     )
@@ -311,6 +391,8 @@ def rerun(cfg: StudyConfig, best: optuna.trial.FrozenTrial, log=print) -> list[d
         run_dir = cfg.out / "reruns" / f"s{seed}"
         attempt = 1
         while run_dir.exists() and not _finished(run_dir):
+            if workers.running(run_dir):  # never a second run of a seed beside a live one
+                raise StudyError(f"{run_dir} is still running; wait for it, or stop it first")
             attempt += 1
             run_dir = cfg.out / "reruns" / f"s{seed}.{attempt}"
         s = read_summary(run_dir) if run_dir.exists() else None
@@ -333,7 +415,7 @@ def write_result(
 ) -> dict:
     """``study.json`` (everything) and ``selected.yaml`` (the chosen hyperparameters)."""
     base = load_config(cfg.optimizer, cfg.optimizer_conf)
-    best_summary = read_summary(cfg.out / best.user_attrs["run_dir"])
+    best_summary = read_summary(_trial_dir(cfg, best))
     result = {
         "protocol": 1,
         "task": cfg.task,
@@ -357,7 +439,8 @@ def write_result(
         "reruns": reruns,
         "wall_seconds_this_invocation": seconds,
     }
-    (cfg.out / "study.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
+    text = json.dumps(result, indent=2, default=_json_default) + "\n"
+    atomic_write_text(cfg.out / "study.json", text)  # a kill leaves the old file or the new
     selected = {
         "task": cfg.task,
         "optimizer": cfg.optimizer,
@@ -366,7 +449,7 @@ def write_result(
         "hparams": best_summary["hparams"],
         "base": {k: v for k, v in base.items() if not k.startswith("_")},
     }
-    (cfg.out / "selected.yaml").write_text(yaml.safe_dump(selected, sort_keys=False))
+    atomic_write_text(cfg.out / "selected.yaml", yaml.safe_dump(selected, sort_keys=False))
     return result
 
 
@@ -389,8 +472,9 @@ def tune(cfg: StudyConfig, log=print) -> dict:
     log(f"study {cfg.name}: {done}/{cfg.trials} trials complete ({cfg.storage_url})")
     search(cfg, space, study, log)
     best = select(cfg, study)
+    check_stored_overrides(cfg, best)  # study.db may come from someone else: nothing runs unchecked
     log(f"selected trial {best.number}: {' '.join(best.user_attrs['overrides'])}")
-    metric = read_summary(cfg.out / best.user_attrs["run_dir"])["target"]["metric"]
+    metric = read_summary(_trial_dir(cfg, best))["target"]["metric"]
     if not metric.startswith(objective.VAL):
         log(f"warning: {cfg.task}'s target {metric} is not on the val split; selection used it")
     reruns = rerun(cfg, best, log) if cfg.reruns else []
