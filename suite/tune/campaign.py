@@ -41,12 +41,21 @@ from typing import Any
 
 import yaml
 
-from suite.record import read_jsonl, read_summary
+from suite import trust
+from suite.record import atomic_write_text, read_summary
+from suite.tune import objective
 from suite.tune.space import CONF, SpaceError
-from suite.tune.study import StudyConfig, StudyError, launch, tune
-
-FINISHED = ("ok", "diverged", "failed")
-
+from suite.tune.study import (
+    FINISHED,
+    StudyConfig,
+    StudyError,
+    check_optimizer_overrides,
+    launch,
+    tune,
+)
+from suite.tune.study import (
+    finished as record_finished,
+)
 
 # ----------------------------------------------------------------------------- protocol
 
@@ -140,48 +149,17 @@ class Protocol:
 # ----------------------------------------------------------------------- time to target
 
 
-def target_metric(run_dir: Path) -> tuple[str, str]:
-    """(metric, direction) of the run's task target, e.g. ("val/acc", "max")."""
-    t = read_summary(run_dir)["target"]
-    return t["metric"], t["direction"]
-
-
-def evaluations(run_dir: Path, metric: str) -> list[tuple[int, float]]:
-    """(step, value) of ``metric`` at each evaluation in ``metrics.jsonl``."""
-    out = []
-    for e in read_jsonl(run_dir / "metrics.jsonl"):
-        if e.get("event") == "eval" and isinstance(e.get(metric), (int, float)):
-            out.append((int(e["step"]), float(e[metric])))
-    return out
-
-
-def best_value(run_dir: Path) -> float:
-    """The best value of the run's target metric over its evaluations (NaN if none)."""
-    metric, direction = target_metric(run_dir)
-    values = [v for _, v in evaluations(run_dir, metric) if math.isfinite(v)]
-    if not values:
-        return math.nan
-    return max(values) if direction == "max" else min(values)
+def scored(run_dir: Path, target: dict) -> dict:
+    """The run's summary scored against a committed ``target`` ({metric, value, direction})
+    from its evaluations, never from the summary's own target (objective.against_target)."""
+    return objective.against_target(read_summary(run_dir), run_dir, target)
 
 
 def time_to_target(run_dir: Path, target: dict) -> float:
-    """The objective against a committed ``target`` ({metric, value, direction}), read from
-    the evaluations, never from the summary's own target (smaller is better):
-    steps to target / steps if reached; 1 + relative shortfall of the best value if not;
-    inf if the run did not end ``ok``."""
-    s = read_summary(run_dir)
-    if s.get("status") != "ok":
-        return math.inf
-    sign = 1.0 if target["direction"] == "max" else -1.0
-    evals = evaluations(run_dir, target["metric"])
-    for step, value in evals:
-        if sign * (value - target["value"]) >= 0:
-            return step / float(s["max_steps"])
-    finite = [v for _, v in evals if math.isfinite(v)]
-    if not finite:
-        return math.inf
-    best = max(finite) if sign > 0 else min(finite)
-    return 1.0 + sign * (target["value"] - best) / max(abs(target["value"]), 1e-12)
+    """The objective against a committed ``target`` (smaller is better): steps to target /
+    steps if reached; 1 + relative shortfall of the best value if not; inf if the run did
+    not end ``ok`` (:func:`suite.tune.objective.objective_value`)."""
+    return objective.objective_value(scored(run_dir, target))
 
 
 # ----------------------------------------------------------------------------- the units
@@ -199,7 +177,7 @@ def _trials(p: Protocol, task: str, optimizer: str) -> list[dict]:
                     {
                         "study": k,
                         "trial": t["number"],
-                        "run_dir": folder / _inside(t["run_dir"]),
+                        "run_dir": _inside(folder, t["run_dir"]),
                         "values": t["values"],
                         "overrides": t["overrides"],
                     }
@@ -207,21 +185,12 @@ def _trials(p: Protocol, task: str, optimizer: str) -> list[dict]:
     return rows
 
 
-def _inside(rel: str) -> Path:
-    """A path read from a record, refused unless it stays inside its study folder."""
-    path = Path(rel)
-    if path.is_absolute() or ".." in path.parts:
-        raise StudyError(f"a study names a run folder outside itself: {rel!r}")
-    return path
-
-
-def _check_overrides(overrides: list[str], optimizer: str) -> list[str]:
-    """Overrides read back from a study: only ``optimizer.<key>=<number or list>``."""
-    for o in overrides:
-        key, _, value = o.partition("=")
-        if not key.startswith("optimizer.") or "_target_" in o or "{" in value:
-            raise StudyError(f"refused override {o!r} read from {optimizer}'s study")
-    return overrides
+def _inside(folder: Path, rel: Any) -> Path:
+    """A run folder named by a study, refused unless it stays inside the study's folder."""
+    try:
+        return trust.inside(folder, rel, "a study's run_dir")
+    except ValueError as e:
+        raise StudyError(str(e)) from None
 
 
 def _run(cfg: StudyConfig, seed: int, overrides: list[str], run_dir: Path) -> dict:
@@ -242,9 +211,7 @@ def _run(cfg: StudyConfig, seed: int, overrides: list[str], run_dir: Path) -> di
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
 
 
 def set_target(p: Protocol, task: str, log=print) -> dict:
@@ -254,15 +221,16 @@ def set_target(p: Protocol, task: str, log=print) -> dict:
     if done.is_file():
         return json.loads(done.read_text())
     trials = _trials(p, task, p.reference)
-    metric, direction = target_metric(trials[0]["run_dir"])
+    own = read_summary(trials[0]["run_dir"])["target"]  # the task's metric and direction
+    metric, direction = own["metric"], own["direction"]
     sign = 1.0 if direction == "max" else -1.0
-    best = max(trials, key=lambda t: sign * _finite(best_value(t["run_dir"]), sign))
+    best = max(trials, key=lambda t: sign * _finite(_best(t["run_dir"]), sign))
     cfg = p.study(task, p.reference, 0)
-    overrides = _check_overrides(best["overrides"], p.reference)
+    overrides = _checked(cfg, best["overrides"])
     values = []
     for seed in p.target_seeds:
         _run(cfg, seed, overrides, folder / f"s{seed}")
-        values.append(best_value(folder / f"s{seed}"))
+        values.append(_best(folder / f"s{seed}"))
     target = {
         "metric": metric,
         "direction": direction,
@@ -283,6 +251,16 @@ def set_target(p: Protocol, task: str, log=print) -> dict:
     return target
 
 
+def _best(run_dir: Path) -> float:
+    """The run's best value of its task's target metric over its evaluations."""
+    return objective.best_metric(read_summary(run_dir))
+
+
+def _checked(cfg: StudyConfig, overrides: list[str]) -> list[str]:
+    """Overrides read back from a study: only this optimizer's hyperparameters, plain."""
+    return check_optimizer_overrides(cfg, overrides, "selected", str(cfg.out.parent))
+
+
 def _finite(x: float, sign: float) -> float:
     return x if math.isfinite(x) else -sign * math.inf
 
@@ -291,13 +269,10 @@ def select_and_rerun(p: Protocol, task: str, optimizer: str, target: dict, log=p
     """Stage 3: the pooled choice by time to the committed target, then the scored seeds."""
     trials = _trials(p, task, optimizer)
     for t in trials:
-        t["objective"] = time_to_target(t["run_dir"], target)
-        t["best"] = best_value(t["run_dir"])
-    sign = 1.0 if target["direction"] == "max" else -1.0
-    chosen = min(
-        trials,
-        key=lambda t: (t["objective"], -sign * _finite(t["best"], sign), t["study"], t["trial"]),
-    )
+        s = scored(t["run_dir"], target)
+        t["objective"], t["best"] = objective.objective_value(s), objective.best_metric(s)
+        t["rank"] = objective.rank_key(s)  # the objective, then the best val metric
+    chosen = min(trials, key=lambda t: (*t["rank"], t["study"], t["trial"]))
     folder = p.out / task / optimizer
     selected = {
         "task": task,
@@ -307,7 +282,7 @@ def select_and_rerun(p: Protocol, task: str, optimizer: str, target: dict, log=p
         "objective": "steps to the committed val target / steps, else 1 + relative shortfall",
         "chosen": {"study": chosen["study"], "trial": chosen["trial"]},
         "values": chosen["values"],
-        "overrides": _check_overrides(chosen["overrides"], optimizer),
+        "overrides": _checked(p.study(task, optimizer, 0), chosen["overrides"]),
         "trials": [
             {
                 "study": t["study"],
@@ -368,18 +343,11 @@ def done(p: Protocol, u: Unit) -> bool:
     if u.kind == "target":
         return (p.out / u.task / "target" / "target.json").is_file()
     reruns = p.out / u.task / u.optimizer / "reruns"
-    return all(_finished(reruns / f"s{s}") for s in p.rerun_seeds)
+    return all(record_finished(reruns / f"s{s}") for s in p.rerun_seeds)
 
 
 def _complete(study_json: Path) -> int:
     return sum(t["state"] == "COMPLETE" for t in json.loads(study_json.read_text())["trials"])
-
-
-def _finished(run_dir: Path) -> bool:
-    try:
-        return read_summary(run_dir)["status"] in FINISHED
-    except (OSError, ValueError):
-        return False
 
 
 def ready(p: Protocol, u: Unit, finished: set[str]) -> bool:

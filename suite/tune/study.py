@@ -332,16 +332,31 @@ def _trial_dir(cfg: StudyConfig, t: optuna.trial.FrozenTrial) -> Path:
 def check_stored_overrides(cfg: StudyConfig, t: optuna.trial.FrozenTrial) -> None:
     """A stored trial's overrides (read back from study.db) set only this optimizer's
     hyperparameters to plain values: StudyError otherwise, before any run starts."""
-    keys = {f"optimizer.{k}" for k in load_config(cfg.optimizer, cfg.conf) if not k.startswith("_")}
+    check_optimizer_overrides(
+        cfg, t.user_attrs.get("overrides") or [], f"trial {t.number}'s stored", cfg.storage_url
+    )
+
+
+def check_optimizer_overrides(
+    cfg: StudyConfig, overrides: list[str], what: str, source: str
+) -> list[str]:
+    """``overrides`` read from ``source`` (a study's storage or folder) set only this
+    optimizer's hyperparameters to plain values; StudyError naming ``source`` otherwise."""
+    keys = {
+        f"optimizer.{k}"
+        for k in load_config(cfg.optimizer, cfg.optimizer_conf)
+        if not k.startswith("_")
+    }
     try:
         trust.check_overrides(
-            t.user_attrs.get("overrides") or [],
+            overrides,
             keys.__contains__,
-            f"trial {t.number}'s stored",
+            what,
             f"valid: {', '.join(sorted(keys))}, with plain values",
         )
     except ValueError as e:
-        raise StudyError(f"{cfg.storage_url}: {e}") from None
+        raise StudyError(f"{source}: {e}") from None
+    return overrides
 
 
 def _trial_row(cfg: StudyConfig, t: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -390,7 +405,7 @@ def rerun(cfg: StudyConfig, best: optuna.trial.FrozenTrial, log=print) -> list[d
     for seed in cfg.rerun_seeds:
         run_dir = cfg.out / "reruns" / f"s{seed}"
         attempt = 1
-        while run_dir.exists() and not _finished(run_dir):
+        while run_dir.exists() and not finished(run_dir):
             if workers.running(run_dir):  # never a second run of a seed beside a live one
                 raise StudyError(f"{run_dir} is still running; wait for it, or stop it first")
             attempt += 1
@@ -403,7 +418,8 @@ def rerun(cfg: StudyConfig, best: optuna.trial.FrozenTrial, log=print) -> list[d
     return out
 
 
-def _finished(run_dir: Path) -> bool:
+def finished(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a record that ended (ok, diverged or failed)."""
     try:
         return read_summary(run_dir)["status"] in FINISHED
     except (OSError, ValueError):
