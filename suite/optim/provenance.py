@@ -13,6 +13,7 @@ the measurement.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import inspect
 import json
@@ -63,11 +64,18 @@ def resolved_arguments(
     return {"arguments": _plain(args), "built": built}
 
 
+@functools.cache
+def distributions() -> Mapping[str, list[str]]:
+    """Top-level module -> distributions (``importlib.metadata``; a scan of every installed
+    package, ~1.5 s here, so once per process, or once per fork server: ``suite.tune.warm``)."""
+    return importlib.metadata.packages_distributions()
+
+
 def package_of(target: str) -> dict[str, Any]:
     """{"class", "module", "distribution", "version"} of the class ``target`` names."""
     module = target.rpartition(".")[0]
     top = module.split(".", 1)[0]
-    dists = importlib.metadata.packages_distributions().get(top, [])
+    dists = distributions().get(top, [])
     dist = dists[0] if dists else None
     version = None
     if dist is not None:

@@ -33,7 +33,7 @@ from optuna.trial import TrialState
 
 from suite import trust
 from suite.record import atomic_write_text, read_summary
-from suite.tune import objective, workers
+from suite.tune import objective, warm, workers
 from suite.tune.space import CONF, Param, load_config, load_space, overrides, suggest
 
 SAMPLERS = ("sobol", "tpe", "random")
@@ -269,17 +269,19 @@ def launch(cfg: StudyConfig, seed: int, run_overrides: list[str], run_dir: Path)
     cmd = run_command(cfg, seed, run_overrides, run_dir)
     log = cfg.out / "logs" / f"{run_dir.parent.name}_{run_dir.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as f:
-        f.write(" ".join(cmd) + "\n")
-        f.flush()
-        proc = subprocess.run(  # the run dies with this process: no orphan trains on
-            cmd, stdout=f, stderr=subprocess.STDOUT, text=True, preexec_fn=workers.die_with_parent
-        )
-    if proc.returncode == 2:
+    log.write_text(" ".join(cmd) + "\n")
+    if cfg.launcher is None:  # forked from a warm fork server: no interpreter start, no imports
+        returncode = warm.run(cmd[3:], log)
+    else:  # through a Hydra launcher plugin; the run dies with this process, no orphan trains on
+        with open(log, "a") as f:
+            returncode = subprocess.run(
+                cmd, stdout=f, stderr=subprocess.STDOUT, preexec_fn=workers.die_with_parent
+            ).returncode
+    if returncode == 2:
         last = log.read_text().strip().splitlines()[-1]
         raise StudyError(f"a run refused its input ({last}); log: {log}")
     if not (run_dir / "summary.json").is_file():
-        raise RunCrashed(f"{run_dir}: exit {proc.returncode} without a summary; log: {log}")
+        raise RunCrashed(f"{run_dir}: exit {returncode} without a summary; log: {log}")
     return read_summary(run_dir)
 
 
