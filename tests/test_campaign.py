@@ -11,7 +11,16 @@ import math
 import pytest
 
 from suite import record
-from suite.tune.campaign import Protocol, StudyError, campaign, done, plan, ready, time_to_target
+from suite.tune.campaign import (
+    Protocol,
+    StudyError,
+    campaign,
+    done,
+    estimate,
+    plan,
+    ready,
+    time_to_target,
+)
 
 
 def test_committed_cpu_protocol_is_valid_and_sized():
@@ -74,6 +83,18 @@ def _record(run_dir, evals, status="ok", max_steps=100, own_target=0.99):
         record.append_jsonl(
             run_dir / "metrics.jsonl", {"event": "eval", "step": step, "val/acc": acc}
         )
+
+
+def test_the_estimate_reads_seconds_from_the_tiers_records_else_as_given(tmp_path):
+    p = Protocol.from_mapping("t", _raw(out=str(tmp_path)))
+    assert "not measured yet" in estimate(p, {}) and "nan" in estimate(p, {})
+    assert "toy: 17 runs (17 to run) x 10 s (given) = 0.0 core-h" in estimate(p, {"toy": 10})
+    for k, wall in enumerate([30.0, 50.0, 40.0]):
+        _record(tmp_path / "toy" / "adamw" / "study-0" / "trials" / f"{k:04d}", [(10, 0.5)])
+        path = tmp_path / "toy" / "adamw" / "study-0" / "trials" / f"{k:04d}" / "summary.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "wall_seconds": wall}))
+    text = estimate(p, {"toy": 10})  # measured beats given
+    assert "x 40 s (median of 3 records) = 0.2 core-h" in text, text
 
 
 def test_time_to_target_reads_evaluations_against_the_committed_target(tmp_path):

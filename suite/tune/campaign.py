@@ -413,17 +413,42 @@ def campaign(p: Protocol, jobs: int, stop_after: float | None = None, log=print)
     return 0
 
 
-def estimate(p: Protocol, run_seconds: dict[str, float]) -> str:
-    """The plan's size and core-hours from seconds per run per workload."""
-    lines, total = [], 0.0
+def measured_seconds(p: Protocol) -> dict[str, tuple[float, int]]:
+    """Per workload, (median ``wall_seconds``, how many records) of the tier's finished runs:
+    what a run costs here, launch excluded (about 1 s from the warm fork server)."""
+    out = {}
     for task in p.workloads:
-        runs = sum(u.runs for u in plan(p) if u.task == task)
-        hours = runs * run_seconds.get(task, math.nan) / 3600
-        total += hours
+        walls = []
+        for f in (p.out / task).glob("**/summary.json"):
+            wall = read_summary(f.parent).get("wall_seconds")
+            if isinstance(wall, (int, float)) and math.isfinite(wall):
+                walls.append(float(wall))
+        if walls:
+            out[task] = (statistics.median(walls), len(walls))
+    return out
+
+
+def estimate(p: Protocol, run_seconds: dict[str, float]) -> str:
+    """The plan's size and core-hours, per workload: seconds per run measured from the
+    tier's own records where it has some, else as given (``--run-seconds task=s``)."""
+    measured, units = measured_seconds(p), plan(p)
+    lines, total, left_total = [], 0.0, 0.0
+    for task in p.workloads:
+        runs = sum(u.runs for u in units if u.task == task)
+        left = sum(u.runs for u in units if u.task == task and not done(p, u))
+        secs, source = run_seconds.get(task, math.nan), "given"
+        if task in measured:
+            secs, n = measured[task]
+            source = f"median of {n} records"
+        elif task not in run_seconds:
+            source = "not measured yet: pass --run-seconds"
+        total += runs * secs / 3600
+        left_total += left * secs / 3600
         lines.append(
-            f"{task}: {runs} runs x {run_seconds.get(task, math.nan):.0f} s = {hours:.1f} core-h"
+            f"{task}: {runs} runs ({left} to run) x {secs:.0f} s ({source}) = "
+            f"{runs * secs / 3600:.1f} core-h, {left * secs / 3600:.1f} left"
         )
-    return "\n".join([*lines, f"total: {total:.1f} core-hours"])
+    return "\n".join([*lines, f"total: {total:.1f} core-hours, {left_total:.1f} left"])
 
 
 def main(argv: list[str] | None = None) -> int:
