@@ -43,6 +43,7 @@ import yaml
 
 from suite import trust
 from suite.record import atomic_write_text, read_summary
+from suite.report import flatness
 from suite.tune import objective
 from suite.tune.space import CONF, SpaceError
 from suite.tune.study import (
@@ -248,6 +249,11 @@ def set_target(p: Protocol, task: str, log=print) -> dict:
     }
     _write_json(done, target)
     log(f"[{task}] target {metric} {'>=' if sign > 0 else '<='} {target['value']:.4g}")
+    flat = flatness.write(task, folder, int(p.workloads[task]["steps"]))
+    log(
+        f"[{task}] reference val curve {'flat' if flat['flat'] else 'NOT flat'} by the budget: "
+        f"last-quarter gain {flat['gain']:+.4g} vs seed spread {flat['spread']:.4g} (flatness.md)"
+    )
     return target
 
 
