@@ -70,7 +70,7 @@ def test_plan_order_and_dependencies(tmp_path):
     assert not ready(p, target, set()) and not ready(p, rerun, {"toy/target/target"})
     studies = {f"toy/{o}/study-{k}" for o in ("adamw", "sgd") for k in range(3)}
     assert ready(p, target, studies) and ready(p, rerun, studies | {"toy/target/target"})
-    assert sum(u.runs for u in units) == 2 * 3 * 1 + 5 + 2 * 3
+    assert sum(u.runs for u in units) == 2 * 3 * 1 + 5 + 2 * 5 + 2 * 3  # budget: 5 runs of 2S
 
 
 def _record(run_dir, evals, status="ok", max_steps=100, own_target=0.99):
@@ -88,13 +88,13 @@ def _record(run_dir, evals, status="ok", max_steps=100, own_target=0.99):
 def test_the_estimate_reads_seconds_from_the_tiers_records_else_as_given(tmp_path):
     p = Protocol.from_mapping("t", _raw(out=str(tmp_path)))
     assert "not measured yet" in estimate(p, {}) and "nan" in estimate(p, {})
-    assert "toy: 17 runs (17 to run) x 10 s (given) = 0.0 core-h" in estimate(p, {"toy": 10})
+    assert "toy: 27 runs (27 to run) x 10 s (given) = 0.1 core-h" in estimate(p, {"toy": 10})
     for k, wall in enumerate([30.0, 50.0, 40.0]):
         _record(tmp_path / "toy" / "adamw" / "study-0" / "trials" / f"{k:04d}", [(10, 0.5)])
         path = tmp_path / "toy" / "adamw" / "study-0" / "trials" / f"{k:04d}" / "summary.json"
         path.write_text(json.dumps({**json.loads(path.read_text()), "wall_seconds": wall}))
     text = estimate(p, {"toy": 10})  # measured beats given
-    assert "x 40 s (median of 3 records) = 0.2 core-h" in text, text
+    assert "x 40 s (median of 3 records) = 0.3 core-h" in text, text
 
 
 def test_time_to_target_reads_evaluations_against_the_committed_target(tmp_path):
@@ -121,6 +121,8 @@ def test_a_toy_campaign_runs_resumes_and_keeps_targets_apart(tmp_path):
     assert scored == {"s1", "s2", "s3"}
     sel = json.loads((tmp_path / "toy/sgd/selected.json").read_text())
     assert len(sel["trials"]) == 3 and sel["target"]["value"] == target["value"]
+    doubled = record.read_summary(tmp_path / "toy/target/double/s1001")  # the budget check
+    assert doubled["max_steps"] == 40 and "toy" in (tmp_path / "toy/target/flatness.md").read_text()
     # a killed rerun: its folder is kept aside, the seed runs again under its own name
     killed = tmp_path / "toy/sgd/reruns/s2"
     (killed / "summary.json").unlink()

@@ -39,6 +39,22 @@ def test_a_curve_that_stopped_improving_is_flat_and_one_that_climbs_is_not(tmp_p
     assert (tmp_path / "b" / "flatness.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_twice_the_budget_decides_where_its_runs_exist(tmp_path):
+    at_s = [[(100, 0.70), (200, 0.80)], [(100, 0.6), (200, 0.78)], [(100, 0.6), (200, 0.79)]]
+    d = _target(tmp_path / "d", at_s)
+    assert not flatness.check(d, budget=200)["flat"]  # last quarter: +0.1 median, sd 0.01
+    _target(d / "double", [[(200, 0.7), (400, 0.805)], [(400, 0.79)], [(400, 0.80)]])
+    c = flatness.check(d, budget=200)
+    assert c["test"] == "twice the budget" and c["gain"] == pytest.approx(0.01)
+    assert not c["flat"]  # the gain (0.01) is not below the spread (0.01)
+    (d / "double" / "s1003" / "metrics.jsonl").unlink()
+    record.append_jsonl(
+        d / "double" / "s1003" / "metrics.jsonl", {"event": "eval", "step": 400, "val/acc": 0.791}
+    )
+    c = flatness.check(d, budget=200)
+    assert c["gain"] == pytest.approx(0.005) and c["flat"]
+
+
 def test_a_loss_is_signed_so_that_falling_is_a_gain(tmp_path):
     (tmp_path / "c").mkdir()
     falling = [[(50, 3.0), (150, 2.0), (200, 1.5)], [(50, 3.0), (150, 2.1), (200, 1.6)]]

@@ -27,6 +27,7 @@ search space, which are numbers.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -249,12 +250,28 @@ def set_target(p: Protocol, task: str, log=print) -> dict:
     }
     _write_json(done, target)
     log(f"[{task}] target {metric} {'>=' if sign > 0 else '<='} {target['value']:.4g}")
-    flat = flatness.write(task, folder, int(p.workloads[task]["steps"]))
-    log(
-        f"[{task}] reference val curve {'flat' if flat['flat'] else 'NOT flat'} by the budget: "
-        f"last-quarter gain {flat['gain']:+.4g} vs seed spread {flat['spread']:.4g} (flatness.md)"
-    )
     return target
+
+
+def check_budget(p: Protocol, task: str, log=print) -> dict:
+    """Stage 2b: has the reference flattened by the budget S? The target-setting runs again
+    at 2S (same seeds and overrides, the schedule stretched to 2S, evaluated on the same
+    grid; never scored), compared by seed with the runs at S (``suite.report.flatness``:
+    ``flatness.md`` and ``.png`` beside the target)."""
+    folder = p.out / task / "target"
+    target = json.loads((folder / "target.json").read_text())
+    steps = int(p.workloads[task]["steps"])
+    cfg = dataclasses.replace(p.study(task, p.reference, 0), steps=2 * steps, evals=2 * p.evals)
+    overrides = _checked(cfg, target["overrides"])
+    for seed in target["seeds"]:
+        _run(cfg, seed, overrides, folder / "double" / f"s{seed}")
+    flat = flatness.write(task, folder, steps)
+    log(
+        f"[{task}] the budget is {'where the reference has flattened' if flat['flat'] else 'SHORT'}"
+        f": twice the steps gain {flat['gain']:+.4g} (median by seed) vs seed spread "
+        f"{flat['spread']:.4g}; flatness.md"
+    )
+    return flat
 
 
 def _best(run_dir: Path) -> float:
@@ -315,7 +332,7 @@ def select_and_rerun(p: Protocol, task: str, optimizer: str, target: dict, log=p
 class Unit:
     """One piece of work: a study, a target, or a selection with its reruns."""
 
-    kind: str  # study | target | rerun
+    kind: str  # study | target | budget | rerun
     task: str
     optimizer: str = ""
     k: int = 0
@@ -336,6 +353,7 @@ def plan(p: Protocol) -> list[Unit]:
         others = [o for o in p.optimizers if o != p.reference]
         units += [Unit("study", task, p.reference, k, p.trials_per_study) for k in range(p.studies)]
         units.append(Unit("target", task, "", 0, len(p.target_seeds)))
+        units.append(Unit("budget", task, "", 0, 2 * len(p.target_seeds)))  # runs of 2S: 2 each
         for k in range(p.studies):
             units += [Unit("study", task, o, k, p.trials_per_study) for o in others]
         units += [Unit("rerun", task, o, 0, len(p.rerun_seeds)) for o in p.optimizers]
@@ -348,6 +366,8 @@ def done(p: Protocol, u: Unit) -> bool:
         return path.is_file() and _complete(path) >= p.trials_per_study
     if u.kind == "target":
         return (p.out / u.task / "target" / "target.json").is_file()
+    if u.kind == "budget":
+        return (p.out / u.task / "target" / "flatness.md").is_file()
     reruns = p.out / u.task / u.optimizer / "reruns"
     return all(record_finished(reruns / f"s{s}") for s in p.rerun_seeds)
 
@@ -362,6 +382,8 @@ def ready(p: Protocol, u: Unit, finished: set[str]) -> bool:
     need = []
     if u.kind == "target":
         need = [f"{u.task}/{p.reference}/study-{k}" for k in range(p.studies)]
+    elif u.kind == "budget":
+        need = [f"{u.task}/target/target"]
     elif u.kind == "rerun":
         need = [f"{u.task}/target/target"] + [
             f"{u.task}/{u.optimizer}/study-{k}" for k in range(p.studies)
@@ -374,6 +396,8 @@ def execute(p: Protocol, u: Unit, log=print) -> None:
         tune(p.study(u.task, u.optimizer, u.k), log=lambda line: log(f"[{u.label}] {line}"))
     elif u.kind == "target":
         set_target(p, u.task, log)
+    elif u.kind == "budget":
+        check_budget(p, u.task, log)
     else:
         target = json.loads((p.out / u.task / "target" / "target.json").read_text())
         select_and_rerun(p, u.task, u.optimizer, target, log)
