@@ -367,7 +367,9 @@ def done(p: Protocol, u: Unit) -> bool:
     if u.kind == "target":
         return (p.out / u.task / "target" / "target.json").is_file()
     if u.kind == "budget":
-        return (p.out / u.task / "target" / "flatness.md").is_file()
+        folder = p.out / u.task / "target"
+        double = [folder / "double" / f"s{s}" for s in p.target_seeds]
+        return (folder / "flatness.md").is_file() and all(map(record_finished, double))
     reruns = p.out / u.task / u.optimizer / "reruns"
     return all(record_finished(reruns / f"s{s}") for s in p.rerun_seeds)
 
