@@ -69,7 +69,19 @@ def test_plan_order_and_dependencies(tmp_path):
     rerun = next(u for u in units if u.kind == "rerun" and u.optimizer == "sgd")
     assert not ready(p, target, set()) and not ready(p, rerun, {"toy/target/target"})
     studies = {f"toy/{o}/study-{k}" for o in ("adamw", "sgd") for k in range(3)}
-    assert ready(p, target, studies) and ready(p, rerun, studies | {"toy/target/target"})
+    checked = studies | {"toy/target/target", "toy/target/budget"}
+    assert ready(p, target, studies) and not ready(p, rerun, checked)  # no verdict yet
+    sgd_study = next(u for u in units if u.kind == "study" and u.optimizer == "sgd")
+    adamw_study = next(u for u in units if u.kind == "study" and u.optimizer == "adamw")
+    (tmp_path / "toy" / "target").mkdir(parents=True)
+    for flat in (False, True):  # a short budget holds every study but the reference's
+        (tmp_path / "toy/target/flatness.json").write_text(json.dumps({"flat": flat}))
+        assert ready(p, rerun, checked) is flat and ready(p, sgd_study, checked) is flat
+        assert ready(p, adamw_study, set())
+    (tmp_path / "toy/target/flatness.json").write_text(json.dumps({"flat": False}))
+    waived = Protocol.from_mapping("t", _raw(out=str(tmp_path), workloads={"toy": {
+        "kind": "toy", "steps": 20, "budget_waiver": "a test"}}))  # fmt: skip
+    assert ready(waived, rerun, checked)
     assert sum(u.runs for u in units) == 2 * 3 * 1 + 5 + 2 * 5 + 2 * 3  # budget: 5 runs of 2S
 
 
@@ -111,7 +123,8 @@ def test_time_to_target_reads_evaluations_against_the_committed_target(tmp_path)
 
 @pytest.mark.slow
 def test_a_toy_campaign_runs_resumes_and_keeps_targets_apart(tmp_path):
-    p = Protocol.from_mapping("t", _raw(out=str(tmp_path)))
+    toy = {"kind": "toy", "steps": 20, "budget_waiver": "20 steps: a test, not a benchmark"}
+    p = Protocol.from_mapping("t", _raw(out=str(tmp_path), workloads={"toy": toy}))
     p.check()
     assert campaign(p, jobs=2) == 0
     assert all(done(p, u) for u in plan(p))

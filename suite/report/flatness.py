@@ -13,7 +13,8 @@ never scored) at twice the budget. For seed i, with b_i(s) the best-so-far val m
     flat     = gain < spread
 
 Without the 2S runs, gain_i = b_i(S) - b_i(3S/4) (the literal last-quarter reading, inflated
-by annealing). Written beside the target as ``flatness.md`` and ``flatness.png``, atomically.
+by annealing). Written beside the target as ``flatness.md``, ``flatness.png`` and ``flatness.json`` (the
+verdict the campaign reads before it spends the budget), atomically.
 """
 
 from __future__ import annotations
@@ -128,5 +129,7 @@ def write(task: str, target_dir: Path, budget: int) -> dict:
     png = Path(target_dir) / "flatness.png"
     write_bytes(png.with_name(".flatness.png.tmp"), plot(task, c))
     os.replace(png.with_name(".flatness.png.tmp"), png)
+    verdict = {k: c[k] for k in ("metric", "budget", "test", "gain", "spread", "flat")}
+    atomic_write_text(Path(target_dir) / "flatness.json", json.dumps(verdict, indent=2) + "\n")
     atomic_write_text(Path(target_dir) / "flatness.md", markdown(task, c))
     return c

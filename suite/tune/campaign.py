@@ -369,7 +369,7 @@ def done(p: Protocol, u: Unit) -> bool:
     if u.kind == "budget":
         folder = p.out / u.task / "target"
         double = [folder / "double" / f"s{s}" for s in p.target_seeds]
-        return (folder / "flatness.md").is_file() and all(map(record_finished, double))
+        return (folder / "flatness.json").is_file() and all(map(record_finished, double))
     reruns = p.out / u.task / u.optimizer / "reruns"
     return all(record_finished(reruns / f"s{s}") for s in p.rerun_seeds)
 
@@ -379,18 +379,32 @@ def _complete(study_json: Path) -> int:
 
 
 def ready(p: Protocol, u: Unit, finished: set[str]) -> bool:
-    """Whether what the unit needs is done: a target needs the reference's studies; a
-    rerun needs the target and the optimizer's studies."""
+    """Whether what the unit needs is done: a target needs the reference's studies; the
+    budget check needs the target; the other optimizers' studies and every rerun need a
+    budget that has flattened (:func:`budget_ok`); a rerun also needs its own studies."""
     need = []
     if u.kind == "target":
         need = [f"{u.task}/{p.reference}/study-{k}" for k in range(p.studies)]
     elif u.kind == "budget":
         need = [f"{u.task}/target/target"]
-    elif u.kind == "rerun":
-        need = [f"{u.task}/target/target"] + [
-            f"{u.task}/{u.optimizer}/study-{k}" for k in range(p.studies)
-        ]
-    return all(n in finished for n in need)
+    elif u.kind == "rerun" or (u.kind == "study" and u.optimizer != p.reference):
+        need = [f"{u.task}/target/budget"]
+        if u.kind == "rerun":
+            need += [f"{u.task}/target/target"]
+            need += [f"{u.task}/{u.optimizer}/study-{k}" for k in range(p.studies)]
+    return all(n in finished for n in need) and (
+        f"{u.task}/target/budget" not in need or budget_ok(p, u.task)
+    )
+
+
+def budget_ok(p: Protocol, task: str) -> bool:
+    """Whether the workload's budget may be spent on: its reference flattened by it
+    (``flatness.json``), or the protocol waives the check for it (``budget_waiver``:
+    the reason, said in the report)."""
+    if p.workloads[task].get("budget_waiver"):
+        return True
+    path = p.out / task / "target" / "flatness.json"
+    return path.is_file() and json.loads(path.read_text()).get("flat") is True
 
 
 def execute(p: Protocol, u: Unit, log=print) -> None:
@@ -428,7 +442,13 @@ def campaign(p: Protocol, jobs: int, stop_after: float | None = None, log=print)
                 if out_of_time:
                     log("stopped by --stop-after; rerun the same command to continue")
                     return 3
-                raise StudyError(f"{len(todo)} units wait on units that cannot run")
+                short = sorted({u.task for u in todo if not budget_ok(p, u.task)})
+                raise StudyError(
+                    f"{len(todo)} units wait; workloads whose budget is short (the reference "
+                    f"still gains at twice the steps; see <task>/target/flatness.md): "
+                    f"{', '.join(short) or 'none'}: raise their steps in the protocol (their "
+                    "records move aside) or give a budget_waiver with the reason"
+                )
             for fut in wait(running, return_when=FIRST_COMPLETED).done:
                 u = running.pop(fut)
                 fut.result()  # a StudyError stops the campaign (after the running units)
