@@ -305,6 +305,12 @@ def main(cfg: DictConfig) -> None:
             sys.exit(1)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """``python -m suite.run`` (and a warm run, suite.tune.warm): the command line's checks,
+    then Hydra's main."""
     schema.refuse_unknown_choices(sys.argv[1:])  # task=nope: one line, not Hydra's listing
     main()
+
+
+if __name__ == "__main__":
+    cli()

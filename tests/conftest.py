@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -28,27 +29,43 @@ def run_suite(
     timeout: float = 300,
     check: bool = True,
     env: dict | None = None,
+    warm: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Run the real entry point ``python -m suite.run`` in a subprocess."""
+    """Run the real entry point ``python -m suite.run`` in a subprocess; ``warm``: forked
+    from the warm fork server (suite.tune.warm; the same run, without the interpreter's
+    start and imports: for the many runs refused in preflight)."""
     cmd = [sys.executable, "-m", "suite.run"]
     if multirun:
         cmd.append("-m")
     cmd += list(overrides)
     if run_dir is not None:
         cmd.append(f"hydra.run.dir={run_dir}")
-    proc = subprocess.run(
-        cmd,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-    )
+    if warm and not multirun:
+        proc = _run_warm(cmd[3:], {**os.environ, **(env or {})})
+    else:
+        proc = subprocess.run(
+            cmd,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         )
     return proc
+
+
+def _run_warm(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    from suite.tune import warm
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
+        code = warm.run(args, out, err=err, cwd=REPO, env=env)
+        text = {p: p.read_text() if p.exists() else "" for p in (out, err)}
+    return subprocess.CompletedProcess(args, code, text[out], text[err])
 
 
 @pytest.fixture

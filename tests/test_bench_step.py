@@ -12,6 +12,7 @@ from suite.bench import step
 from suite.bench.contend import BusyCore
 
 
+@pytest.mark.slow
 def test_contended_table_has_bandwidth_and_slowdown(tmp_path, capsys):
     out = tmp_path / "step.csv"
     only = ["adamw_fused", "sgd_fused"]

@@ -242,6 +242,7 @@ def tiny_disk(tmp_path):
         subprocess.run(["umount", str(mnt)], check=False)
 
 
+@pytest.mark.slow
 def test_full_disk_keeps_earlier_records_and_the_run_resumes(tmp_path, tiny_disk, straight):
     earlier = tiny_disk / "earlier"
     shutil.copytree(straight, earlier)  # a finished record on the same disk
@@ -319,6 +320,7 @@ def test_full_disk_says_no_space_with_the_path_and_leaves_no_torn_line(
     assert record.read_summary(run_dir)["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_a_torn_last_metrics_line_is_dropped_on_resume(tmp_path, killed, straight):
     run_dir = tmp_path / "run"
     shutil.copytree(killed, run_dir)
@@ -335,6 +337,7 @@ def _as_nobody() -> list[str]:
     return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
+@pytest.mark.slow
 def test_records_are_readable_by_another_account_and_a_report_of_none_fails(straight):
     nobody = _as_nobody()
     shared = Path(tempfile.mkdtemp(prefix="optbench-shared-"))
@@ -427,7 +430,7 @@ HOSTILE = [
 )
 def test_hostile_config_is_refused_before_work(tmp_path, bad, word):
     run_dir = tmp_path / "run"
-    proc = run_suite(*FAST, "steps=5", *bad, run_dir=run_dir, check=False)
+    proc = run_suite(*FAST, "steps=5", *bad, run_dir=run_dir, check=False, warm=True)
     assert proc.returncode == 2 and word in proc.stderr, proc.stderr[-2000:]
     one_line_error(proc)
     assert not run_dir.exists()  # refused before Hydra made the folder, or removed again
@@ -447,7 +450,11 @@ def _flip(path: Path) -> None:
 
 
 @needs(CKPT_WIRED, "run.py run(): preflight.check_checkpoint(run_dir / 'checkpoint.pt') on resume")
-@pytest.mark.parametrize("damage", [_truncate, _flip], ids=["truncated", "bit_flip"])
+@pytest.mark.parametrize(
+    "damage",
+    [_truncate, pytest.param(_flip, marks=pytest.mark.slow)],
+    ids=["truncated", "bit_flip"],
+)
 def test_damaged_checkpoint_is_never_loaded(tmp_path, killed, straight, damage):
     run_dir = tmp_path / "run"
     shutil.copytree(killed, run_dir)
@@ -463,6 +470,7 @@ def test_damaged_checkpoint_is_never_loaded(tmp_path, killed, straight, damage):
     assert comparable(run_dir) == comparable(straight)
 
 
+@pytest.mark.slow
 def test_half_written_checkpoint_alone_is_ignored(tmp_path, straight):
     run_dir = tmp_path / "run"
     # killed mid-write of the first checkpoint: only the temporary file is on disk

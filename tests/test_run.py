@@ -107,7 +107,7 @@ def test_divergence_stops_at_once_with_a_diagnosis(tmp_path):
 )
 def test_bad_input_is_refused_before_work(tmp_path, bad, message):
     run_dir = tmp_path / "run"
-    proc = run_suite(*FAST, *bad, run_dir=run_dir, check=False)
+    proc = run_suite(*FAST, *bad, run_dir=run_dir, check=False, warm=True)
     assert proc.returncode == 2, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if not line.startswith("W1201 ")]
     assert len(errors) == 1 and errors[0].startswith("error: ") and message in errors[0], errors
@@ -123,6 +123,7 @@ def test_existing_record_is_never_overwritten(tmp_path):
     assert (run_dir / "summary.json").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_resume_of_a_finished_run_changes_nothing(tmp_path):
     run_dir = tmp_path / "run"
     run_suite(*FAST, "steps=20", run_dir=run_dir)
@@ -174,7 +175,7 @@ def straight_summary(optimizer: str, tmp_path_factory) -> dict:
 @pytest.mark.parametrize(
     "optimizer, kill_at",
     [
-        ("adamw", "step:150"),  # between checkpoints, right after an eval
+        pytest.param("adamw", "step:150", marks=pytest.mark.slow),  # between checkpoints
         ("adamw", "checkpoint:200"),  # mid-write of the second checkpoint
         pytest.param("adamw", "step:60", marks=pytest.mark.slow),  # before any checkpoint
         ("adamw8bit", "step:333"),  # 8-bit state through a checkpoint
@@ -246,6 +247,7 @@ def test_submitit_local_sweep_2x2(tmp_path):
     assert len({r.name for r in runs}) == 4
 
 
+@pytest.mark.slow
 def test_wandb_online_without_network_falls_back_to_offline(tmp_path):
     run_dir = tmp_path / "run"
     # a real online init against a W&B server that is not there (a closed local port)
@@ -267,6 +269,7 @@ def test_wandb_online_without_network_falls_back_to_offline(tmp_path):
     assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
 
 
+@pytest.mark.slow
 def test_an_unreachable_wandb_server_is_found_once_per_sweep_and_said_once(tmp_path):
     sweep = tmp_path / "sweep"
     env = {"WANDB_API_KEY": "x" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_MODE": ""}
@@ -315,6 +318,7 @@ def killed_small(tmp_path) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_resume_with_a_changed_config_is_refused_and_changes_nothing(killed_small):
     before = files_state(killed_small)
     for changed, named in [
@@ -347,6 +351,7 @@ def test_resume_with_a_changed_config_is_refused_and_changes_nothing(killed_smal
     assert recorded["checkpoint_every"] == 20 and recorded["threads"] == 1  # what was checked
 
 
+@pytest.mark.slow
 def test_a_finished_run_folder_is_never_modified(tmp_path):
     run_dir = tmp_path / "run"
     run_suite(*FAST, "steps=20", run_dir=run_dir)
@@ -440,6 +445,7 @@ def test_a_preempted_submitit_job_requeues_and_resumes_by_itself(tmp_path, tmp_p
     assert [e["step"] for e in record.read_jsonl(run_dir / "metrics.jsonl")] == reference["steps"]
 
 
+@pytest.mark.slow
 def test_a_killed_and_resumed_run_is_one_wandb_run_with_its_whole_history(tmp_path):
     run_dir = tmp_path / "run"
     args = (*RESUME_ARGS, "logger=wandb", "logger.mode=offline")

@@ -33,6 +33,7 @@ def test_threads_for_run(threads, launcher, expected):
 @pytest.mark.parametrize(
     "threads", [None, pytest.param(2, marks=pytest.mark.slow)], ids=["unset", "user"]
 )
+@pytest.mark.slow
 def test_joblib_sweep_jobs_x_threads_within_the_cores(tmp_path, threads):
     """Two jobs at once through Hydra's joblib launcher: each record's torch_threads is
     cores // 2 (jobs x threads <= cores), or exactly the user's ``threads``. (joblib's

@@ -29,6 +29,7 @@ def _complete_trials(out: Path) -> list:
     return study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
 
 
+@pytest.mark.slow
 def test_a_killed_study_resumes_without_duplicated_records(tmp_path):
     out = tmp_path / "study"
     # the search only (reruns are covered by tests/test_compare.py): 3 runs, about 20 s

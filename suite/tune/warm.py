@@ -51,12 +51,12 @@ def _fork_server() -> mp.context.BaseContext:
     return _context
 
 
-def _child(args: list[str], log: str, cwd: str, env: dict[str, str]) -> None:
-    """In the forked child: become ``python -m suite.run <args>`` writing to ``log``."""
-    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+def _child(args: list[str], out: str, err: str, cwd: str, env: dict[str, str]) -> None:
+    """In the forked child: become ``python -m suite.run <args>`` writing to out and err."""
+    for path, fileno in ((out, 1), (err, 2)):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(fd, fileno)
+        os.close(fd)
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
@@ -64,21 +64,28 @@ def _child(args: list[str], log: str, cwd: str, env: dict[str, str]) -> None:
     import suite.run
 
     sys.argv = [suite.run.__file__, *args]  # what ``python -m suite.run`` would see
-    suite.run.main()
+    suite.run.cli()
 
 
-def run(args: list[str], log: Path) -> int:
-    """Run ``python -m suite.run <args>`` to its end with its output appended to ``log``;
-    its exit code."""
+def run(
+    args: list[str],
+    log: Path,
+    err: Path | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> int:
+    """Run ``python -m suite.run <args>`` to its end, its stdout appended to ``log`` and its
+    stderr to ``err`` (default: ``log`` too), in ``cwd`` with ``env`` (default: this
+    process's, at this call); its exit code."""
+    cwd, env = str(cwd or os.getcwd()), dict(os.environ if env is None else env)
+    err = err or log
     if not available():
-        with open(log, "a") as f:
+        with open(log, "a") as out, open(err, "a") as errf:
             cmd = [sys.executable, "-m", "suite.run", *args]
             return subprocess.run(
-                cmd, stdout=f, stderr=subprocess.STDOUT, preexec_fn=workers.die_with_parent
+                cmd, stdout=out, stderr=errf, cwd=cwd, env=env, preexec_fn=workers.die_with_parent
             ).returncode
-    child = _fork_server().Process(
-        target=_child, args=(list(args), str(log), os.getcwd(), dict(os.environ))
-    )
+    child = _fork_server().Process(target=_child, args=(list(args), str(log), str(err), cwd, env))
     child.start()
     child.join()
     return child.exitcode if child.exitcode is not None else 1
