@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from suite.bench.image_peer import build_task, compare, main, ratio_interval
+from suite.bench.image_peer import build_task, compare, main, paired_ratio
 from suite.data import DatasetError
 
 
@@ -37,10 +37,12 @@ def test_both_loops_train_the_same_model_on_the_same_batches(workload, sizes):
     assert all(t > 0 for t in suite["times"] + bare["times"])
 
 
-def test_ratio_interval_brackets_a_known_ratio():
+def test_paired_ratio_brackets_a_known_ratio():
     bare = [1.0, 1.1, 0.9, 1.05, 0.95, 1.0]
-    low, high = ratio_interval([2 * b for b in bare], bare)
-    assert low == pytest.approx(2.0) and high == pytest.approx(2.0)
+    ratio, low, high = paired_ratio([2 * b for b in bare], bare)
+    assert ratio == low == high == pytest.approx(2.0)
+    ratio, low, high = paired_ratio([1.0, 1.2, 1.1, 1.3, 0.9, 1.05], [1.0] * 6)
+    assert low < ratio < high and ratio == pytest.approx(1.075)
 
 
 def test_bad_rounds_is_one_line():
