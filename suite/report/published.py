@@ -8,22 +8,34 @@ The reference is a CSV with one row per (optimizer, epoch): ``n``, ``test_acc_me
 Each run record is matched to a reference optimizer by ``--label`` rules
 (``<name>=<optimizer>:<hparam>=<value>``...). For every epoch we report our
 mean and sample std over seeds, the reference's, the difference in units of
-the reference's seed std, and Welch's two-sided t-test from the summary
-statistics; the verdict "agree" means p >= 0.05 (no detectable difference at
-our n and theirs), "differ" otherwise.
+the reference's seed std, and, from the summary statistics (our seeds and theirs are
+different runs, so the design is unpaired; :mod:`suite.report.claims` is for paired runs):
+
+* a difference test: Welch's two-sided t-test (``scipy.stats.ttest_ind_from_stats``),
+  Holm-adjusted over the family fixed up front, *every (optimizer, epoch, metric) row of
+  this comparison*;
+* an equivalence test: TOST at a margin of +-1 of the reference's own seed std, stated
+  before the data: ``H01: mu_ours - mu_ref <= -delta`` and ``H02: >= +delta``, each a
+  one-sided Welch test on the shifted mean; ``p_TOST = max(p1, p2)``.
+
+Verdict per row: "differ" where the Holm p of either metric is below 0.05; "equivalent
+within +-1 std" where both metrics' TOST p are below 0.05; else "inconclusive", with the
+seeds of ours that would decide it (:func:`suite.report.claims.seeds_to_decide`, their
+mean taken as known).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import sys
 from pathlib import Path
 
 import pandas as pd
 from scipy import stats
 
-from suite.record import read_jsonl
+from suite.record import read_jsonl, read_summary
+from suite.report.claims import ALPHA, holm, seeds_to_decide
 
 METRICS = ("acc", "loss")
 
@@ -32,7 +44,7 @@ def run_curves(run_dirs: list[Path], steps_per_epoch: int) -> pd.DataFrame:
     """One row per (run, epoch): optimizer, hparams, seed, test/acc, test/loss."""
     rows = []
     for d in run_dirs:
-        summary = json.loads((d / "summary.json").read_text())
+        summary = read_summary(d)
         if summary.get("status") != "ok":
             continue
         for ev in read_jsonl(d / "metrics.jsonl"):
@@ -74,38 +86,66 @@ def compare(curves: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     )
     ours.columns = ["_".join(c).strip("_") for c in ours.columns]
     merged = ours.merge(reference, left_on=["label", "epoch"], right_on=["optimizer", "epoch"])
+    col = lambda name: merged[name].to_numpy(dtype=float)  # noqa: E731
     for m in METRICS:
-        col = lambda name: merged[name].to_numpy(dtype=float)  # noqa: E731
-        _, p = stats.ttest_ind_from_stats(
-            col(f"{m}_mean"),
-            col(f"{m}_std"),
-            col(f"{m}_count"),
-            col(f"test_{m}_mean"),
-            col(f"test_{m}_std"),
-            col("n"),
-            equal_var=False,
-        )
+        ours = (col(f"{m}_mean"), col(f"{m}_std"), col(f"{m}_count"))
+        theirs = (col(f"test_{m}_mean"), col(f"test_{m}_std"), col("n"))
+        delta = theirs[1]  # the margin: +-1 of the reference's seed std
+        welch = dict(equal_var=False)
+        p = stats.ttest_ind_from_stats(*ours, *theirs, **welch).pvalue
+        lo = stats.ttest_ind_from_stats(
+            ours[0] + delta, *ours[1:], *theirs, alternative="greater", **welch
+        ).pvalue
+        hi = stats.ttest_ind_from_stats(
+            ours[0] - delta, *ours[1:], *theirs, alternative="less", **welch
+        ).pvalue
         merged[f"{m}_p"] = p
-        merged[f"{m}_z"] = (merged[f"{m}_mean"] - merged[f"test_{m}_mean"]) / merged[
-            f"test_{m}_std"
-        ]
+        merged[f"{m}_margin"] = delta
+        merged[f"{m}_p_tost"] = [max(a, b) for a, b in zip(lo, hi, strict=True)]
+        merged[f"{m}_z"] = (ours[0] - theirs[0]) / theirs[1]
+    family = holm([*merged["acc_p"], *merged["loss_p"]])
+    merged["acc_p_holm"] = family[: len(merged)]
+    merged["loss_p_holm"] = family[len(merged) :]
+    merged["verdict"] = [_verdict(r) for r in merged.itertuples()]
     return merged
+
+
+def _verdict(r) -> str:
+    if min(r.acc_p_holm, r.loss_p_holm) < ALPHA:
+        return "differ"
+    if max(r.acc_p_tost, r.loss_p_tost) < ALPHA:
+        return "equivalent within ±1 std"
+    need = [
+        seeds_to_decide(getattr(r, f"{m}_mean") - getattr(r, f"test_{m}_mean"),
+                        getattr(r, f"{m}_std"), getattr(r, f"{m}_margin"))
+        for m in METRICS
+    ]  # fmt: skip
+    known = [n for n in need if n is not None]
+    return f"inconclusive (~{max(known)} seeds of ours)" if known else "inconclusive"
 
 
 def markdown(table: pd.DataFrame) -> str:
     lines = [
-        "| optimizer | epoch | ours test acc (n) | DeepOBS test acc (n) | diff / their std | p | ours test loss | DeepOBS test loss | diff / their std | p | verdict |",
+        "Family: every (optimizer, epoch, metric) row below, Holm-adjusted (Welch's test, "
+        "unpaired: their seeds are not ours). Equivalence: TOST at ±1 of DeepOBS's own seed "
+        "std, stated before the data. p shown raw / Holm / TOST.",
+        "",
+        "| optimizer | epoch | ours test acc (n) | DeepOBS test acc (n) | diff / their std | p raw / Holm / TOST | ours test loss | DeepOBS test loss | diff / their std | p raw / Holm / TOST | verdict |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table.itertuples():
-        verdict = "agree" if min(r.acc_p, r.loss_p) >= 0.05 else "differ"
         lines.append(
             f"| {r.label} | {r.epoch} | {r.acc_mean:.4f} ± {r.acc_std:.4f} ({r.acc_count}) "
-            f"| {r.test_acc_mean:.4f} ± {r.test_acc_std:.4f} ({r.n}) | {r.acc_z:+.2f} | {r.acc_p:.3f} "
+            f"| {r.test_acc_mean:.4f} ± {r.test_acc_std:.4f} ({r.n}) | {r.acc_z:+.2f} "
+            f"| {_ps(r.acc_p, r.acc_p_holm, r.acc_p_tost)} "
             f"| {r.loss_mean:.4f} ± {r.loss_std:.4f} | {r.test_loss_mean:.4f} ± {r.test_loss_std:.4f} "
-            f"| {r.loss_z:+.2f} | {r.loss_p:.3f} | {verdict} |"
+            f"| {r.loss_z:+.2f} | {_ps(r.loss_p, r.loss_p_holm, r.loss_p_tost)} | {r.verdict} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _ps(p: float, q: float, t: float) -> str:
+    return " / ".join(f"{x:.3f}" if math.isfinite(x) else "-" for x in (p, q, t))
 
 
 def parse_label(text: str) -> tuple[str, dict]:
