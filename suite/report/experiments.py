@@ -301,6 +301,9 @@ def sgd_vs_adam(runs: pd.DataFrame) -> str:
             + (
                 "This agrees with the paper."
                 if wins and not losses
+                else "Undecided at these seeds: neither the paper's effect nor its absence is "
+                "shown (see the seeds each comparison would need)."
+                if wins == losses == 0 and "equivalent within margin" not in words
                 else "The paper's effect is not reproduced at this budget; its gaps are a few "
                 "points of CIFAR-10 accuracy after hundreds of epochs."
             ),
