@@ -240,13 +240,15 @@ def family_verdicts(
     out: dict[str, list[Verdict]] = {opt: [] for opt in candidates}
     for (opt, wl), c in comps.items():
         m = sum(1 for k in comps if k[1] == wl)
-        out[opt].append(_verdict(wl, c, adjusted[opt, wl], margins[wl], alpha, m))
+        out[opt].append(judge(wl, c, adjusted[opt, wl], margins[wl], alpha, m))
     return out
 
 
-def _verdict(
+def judge(
     wl: str, c: Paired, p_holm: float, margin: float, alpha: float, family_size: int
 ) -> Verdict:
+    """The word for one comparison: better/worse (Holm p < alpha and the interval excludes
+    0), else equivalent within margin (TOST p < alpha), else inconclusive with seeds needed."""
     if c.n == 0:
         return Verdict(wl, "no data", c, math.nan, math.nan, margin, None)
     d_mean = c.mean_diff

@@ -2,15 +2,19 @@
 
     python -m suite.report.experiments <decoupled_wd|state_8bit|sgd_vs_adam> <runs>... --out DIR
 
-Each verdict says what the paper found, what we measured (means, stds, seeds,
-Welch's p) and whether the two agree. Like the rest of the report it reads run
+Each verdict says what the paper found, what we measured (means, stds, seeds) and
+whether the two agree. Comparisons go through :mod:`suite.report.claims`: paired by seed
+on test error at the val-selected configurations, the family being *the comparisons of
+one experiment* (Holm over them), effects with a bootstrap 95 % interval, and
+"equivalent" only by TOST at a margin stated before the data (0.5 point of accuracy or
+0.01 nats, :func:`suite.report.verdicts.default_margin`), else "inconclusive" with the
+seeds that would decide it. Like the rest of the report it reads run
 records only.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -19,8 +23,9 @@ import pandas as pd
 
 from suite.record import RecordError
 from suite.report.__main__ import write_report
+from suite.report.claims import ALPHA, Verdict, holm, judge, paired
 from suite.report.collect import HP, collect
-from suite.report.stats import welch
+from suite.report.verdicts import default_margin
 
 
 def _seeds(df: pd.DataFrame) -> str:
@@ -68,10 +73,34 @@ def _ms(x: pd.Series) -> str:
     return f"{x.mean():.4f} ± {x.std():.2g}" if len(x) > 1 else f"{x.mean():.4f}"
 
 
-def _compare(cand: pd.DataFrame, base: pd.DataFrame) -> tuple[str, object]:
-    c = welch(_test_error(cand), _test_error(base))
-    p = f"p = {c.p:.3g}" if not math.isnan(c.p) else c.result
-    return f"test error difference {c.diff:+.4f} (Welch {p}, {c.result})", c
+def _family(items: list[tuple[str, pd.DataFrame, pd.DataFrame]]) -> list[Verdict]:
+    """``[(label, candidate runs, baseline runs)]`` -> a verdict each, Holm over the list.
+
+    Paired by seed on test error (``d > 0``: the candidate's error is lower)."""
+    comps = []
+    for _, cand, base in items:
+        a = dict(zip(cand["seed"], _test_error(cand), strict=True))
+        b = dict(zip(base["seed"], _test_error(base), strict=True))
+        comps.append(paired(a, b, "min"))
+    adjusted = holm([c.p for c in comps])
+    return [
+        judge(label, c, q, default_margin(str(cand["test_metric"].iloc[0])), ALPHA, len(items))
+        for (label, cand, _), c, q in zip(items, comps, adjusted, strict=True)
+    ]
+
+
+def _family_note(n: int) -> str:
+    return (
+        f"_Family: these {n} comparison(s), Holm-adjusted; effect = baseline test error - "
+        "candidate test error (> 0: candidate better), paired by seed, bootstrap 95 % interval; "
+        "equivalence by TOST at the margin shown._"
+    )
+
+
+def _edge(g: pd.DataFrame, sel: pd.DataFrame) -> bool:
+    """Is the selected lr at either end of the lr grid the runs span?"""
+    lrs = sorted(set(g[f"{HP}lr"]))
+    return len(lrs) > 1 and sel[f"{HP}lr"].iloc[0] in (lrs[0], lrs[-1])
 
 
 def _config(sel: pd.DataFrame) -> str:
@@ -121,42 +150,51 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
             "val: " + ", ".join(f"lr {lr:g} -> {wd:g}" for lr, wd in per_lr.items())
         )
     if len(best) == 2:
-        text, c = _compare(best["adamw"], best["adam"])
+        (v,) = _family([("AdamW vs Adam + L2", best["adamw"], best["adam"])])
         grid = all(
             runs[runs["optimizer"] == o].groupby(f"{HP}lr")[f"{HP}weight_decay"].nunique().max() > 1
             and runs[runs["optimizer"] == o][f"{HP}lr"].nunique() > 1
             for o in best
         )
-        lines += ["", f"AdamW vs Adam + L2 at their val-selected configurations: {text}."]
+        edge = [o for o in best if _edge(runs[runs["optimizer"] == o], best[o])]
+        lines += ["", "At their val-selected configurations: " + v.line("test error") + ".", ""]
+        lines.append(_family_note(1))
         if grid:
             lines.append(
                 f"The best wd (on val) changes {moves['adam'] - 1} time(s) across the lr axis for "
                 f"Adam and {moves['adamw'] - 1} time(s) for AdamW."
             )
         lines.append("")
-        sep = (
-            "agrees with the paper (AdamW's best wd moves less than Adam's)"
-            if moves["adamw"] < moves["adam"]
-            else "inconclusive (the best wd moves as often for both)"
-            if moves["adamw"] == moves["adam"]
-            else "does not agree with the paper (AdamW's best wd moves more than Adam's)"
-        )
-        better = c.diff < 0 and c.significant
-        lines.append(
-            (
-                f"**Agreement.** Separability: {sep}. "
-                if grid
-                else "**Agreement.** Separability: not assessed (these runs are not an lr x wd "
-                "grid). "
+        if edge:
+            lines.append(
+                "**Verdict withdrawn.** The selected lr of "
+                + " and ".join(sorted(edge))
+                + " sits at the edge of the lr grid, so the best configuration may lie outside "
+                "it and neither separability nor test error can be judged from this grid."
             )
-            + "Test error: "
-            + (
-                "AdamW is significantly better, as in the paper."
-                if better
-                else "no significant advantage for AdamW at this budget (the paper's gap appears "
-                "on CIFAR-10 and ImageNet with schedules of hundreds of epochs)."
+        else:
+            sep = (
+                "agrees with the paper (AdamW's best wd moves less than Adam's)"
+                if moves["adamw"] < moves["adam"]
+                else "inconclusive (the best wd moves as often for both)"
+                if moves["adamw"] == moves["adam"]
+                else "does not agree with the paper (AdamW's best wd moves more than Adam's)"
             )
-        )
+            lines.append(
+                (
+                    f"**Agreement.** Separability: {sep}. "
+                    if grid
+                    else "**Agreement.** Separability: not assessed (these runs are not an "
+                    "lr x wd grid). "
+                )
+                + "Test error: "
+                + (
+                    "AdamW is better, as in the paper."
+                    if v.word == "better"
+                    else f"{v.word} (the paper's gap appears on CIFAR-10 and ImageNet with "
+                    "schedules of hundreds of epochs)."
+                )
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -179,7 +217,7 @@ def state_8bit(runs: pd.DataFrame) -> str:
         ("adam", "bnb_adam8bit"),
         ("adamw8bit", "bnb_adamw8bit"),
     ]
-    parity, savings = [], []
+    items, savings = [], []
     for task in sorted(set(runs["task"])):
         t = runs[runs["task"] == task]
         chosen = {o: select_on_val(t[t["optimizer"] == o]) for o in set(t["optimizer"])}
@@ -193,25 +231,28 @@ def state_8bit(runs: pd.DataFrame) -> str:
         for base, cand in pairs:
             if base not in chosen or cand not in chosen:
                 continue
-            text, c = _compare(chosen[cand], chosen[base])
-            lines.append(f"- {cand} vs {base}: {text}")
-            parity.append(not c.significant)
+            items.append((f"{task} {cand} vs {base}", chosen[cand], chosen[base]))
             if base in ("adamw", "torch_adamw", "adam"):
                 b = chosen[base]["state_bytes_per_param"].mean()
                 saved = 1 - chosen[cand]["state_bytes_per_param"].mean() / b
                 savings.append(saved)
         lines.append("")
-    if parity:
-        lines.append(
-            f"**Agreement.** Accuracy parity: {sum(parity)}/{len(parity)} comparisons show no "
-            "significant test-error difference at 0.05"
+    verdicts = _family(items)
+    if verdicts:
+        lines += [f"- {v.line('test error')}" for v in verdicts] + ["", _family_note(len(items))]
+        words = [v.word for v in verdicts]
+        lines += [
+            "",
+            f"**Agreement.** Equivalent within margin in {words.count('equivalent within margin')}"
+            f" of {len(words)} comparisons; 8-bit better in {words.count('better')}, worse in "
+            f"{words.count('worse')}, inconclusive in {words.count('inconclusive')}"
             + (
-                f"; state memory {min(savings):.0%}-{max(savings):.0%} less (the paper's ~75% holds "
-                "where most parameters sit in tensors of >= 4096 values)."
+                f"; state memory {min(savings):.0%}-{max(savings):.0%} less (the paper's ~75% "
+                "holds where most parameters sit in tensors of >= 4096 values)."
                 if savings
                 else "."
-            )
-        )
+            ),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -228,7 +269,7 @@ def sgd_vs_adam(runs: pd.DataFrame) -> str:
         f"**Measured** (seeds {_seeds(runs)}):",
         "",
     ]
-    out = []
+    items = []
     for task in sorted(set(runs["task"])):
         t = runs[runs["task"] == task]
         tuned = {}
@@ -244,19 +285,25 @@ def sgd_vs_adam(runs: pd.DataFrame) -> str:
             )
         for adaptive in ("adam", "adamw"):
             if "sgd" in tuned and adaptive in tuned:
-                text, c = _compare(tuned["sgd"], tuned[adaptive])
-                lines.append(f"- {task}: sgd vs {adaptive}: {text}")
-                out.append(c)
-    if out:
-        wins = sum(c.significant and c.diff < 0 for c in out)  # lower test error
-        losses = sum(c.significant and c.diff > 0 for c in out)
+                items.append((f"{task} sgd vs {adaptive}", tuned["sgd"], tuned[adaptive]))
+    verdicts = _family(items)
+    if verdicts:
+        words = [v.word for v in verdicts]
+        wins, losses = words.count("better"), words.count("worse")
+        lines += [f"- {v.line('test error')}" for v in verdicts]
         lines += [
             "",
-            f"**Agreement.** SGD significantly better in {wins}, worse in {losses}, no significant "
-            f"difference in {len(out) - wins - losses} of {len(out)} comparisons. "
+            _family_note(len(items)),
+            "",
+            f"**Agreement.** SGD better in {wins}, worse in {losses}, equivalent within margin in "
+            f"{words.count('equivalent within margin')}, inconclusive in "
+            f"{words.count('inconclusive')} of {len(words)} comparisons. "
             + (
                 "This agrees with the paper."
                 if wins and not losses
+                else "Undecided at these seeds: neither the paper's effect nor its absence is "
+                "shown (see the seeds each comparison would need)."
+                if wins == losses == 0 and "equivalent within margin" not in words
                 else "The paper's effect is not reproduced at this budget; its gaps are a few "
                 "points of CIFAR-10 accuracy after hundreds of epochs."
             ),

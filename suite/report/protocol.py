@@ -2,8 +2,8 @@
 
 The fair-comparison report of tuning studies: the budget every optimizer got, the
 calibrated val targets, a leaderboard (integrated performance-profile scores), the
-performance profiles as a table and a plot, Welch p-values for every claim that one
-optimizer beats another, the search on val (lr x weight decay), and the convergence,
+performance profiles as a table and a plot, paired Holm-adjusted p-values for every claim
+that one optimizer beats another, the search on val (lr x weight decay), and the convergence,
 generalization and memory tables of the reruns at the selected hyperparameters (test
 metrics are reported there, at the configuration val selected; nothing reads them to
 choose). ``--targets`` reads committed targets (``results/baselines/targets.json``);
@@ -23,6 +23,7 @@ import pandas as pd
 
 from suite.record import RecordError
 from suite.report.collect import aggregate, collect
+from suite.report.pairwise import pairwise
 from suite.report.plots import cost_chart, loss_curves
 from suite.report.protocol_plots import coinciding, profile_plot, search_heatmaps
 from suite.report.scoring import (
@@ -30,7 +31,6 @@ from suite.report.scoring import (
     TAU_MAX,
     calibrate_targets,
     leaderboard,
-    pairwise,
     profile,
     times,
     workload_times,
@@ -210,10 +210,13 @@ def write(
         pw.to_csv(out / "pairwise.csv", index=False)
         lines += [
             "",
-            "## Is A better than B? (Welch's t-test per workload)",
+            "## Is A better than B? (paired by seed, Holm per workload)",
             "",
-            "_Steps to target per seed (a miss counts as the full step budget) and best val "
-            "metric per seed; a claim holds only where p < 0.05._",
+            "_Reach: seeds that met the val target (a miss is never counted at the budget). "
+            "Steps: paired difference A - B over the seeds where both reached, exact sign-flip "
+            "p. Best val: paired difference A - B, percentile-bootstrap 95 % interval, sign-flip "
+            "p. Holm over the family 'the candidate vs each other optimizer, per workload'; a "
+            "claim holds only where the Holm p < 0.05 and the interval excludes 0._",
             "",
             to_markdown(
                 pd.DataFrame(
@@ -221,28 +224,43 @@ def write(
                         "Task": pw["task"],
                         "A": pw["candidate"],
                         "B": pw["other"],
-                        "Steps A / B (n)": [
-                            f"{a:.4g} / {b:.4g} ({n}/{m})"
-                            for a, b, n, m in zip(
-                                pw["steps_mean"],
-                                pw["other_steps_mean"],
+                        "Reached A / B": [
+                            f"{a}/{n} / {b}/{m}"
+                            for a, n, b, m in zip(
+                                pw["reached"],
                                 pw["n"],
+                                pw["other_reached"],
                                 pw["other_n"],
                                 strict=True,
                             )
                         ],
-                        "p (steps)": pw["p_steps"].map(
-                            lambda p: f"{p:.3g}" if math.isfinite(p) else "-"
-                        ),
-                        "Best val A / B": [
-                            f"{a:.4g} / {b:.4g}"
-                            for a, b in zip(
-                                pw["best_val_mean"], pw["other_best_val_mean"], strict=True
+                        "Steps A - B [95 % CI] (n both)": [
+                            _effect(d, lo, hi, k)
+                            for d, lo, hi, k in zip(
+                                pw["steps_diff"],
+                                pw["steps_ci_low"],
+                                pw["steps_ci_high"],
+                                pw["n_both_reached"],
+                                strict=True,
                             )
                         ],
-                        "p (val)": pw["p_best_val"].map(
-                            lambda p: f"{p:.3g}" if math.isfinite(p) else "-"
-                        ),
+                        "p (steps) raw / Holm": [
+                            _p(p, q) for p, q in zip(pw["p_steps"], pw["p_steps_holm"], strict=True)
+                        ],
+                        "Best val A - B [95 % CI] (n)": [
+                            _effect(d, lo, hi, k)
+                            for d, lo, hi, k in zip(
+                                pw["best_val_diff"],
+                                pw["best_val_ci_low"],
+                                pw["best_val_ci_high"],
+                                pw["n_paired"],
+                                strict=True,
+                            )
+                        ],
+                        "p (val) raw / Holm": [
+                            _p(p, q)
+                            for p, q in zip(pw["p_best_val"], pw["p_best_val_holm"], strict=True)
+                        ],
                         "Claim": [_claim(r) for _, r in pw.iterrows()],
                     }
                 )
@@ -282,7 +300,18 @@ def _claim(r: pd.Series) -> str:
         parts.append(f"{r['fewer_steps']} reaches the target in fewer steps")
     if r["better_val"]:
         parts.append(f"{r['better_val']} has the better best val metric")
-    return "; ".join(parts) or "no significant difference"
+    return "; ".join(parts) or "no claim (inconclusive: see the intervals)"
+
+
+def _effect(d: float, lo: float, hi: float, n: int) -> str:
+    if not math.isfinite(d):
+        return f"- (n={n})"
+    ci = f" [{lo:+.4g}, {hi:+.4g}]" if math.isfinite(lo) else ""
+    return f"{d:+.4g}{ci} (n={n})"
+
+
+def _p(p: float, q: float) -> str:
+    return f"{p:.3g} / {q:.3g}" if math.isfinite(p) else "-"
 
 
 def main(argv: list[str] | None = None) -> int:

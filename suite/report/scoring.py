@@ -29,8 +29,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from suite.report.stats import ALPHA, welch
-
 TAU_MAX = 4.0  # AlgoPerf's tau_max
 PROCEDURE = (
     "per workload: median over the rerun seeds of the best val metric, for each tuned "
@@ -147,44 +145,3 @@ def leaderboard(timed: pd.DataFrame) -> pd.DataFrame:
     return board.sort_values(["score_steps", "score_seconds"], ascending=False).reset_index(
         drop=True
     )
-
-
-def pairwise(timed: pd.DataFrame, candidate: str, alpha: float = ALPHA) -> pd.DataFrame:
-    """``candidate`` against every other optimizer on every workload, Welch's t-test on
-    (a) steps to target per seed, a miss censored at the run's step budget, and (b) the best
-    val metric per seed. One row per (task, other optimizer)."""
-    rows = []
-    for task, g in timed.groupby("task", sort=True):
-        a = g[g["optimizer"] == candidate]
-        if a.empty:
-            continue
-        for other, b in g[g["optimizer"] != candidate].groupby("optimizer", sort=True):
-            cs = welch(_censored(a), _censored(b), alpha)
-            cm = welch(a["best_val"], b["best_val"], alpha)
-            higher = a["direction"].iloc[0] == "max"
-            rows.append(
-                {
-                    "task": task,
-                    "candidate": candidate,
-                    "other": other,
-                    "n": cs.n_a,
-                    "other_n": cs.n_b,
-                    "steps_mean": cs.mean_a,
-                    "other_steps_mean": cs.mean_b,
-                    "p_steps": cs.p,
-                    "fewer_steps": (candidate if cs.diff < 0 else other) if cs.significant else "",
-                    "metric": a["metric"].iloc[0],
-                    "best_val_mean": cm.mean_a,
-                    "other_best_val_mean": cm.mean_b,
-                    "p_best_val": cm.p,
-                    "better_val": (
-                        (candidate if (cm.diff > 0) == higher else other) if cm.significant else ""
-                    ),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def _censored(g: pd.DataFrame) -> np.ndarray:
-    s = g["steps_to_target"].to_numpy(float)
-    return np.where(np.isfinite(s), s, g["max_steps"].to_numpy(float))
