@@ -34,6 +34,7 @@ from suite import (
     trust,
 )
 from suite.data import DatasetError
+from suite.diagnose import with_family_hint
 from suite.distributed import local_device
 from suite.env import environment
 from suite.lock import RunLock
@@ -180,7 +181,6 @@ def run(cfg: DictConfig) -> dict:
             loop,
             run_dir,
             weight_decay=float(hparams.get("weight_decay", 0.0)),
-            family=spec.family,
             dist=dist,
         )
         return {}
@@ -243,13 +243,16 @@ def run(cfg: DictConfig) -> dict:
                 loop,
                 run_dir,
                 weight_decay=float(hparams.get("weight_decay", 0.0)),
-                family=spec.family,
                 log=mirror.log,
                 progress=progress,
                 dist=dist,
                 stop=stop,
             )
             measured.pop("train_seconds")
+            weight_decay = float(hparams.get("weight_decay", 0.0))
+            measured["diagnosis"] = with_family_hint(
+                measured["diagnosis"], spec.family, weight_decay
+            )
             summary = dataclasses.replace(summary, **measured, error=None)
             if measured["status"] == "interrupted":
                 note = interrupt.note(stop, measured["steps"], bool(loop.checkpoint_every))
