@@ -17,10 +17,13 @@ module's name. The root module, whose qualified name is empty, is reported by
 its class name (the toy task's model is a bare ``Linear``).
 
 It never raises: a diagnostic must not turn a diverged run into a failed one.
+
+``checklist(...)`` turns what the loop saw into one line of advice for the record.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import nullcontext
 from typing import Any
@@ -29,6 +32,7 @@ import torch
 from torch import nn
 
 from suite.tasks.base import Task
+from suite.telemetry import early_update_ratio
 
 
 def _tensors(obj: Any) -> Iterator[torch.Tensor]:
@@ -135,3 +139,55 @@ def zero_second_moments(optimizer: torch.optim.Optimizer) -> dict[str, Any] | No
         return {"values": values, "tensors": tensors, "eps": eps, "worst_step_over_lr": worst}
     except Exception:  # a diagnostic never fails the run
         return None
+
+
+def checklist(
+    loss_history: list[float],
+    step: int,
+    steps: int,
+    amp: str | None,
+    telemetry: list[dict] = (),
+    zero_v: dict | None = None,
+) -> str:
+    """One line from the debugging checklist for a run of ``steps`` steps that went
+    non-finite at ``step``; ``zero_v``: :func:`zero_second_moments` of the optimizer then.
+
+    The causes are tried from the most specific evidence to the least: 8-bit state that
+    lost its second moment, fp16 overflow, a measured update/weight ratio far above ~1e-3,
+    then the shape of the loss curve (early or rising: lr; late: clip or lower lr)."""
+    if zero_v:
+        return (
+            f"8-bit second moment decoded to 0 where the first moment is not "
+            f"({zero_v['values']} values in {zero_v['tensors']} tensors): the step there is "
+            f"lr*m/eps (up to {zero_v['worst_step_over_lr']:.1e} x lr at eps={zero_v['eps']:.1e}), "
+            "so lr is not the cause and 32-bit state at the same lr keeps v; raise eps, keep "
+            "these tensors 32-bit (min_8bit_size) or use an 8-bit optimizer that never rounds "
+            "a positive v to 0 (the in-house adamw8bit)"
+        )
+    if amp == "fp16":
+        return "non-finite under fp16: use a GradScaler (on by default) or amp=bf16, or lower lr"
+    early = step < max(10, steps // 10)
+    finite = [x for x in loss_history if math.isfinite(x)]
+    rising = len(finite) >= 4 and finite[-1] > 1.5 * min(finite)
+    high = early_update_ratio(list(telemetry), within=max(10, steps // 10))
+    if high:
+        at, layer, ratio = high
+        return (
+            f"update/weight ratio {ratio:.1e} in {layer} at step {at}, far above ~1e-3: "
+            "lr is the suspect; lower lr 2-10x or add warmup"
+        )
+    if early or rising:
+        return "loss blew up early or kept rising: lower lr 2-10x or add warmup"
+    return "non-finite loss late in training: add grad_clip=1.0 or lower lr"
+
+
+# Causes that point away from lr and weight decay: no optimizer hint is added to them.
+_NOT_LR = ("8-bit second moment", "non-finite under fp16")
+
+
+def with_family_hint(diagnosis: str | None, family: str | None, weight_decay: float) -> str | None:
+    """The checklist line, plus a hint for Adam with weight decay (coupled L2 where decoupled
+    decay may have been meant). Added by the runner, which knows the family; the loop does not."""
+    if not diagnosis or diagnosis.startswith(_NOT_LR) or family != "adam" or weight_decay <= 0:
+        return diagnosis
+    return f"{diagnosis}; Adam with weight decay adds L2 to the gradient: AdamW (decoupled) may be what was meant"

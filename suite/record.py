@@ -5,7 +5,7 @@ One folder per run::
     <run_dir>/config.yaml     the resolved Hydra config
     <run_dir>/env.json        versions, device, git commit, command line
     <run_dir>/metrics.jsonl   one JSON object per logged event (see below)
-    <run_dir>/summary.json    the run's outcome (see SUMMARY_KEYS)
+    <run_dir>/summary.json    the run's outcome (see Summary)
 
 Every whole-file write goes through a temporary file and ``os.replace`` so a
 reader never sees half a file; ``metrics.jsonl`` is appended one line at a time
@@ -26,41 +26,95 @@ import math
 import os
 import stat
 import tempfile
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 STATUSES = ("ok", "diverged", "failed", "interrupted", "running")
 RECORD_FILES = ("config.yaml", "env.json", "metrics.jsonl", "summary.json")
 
-# The keys every summary.json carries (values may be null where not measured).
+
+@dataclass
+class Summary:
+    """The outcome of one run: what ``run.py`` writes to summary.json and report and tune read.
+
+    Every summary.json ever written carries the keys in :data:`SUMMARY_KEYS`; the other
+    fields were added later or are written only for some runs, so a record without them still
+    reads. A field is null where it was not measured (a failed run has no ``final``).
+    """
+
+    # what was run: known before the first step
+    schema: int  # 1
+    status: str  # one of STATUSES
+    task: str  # task name, e.g. "cnn_digits"
+    optimizer: str  # registry name, e.g. "adamw8bit"
+    impl: str  # "inhouse" | "torch" | "bnb" | "custom"
+    family: str | None  # "sgd" | "adam" | "adamw"
+    hparams: dict  # {"lr": ..., "weight_decay": ..., ...} as passed to the optimizer
+    seed: int
+    max_steps: int
+    target: dict  # {"metric", "value", "direction"}
+    state_bits_claimed: int | None = None  # what the entry says its state holds
+    optimizer_entry: dict | None = None  # {"name", "distribution", "version"}
+    constructor: dict | None = None  # every argument the optimizer was built with
+    world_size: int | None = None  # data-parallel processes
+    # what happened: measured by the loop
+    state_bits: int | None = None  # 32 | 8, measured from the state tensors after training
+    steps: int | None = None  # steps completed
+    final: dict | None = None  # metrics of the last evaluation, {"test/acc": ...}
+    best: dict | None = None  # best value of each metric over evaluations (direction-aware)
+    final_train_loss: float | None = None  # mean train loss over the last logged window
+    steps_to_target: int | None = None  # first eval step that reached the target
+    seconds_to_target: float | None = None  # training seconds at that eval
+    n_params: int | None = None
+    optimizer_state_bytes: int | None = None  # exact, summed over the state tensors
+    tensor_bytes: dict | None = None  # parameter and state bytes by kind
+    optimizer_class: str | None = None  # the class built, module.Class
+    state_dtypes: dict | None = None  # dtype of each state entry, measured
+    telemetry: dict | None = None  # step-time percentiles and telemetry window
+    peak_memory_bytes: int | None = None
+    peak_memory_kind: str | None = None  # "cuda_max_allocated" | "cpu_peak_rss"
+    median_step_time_s: float | None = None
+    diverged_at_step: int | None = None  # null unless status == "diverged"
+    diverged_layer: str | None = None  # the first parameter that went non-finite
+    diagnosis: str | None = None  # one line from the debugging checklist
+    error: str | None = None  # one line for status "failed" or "interrupted" (signal, step)
+    signal: str | None = None  # interrupted runs: the signal's name
+    requeue: bool | None = None  # interrupted runs: handed to submitit for a requeue
+    # written by run.py around the loop
+    wall_seconds: float | None = None
+    state_bits_claim: str | None = None  # one line when measured state bits differ from claimed
+    wandb: dict | None = None  # {"mode": "offline"|"online"|"disabled", "dir": ..., "note": ...}
+    extra: dict = field(default_factory=dict)  # keys of a newer writer, kept as read
+
+    def to_dict(self) -> dict:
+        """The JSON object written to summary.json (``extra`` keys at top level)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        return {**out, **self.extra}
+
+    @classmethod
+    def from_dict(cls, raw: dict, where: str = "summary") -> Summary:
+        """A Summary from a summary.json object; RecordError naming ``where`` if it is not one."""
+        if not isinstance(raw, dict):
+            raise RecordError(f"{where}: expected a JSON object")
+        missing = [k for k in SUMMARY_KEYS if k not in raw]
+        if missing:
+            raise RecordError(f"{where}: missing keys {missing}")
+        if raw["status"] not in STATUSES:
+            raise RecordError(f"{where}: status {raw['status']!r} not one of {STATUSES}")
+        known = {k: v for k, v in raw.items() if k in SUMMARY_FIELDS and k != "extra"}
+        extra = {k: v for k, v in raw.items() if k not in known}
+        return cls(**known, extra=extra)
+
+
+# Every key a run writes, and the keys every summary.json carries (required to read one).
+SUMMARY_FIELDS = tuple(f.name for f in fields(Summary) if f.name != "extra")
 SUMMARY_KEYS = (
-    "schema",  # 1
-    "status",  # one of STATUSES
-    "task",  # task name, e.g. "cnn_digits"
-    "optimizer",  # registry name, e.g. "adamw8bit"
-    "impl",  # "inhouse" | "torch" | "bnb"
-    "family",  # "sgd" | "adam" | "adamw"
-    "state_bits",  # 32 | 8
-    "hparams",  # {"lr": ..., "weight_decay": ..., ...} as passed to the optimizer
-    "seed",
-    "steps",  # steps completed
-    "max_steps",
-    "final",  # metrics of the last evaluation, {"train/acc": ..., "test/acc": ...}
-    "best",  # best value of each metric over evaluations (direction-aware for the target)
-    "final_train_loss",  # mean train loss over the last logged window
-    "target",  # {"metric", "value", "direction"}
-    "steps_to_target",  # first eval step that reached the target, or null
-    "seconds_to_target",  # training seconds at that eval, or null
-    "n_params",
-    "optimizer_state_bytes",  # exact, summed over the optimizer's state tensors
-    "peak_memory_bytes",
-    "peak_memory_kind",  # "cuda_max_allocated" | "cpu_peak_rss"
-    "median_step_time_s",
-    "wall_seconds",
-    "diverged_at_step",  # null unless status == "diverged"
-    "diagnosis",  # one line from the debugging checklist, or null
-    "error",  # one line for status "failed" or "interrupted" (signal, step), or null
-    "wandb",  # {"mode": "offline"|"online"|"disabled", "dir": ..., "note": ...}
+    *("schema", "status", "task", "optimizer", "impl", "family", "state_bits", "hparams"),
+    *("seed", "steps", "max_steps", "final", "best", "final_train_loss", "target"),
+    *("steps_to_target", "seconds_to_target", "n_params", "optimizer_state_bytes"),
+    *("peak_memory_bytes", "peak_memory_kind", "median_step_time_s", "wall_seconds"),
+    *("diverged_at_step", "diagnosis", "error", "wandb"),
 )
 
 
@@ -207,7 +261,8 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def read_summary(run_dir: Path) -> dict:
-    """The summary of one run, validated; a clear RecordError otherwise."""
+    """The summary of one run as written, checked against :class:`Summary`; a clear
+    RecordError otherwise. ``Summary.from_dict`` of it gives the typed record."""
     path = Path(run_dir) / "summary.json"
     try:
         summary = json.loads(read_regular(path, MAX_SUMMARY_BYTES))
@@ -215,14 +270,8 @@ def read_summary(run_dir: Path) -> dict:
         raise RecordError(f"{path}: missing (run never finished or not a run folder)") from None
     except json.JSONDecodeError as e:
         raise RecordError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    if not isinstance(summary, dict):
-        raise RecordError(f"{path}: expected a JSON object")
-    missing = [k for k in SUMMARY_KEYS if k not in summary]
-    if missing:
-        raise RecordError(f"{path}: missing keys {missing}")
-    if summary["status"] not in STATUSES:
-        raise RecordError(f"{path}: status {summary['status']!r} not one of {STATUSES}")
-    return summary
+    Summary.from_dict(summary, str(path))  # the contract: required keys and a known status
+    return summary  # as written: an older record lacks the later optional keys
 
 
 def is_run_dir(path: Path) -> bool:

@@ -34,6 +34,7 @@ from suite import (
     trust,
 )
 from suite.data import DatasetError
+from suite.diagnose import with_family_hint
 from suite.distributed import local_device
 from suite.env import environment
 from suite.lock import RunLock
@@ -180,7 +181,6 @@ def run(cfg: DictConfig) -> dict:
             loop,
             run_dir,
             weight_decay=float(hparams.get("weight_decay", 0.0)),
-            family=spec.family,
             dist=dist,
         )
         return {}
@@ -200,27 +200,27 @@ def run(cfg: DictConfig) -> dict:
         run_folder.save_hydra_files(run_dir, cfg)
     package = provenance.package_of(spec.target)  # the optimizer's distribution and version
     record.write_json(run_dir / "env.json", {**environment(task.device), "optimizer": package})
-    summary = {
-        "schema": 1,
-        "status": "running",
-        "task": task_name,
-        "optimizer": spec.name,
-        "impl": spec.impl,
-        "family": spec.family,
-        "state_bits": None,  # measured from the state tensors after training
-        "state_bits_claimed": spec.state_bits,
-        "hparams": hparams,
-        "optimizer_entry": {"name": spec.name, **package},
-        "constructor": provenance.resolved_arguments(spec.cls(), hparams, make_optimizer),
-        "seed": loop.seed,
-        "max_steps": loop.steps,
-        "world_size": dist.world,
-        "target": {
+    summary = record.Summary(
+        schema=1,
+        status="running",
+        task=task_name,
+        optimizer=spec.name,
+        impl=spec.impl,
+        family=spec.family,
+        state_bits=None,  # measured from the state tensors after training
+        state_bits_claimed=spec.state_bits,
+        hparams=hparams,
+        optimizer_entry={"name": spec.name, **package},
+        constructor=provenance.resolved_arguments(spec.cls(), hparams, make_optimizer),
+        seed=loop.seed,
+        max_steps=loop.steps,
+        world_size=dist.world,
+        target={
             "metric": task.target.metric,
             "value": task.target.value,
             "direction": task.target.direction,
         },
-    }
+    )
     is_sweep = hc.mode is not None and str(hc.mode) == "RunMode.MULTIRUN"
     mirror = WandbMirror(
         cfg.logger,
@@ -243,36 +243,39 @@ def run(cfg: DictConfig) -> dict:
                 loop,
                 run_dir,
                 weight_decay=float(hparams.get("weight_decay", 0.0)),
-                family=spec.family,
                 log=mirror.log,
                 progress=progress,
                 dist=dist,
                 stop=stop,
             )
             measured.pop("train_seconds")
-            summary.update(measured, error=None)
+            weight_decay = float(hparams.get("weight_decay", 0.0))
+            measured["diagnosis"] = with_family_hint(
+                measured["diagnosis"], spec.family, weight_decay
+            )
+            summary = dataclasses.replace(summary, **measured, error=None)
             if measured["status"] == "interrupted":
-                summary.update(interrupt.note(stop, measured["steps"], bool(loop.checkpoint_every)))
+                note = interrupt.note(stop, measured["steps"], bool(loop.checkpoint_every))
+                summary = dataclasses.replace(summary, **note)
         except Exception as e:  # recorded, not raised: a sweep goes on with its other runs
-            summary.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
+            error = f"{type(e).__name__}: {e}".splitlines()[0]
+            summary = dataclasses.replace(summary, status="failed", error=error)
             with open(run_dir / "run.log", "a") as log:  # the whole traceback, for the author
                 log.write(f"training failed at {time.strftime('%F %T')}:\n{traceback.format_exc()}")
-    summary["wall_seconds"] = time.perf_counter() - start
-    claim = provenance.state_bits_check(spec.name, spec.state_bits, summary.get("state_bits"))
+    summary.wall_seconds = time.perf_counter() - start
+    claim = provenance.state_bits_check(spec.name, spec.state_bits, summary.state_bits)
     if claim:
         print(claim, flush=True)
-        summary["state_bits_claim"] = claim
-    summary["wandb"] = mirror.finish(summary)
-    for key in record.SUMMARY_KEYS:
-        summary.setdefault(key, None)
-    record.write_json(run_dir / "summary.json", summary)
-    line = f"[{summary['status']}] {run_dir}"
-    if summary["status"] == "ok":
-        line += f"  final {summary['final']}"
+        summary.state_bits_claim = claim
+    summary.wandb = mirror.finish(summary.to_dict())
+    record.write_json(run_dir / "summary.json", summary.to_dict())
+    line = f"[{summary.status}] {run_dir}"
+    if summary.status == "ok":
+        line += f"  final {summary.final}"
     else:
-        line += f"  {summary.get('diagnosis') or summary.get('error')}"
+        line += f"  {summary.diagnosis or summary.error}"
     print(line, flush=True)
-    return summary
+    return summary.to_dict()
 
 
 @hydra.main(config_path="pkg://suite.conf", config_name="config", version_base="1.3")

@@ -13,9 +13,7 @@ run record through ``recorder`` (see suite/record.py) and to any mirrors
 
 from __future__ import annotations
 
-import io
 import math
-import random
 import statistics
 import time
 from collections.abc import Callable
@@ -25,18 +23,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from suite.diagnose import first_nonfinite, zero_second_moments
+from suite import checkpoint
+from suite.checkpoint import seed_everything
+from suite.diagnose import checklist, first_nonfinite, zero_second_moments
 from suite.distributed import SINGLE, Dist
 from suite.faults import maybe_kill, maybe_poison
 from suite.measure import peak_memory, reset_peak_memory, state_bytes, tensor_bytes
 from suite.optim.entry import describe, eval_mode, needs_closure, train_mode
 from suite.optim.roles import with_roles
-from suite.record import append_jsonl, read_jsonl, rewrite_jsonl, write_bytes
+from suite.record import append_jsonl
 from suite.tasks.base import Task
-from suite.telemetry import Telemetry, early_update_ratio, flat
+from suite.telemetry import Telemetry, flat
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -84,76 +83,6 @@ def lr_factor(step: int, cfg: LoopConfig) -> float:
     return cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * cosine
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> dict:
-    """Every generator's state as tensors and plain types, so that a checkpoint loads with
-    ``torch.load(weights_only=True)`` (numpy's key array becomes a list of ints)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def diagnose(
-    loss_history: list[float],
-    step: int,
-    cfg: LoopConfig,
-    family: str,
-    weight_decay: float,
-    telemetry: list[dict] = (),
-    zero_v: dict | None = None,
-) -> str:
-    """One line from the debugging checklist for a run that went non-finite at ``step``;
-    ``zero_v``: :func:`suite.diagnose.zero_second_moments` of the optimizer then."""
-    if zero_v:
-        return (
-            f"8-bit second moment decoded to 0 where the first moment is not "
-            f"({zero_v['values']} values in {zero_v['tensors']} tensors): the step there is "
-            f"lr*m/eps (up to {zero_v['worst_step_over_lr']:.1e} x lr at eps={zero_v['eps']:.1e}), "
-            "so lr is not the cause and 32-bit state at the same lr keeps v; raise eps, keep "
-            "these tensors 32-bit (min_8bit_size) or use an 8-bit optimizer that never rounds "
-            "a positive v to 0 (the in-house adamw8bit)"
-        )
-    if cfg.amp == "fp16":
-        return "non-finite under fp16: use a GradScaler (on by default) or amp=bf16, or lower lr"
-    early = step < max(10, cfg.steps // 10)
-    finite = [x for x in loss_history if math.isfinite(x)]
-    rising = len(finite) >= 4 and finite[-1] > 1.5 * min(finite)
-    if family == "adam" and weight_decay > 0:
-        hint = "; Adam with weight decay adds L2 to the gradient: AdamW (decoupled) may be what was meant"
-    else:
-        hint = ""
-    high = early_update_ratio(list(telemetry), within=max(10, cfg.steps // 10))
-    if high:
-        at, layer, ratio = high
-        return (
-            f"update/weight ratio {ratio:.1e} in {layer} at step {at}, far above ~1e-3: "
-            f"lr is the suspect; lower lr 2-10x or add warmup{hint}"
-        )
-    if early or rising:
-        return f"loss blew up early or kept rising: lower lr 2-10x or add warmup{hint}"
-    return f"non-finite loss late in training: add grad_clip=1.0 or lower lr{hint}"
-
-
 def train(
     task: Task,
     make_optimizer: Callable[[list[dict]], torch.optim.Optimizer],
@@ -161,7 +90,6 @@ def train(
     run_dir: Path,
     *,
     weight_decay: float = 0.0,
-    family: str = "",
     log: Callable[[dict], None] = lambda event: None,
     progress: Callable[[int, float], None] = lambda step, loss: None,
     dist: Dist = SINGLE,
@@ -190,62 +118,25 @@ def train(
     amp_dtype = AMP_DTYPES.get(cfg.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
     params = [p for g in optimizer.param_groups for p in g["params"]]
-    n_params = sum(p.numel() for p in params)
+    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
 
     # --- what the loop tracks; all of it is checkpointed so a resume continues exactly ---
-    track: dict[str, Any] = {
-        "step": 0,
-        "train_seconds": 0.0,
-        "losses": [],
-        "step_times": [],
-        "evals": [],
-        "steps_to_target": None,
-        "seconds_to_target": None,
-        "window": [],
-    }
+    track = new_track()
     if cfg.resume and ckpt_path.exists():
-        # Tensors and plain types only: a checkpoint someone else made never runs code here.
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        track = ckpt["track"]
-        _set_rng_state(ckpt["rng"])
-        # Drop events the killed run logged after its last checkpoint: they are redone.
+        track = checkpoint.restore(ckpt_path, parts, device)
         if dist.main:
-            kept = (
-                [e for e in read_jsonl(metrics_path) if e["step"] <= track["step"]]
-                if metrics_path.exists()
-                else []
-            )
-            rewrite_jsonl(metrics_path, kept)
-            for event in kept:  # the mirrors get the whole history (a killed W&B file may not)
-                log(event)
+            checkpoint.trim_metrics(metrics_path, track["step"], log)
     elif metrics_path.exists() and dist.main:
         metrics_path.unlink()  # a fresh start in a reopened folder (resume=true, no checkpoint)
 
-    def checkpoint() -> None:
-        if not dist.main:
-            return
-        tmp = ckpt_path.with_suffix(".tmp")
-        # Serialised in memory, then written by write_bytes: a full disk is an OSError naming
-        # the file, not torch's "enforce fail at inline_container.cc", and the torn .tmp is freed.
-        buffer = io.BytesIO()
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "rng": _rng_state(),
-                "track": track,
-            },
-            buffer,
-        )
-        write_bytes(tmp, buffer.getbuffer())
-        maybe_kill("checkpoint", track["step"])
-        tmp.replace(ckpt_path)  # atomic: a kill mid-save leaves the previous checkpoint intact
+    def save() -> None:
+        if dist.main:
+            checkpoint.save(ckpt_path, parts, track)
+
+    def record(event: dict) -> None:  # rank 0 writes; the mirrors get the same event
+        if dist.main:
+            append_jsonl(metrics_path, event)
+            log(flat(event) if event["event"] == "telemetry" else event)
 
     def evaluate(step: int) -> dict[str, float]:
         if not dist.main:  # rank 0 evaluates; the others go on and wait in the next all-reduce
@@ -253,17 +144,16 @@ def train(
         with eval_mode(optimizer):  # Schedule-Free evaluates its averaged weights
             metrics = task.evaluate(model)
         event = {"event": "eval", "step": step, "elapsed_s": track["train_seconds"], **metrics}
-        append_jsonl(metrics_path, event)
-        log(event)
+        record(event)
         track["evals"].append(event)
         if track["steps_to_target"] is None and task.target.reached(metrics):
             track["steps_to_target"], track["seconds_to_target"] = step, track["train_seconds"]
         return metrics
 
     early_telemetry: list[dict] = []  # for the diagnosis of a run that diverges early
-    status, diverged_at, diverged_layer, window = "ok", None, None, track["window"]
-    evidence = None
+    status, diverged_at, diverged_layer, zero_v, window = "ok", None, None, None, track["window"]
     model.train()
+    # Batches are a function of (seed, step): a resumed run sees the batches it would have seen.
     batches = task.train_batches(cfg.seed, start_step=track["step"])
     for step in range(track["step"], cfg.steps):
         maybe_poison(model, step)  # fault injection (OPTBENCH_NAN_AT); a no-op unless set
@@ -273,16 +163,16 @@ def train(
             loss = task.loss(ddp, batch)
         # One sync per step, needed to stop a diverged run at once (on every rank together).
         loss_value = dist.mean(loss.detach()).item()
-        if not math.isfinite(loss_value):
+        if not math.isfinite(loss_value):  # stop before the bad step touches the state
             status, diverged_at = "diverged", step
             diverged_layer = first_nonfinite(model, task, batch, amp_dtype=amp_dtype)
-            evidence = zero_second_moments(optimizer)  # 8-bit state that lost v
+            zero_v = zero_second_moments(optimizer)  # 8-bit state that lost v
             break
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         logging_now = (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps
         grad_norm = None
-        if cfg.grad_clip is not None or logging_now:
+        if cfg.grad_clip is not None or logging_now:  # the norm costs a sync: only when used
             scaler.unscale_(optimizer)
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip or math.inf).item()
         lr = optimizer.param_groups[0]["lr"]
@@ -295,7 +185,7 @@ def train(
             scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        if device.type == "cuda":
+        if device.type == "cuda":  # the step time must include the queued kernels
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
         if observe:  # its cost is reported apart, not in the step time
@@ -303,69 +193,90 @@ def train(
             dt -= telemetry.before_cost
             if step < max(10, cfg.steps // 10):
                 early_telemetry.append(event)
-            if dist.main:
-                append_jsonl(metrics_path, event)
-                log(flat(event))
+            record(event)
 
         track["step"] = step + 1
         track["train_seconds"] += dt
         track["step_times"].append(dt)
-        window.append(loss_value)
         track["losses"].append(loss_value)
+        window.append(loss_value)
         progress(step + 1, loss_value)
-        if logging_now:
-            event = {
-                "event": "train",
-                "step": step + 1,
-                "loss": statistics.fmean(window),
-                "lr": lr,
-                "grad_norm": grad_norm,
-                "step_time_s": statistics.median(track["step_times"][-len(window) :]),
-            }
-            if dist.main:
-                append_jsonl(metrics_path, event)
-                log(event)
+        if logging_now:  # the mean over the window, not one noisy batch
+            step_time = statistics.median(track["step_times"][-len(window) :])
+            record(train_event(step + 1, statistics.fmean(window), lr, grad_norm, step_time))
             window.clear()
         if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 != cfg.steps:
             evaluate(step + 1)
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
-            checkpoint()
+            save()
         maybe_kill("step", step + 1)
         if stop():  # SIGINT/SIGTERM/preemption (suite.interrupt): resumable from here
             if cfg.checkpoint_every:
-                checkpoint()
+                save()
             status = "interrupted"
             break
 
     final = evaluate(track["step"]) if status == "ok" else {}
     if status == "ok" and cfg.checkpoint_every:
-        checkpoint()
-    tail = track["losses"][-max(1, cfg.log_every) :]
+        save()
+    diagnosis = (
+        checklist(track["losses"], diverged_at, cfg.steps, cfg.amp, early_telemetry, zero_v)
+        if diverged_at is not None
+        else None
+    )
     return {
         "status": status,
+        **measured(task, track, final, optimizer, params, telemetry, cfg.log_every),
+        "diverged_at_step": diverged_at,
+        "diverged_layer": diverged_layer,
+        "diagnosis": diagnosis,
+        "train_seconds": track["train_seconds"],
+    }
+
+
+def new_track() -> dict[str, Any]:
+    """The loop's state besides model and optimizer (a checkpoint saves it as is)."""
+    return {
+        "step": 0,
+        "train_seconds": 0.0,
+        "losses": [],
+        "step_times": [],
+        "evals": [],
+        "steps_to_target": None,
+        "seconds_to_target": None,
+        "window": [],  # losses since the last train event
+    }
+
+
+def train_event(step: int, loss: float, lr: float, grad_norm, step_time_s: float) -> dict:
+    return {
+        "event": "train",
+        "step": step,
+        "loss": loss,
+        "lr": lr,
+        "grad_norm": grad_norm,
+        "step_time_s": step_time_s,
+    }
+
+
+def measured(task, track: dict, final: dict, optimizer, params, telemetry, log_every: int) -> dict:
+    """The summary fields measured at the end of the loop (see suite.record.Summary)."""
+    tail = track["losses"][-max(1, log_every) :]
+    times = track["step_times"]
+    return {
         "steps": track["step"],
         "final": final,
         "best": _best(track["evals"], task),
         "final_train_loss": statistics.fmean(tail) if tail else None,
         "steps_to_target": track["steps_to_target"],
         "seconds_to_target": track["seconds_to_target"],
-        "n_params": n_params,
+        "n_params": sum(p.numel() for p in params),
         "optimizer_state_bytes": state_bytes(optimizer),
         "tensor_bytes": tensor_bytes(params, optimizer),
         **describe(optimizer),  # the class built and the state precision, measured
-        "telemetry": telemetry.summary(track["step_times"]),
-        **peak_memory(device),
-        "median_step_time_s": statistics.median(track["step_times"])
-        if track["step_times"]
-        else None,
-        "diverged_at_step": diverged_at,
-        "diverged_layer": diverged_layer,
-        "diagnosis": diagnose(
-            track["losses"], diverged_at, cfg, family, weight_decay, early_telemetry, evidence
-        )
-        if diverged_at is not None
-        else None,
-        "train_seconds": track["train_seconds"],
+        "telemetry": telemetry.summary(times),
+        **peak_memory(task.device),
+        "median_step_time_s": statistics.median(times) if times else None,
     }
 
 

@@ -143,3 +143,17 @@ def test_the_doctor_names_a_zero_8bit_second_moment_not_lr(tmp_path, monkeypatch
     assert out["status"] == "diverged", out["status"]
     assert "second moment decoded to 0" in out["diagnosis"], out["diagnosis"]
     assert "lr is not the cause" in out["diagnosis"] and "lower lr" not in out["diagnosis"]
+
+
+def test_the_adam_weight_decay_hint_is_added_by_the_runner_not_the_loop():
+    from suite.diagnose import with_family_hint
+
+    lr_line = "loss blew up early or kept rising: lower lr 2-10x or add warmup"
+    assert with_family_hint(lr_line, "adam", 0.1).endswith(
+        "AdamW (decoupled) may be what was meant"
+    )
+    assert with_family_hint(lr_line, "adamw", 0.1) == lr_line  # decoupled already
+    assert with_family_hint(lr_line, "adam", 0.0) == lr_line
+    fp16 = "non-finite under fp16: use a GradScaler (on by default) or amp=bf16, or lower lr"
+    assert with_family_hint(fp16, "adam", 0.1) == fp16  # not an lr/decay cause
+    assert with_family_hint(None, "adam", 0.1) is None

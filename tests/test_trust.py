@@ -116,14 +116,16 @@ def test_a_checkpoint_pickle_payload_is_never_run(tmp_path):
     with pytest.raises(pickle.UnpicklingError):
         torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # how train.py loads now
     assert not marker.exists()
-    source = (Path(__file__).parent.parent / "suite" / "train.py").read_text()
+    source = (Path(__file__).parent.parent / "suite" / "checkpoint.py").read_text()
     assert "weights_only=False" not in source
 
 
 def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
     import random
 
-    from suite.train import _rng_state, _set_rng_state, seed_everything
+    from suite.checkpoint import rng_state as _rng_state
+    from suite.checkpoint import seed_everything
+    from suite.checkpoint import set_rng_state as _set_rng_state
 
     seed_everything(3)
     torch.save({"rng": _rng_state()}, tmp_path / "c.pt")
