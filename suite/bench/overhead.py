@@ -20,9 +20,10 @@ from pathlib import Path
 
 import torch
 
+from suite.checkpoint import seed_everything
 from suite.optim.registry import get
 from suite.tasks import build_task, task_from_config
-from suite.train import LoopConfig, seed_everything, train
+from suite.train import LoopConfig, train
 
 CONF_TASKS = Path(__file__).resolve().parents[1] / "conf" / "task"
 
