@@ -9,8 +9,8 @@ tensors, which is why they reach a fraction of the memory bandwidth.
 
 **The sources** (``cpp/``): ``kernels.inc`` holds the loops (Adam/AdamW with amsgrad
 and maximize, SGD with (Nesterov) momentum, 8-bit Adam/AdamW: dequantize a 256-value
-block into a float32 buffer in L1, update, new absmax, encode with the pure path's
-lookup table), compiled by ``kernels.cpp`` once for the x86-64 baseline and once for
+block into a float32 buffer in L1, update, new absmax, encode with one 32-bit table
+entry per value: ``_cpu_lookup.py``), compiled by ``kernels.cpp`` once for the x86-64 baseline and once for
 x86-64-v3 (AVX2, FMA), the fastest picked at run time, so the build never depends on
 the machine it was made on; ``bind.cpp`` takes the tensors' addresses and sizes (so it
 needs pybind11 alone, not torch's headers: a cold build in seconds) and runs one OpenMP
@@ -52,6 +52,7 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
+from suite.optim.kernels._cpu_lookup import cpu_lookup
 from suite.optim.kernels._multi_tensor import _dense, _layout
 
 __all__ = ["extension", "takes", "takes_8bit", "launch", "build_info"]
@@ -254,7 +255,7 @@ def _sgd(rows, *, neg_lr, momentum, w_g, weight_decay, first, nesterov, maximize
 def _adam8bit(rows, *, decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
               bias_correction2_sqrt, decoupled, maximize):  # fmt: skip
     p, g, mc, vc, ma, va, mq, vq = zip(*rows, strict=True)
-    m_tables, v_tables = _tables(mq[0]), _tables(vq[0])
+    m_lk, v_lk = cpu_lookup(mq[0]), cpu_lookup(vq[0])
     extension().adam8bit_step(
         _ptrs(p),
         _ptrs(g),
@@ -264,10 +265,10 @@ def _adam8bit(rows, *, decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
         _ptrs(va),
         [t.numel() for t in p],
         p[0].dtype == torch.bfloat16,
-        _ptrs(m_tables),
-        m_tables[2].shape[0],
-        _ptrs(v_tables),
-        v_tables[2].shape[0],
+        _ptrs(m_lk.tensors),
+        m_lk.nan_code,
+        _ptrs(v_lk.tensors),
+        v_lk.nan_code,
         _adam_scalars(
             decay,
             weight_decay,
@@ -284,12 +285,13 @@ def _adam8bit(rows, *, decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
     )
 
 
-def _tables(qmap: Tensor) -> tuple[Tensor, ...]:
-    """(map, base as int32, mids [k, 65536]) of :func:`suite.optim.quant._lookup`'s
-    encoder (int32: a vector gather reads 32-bit lanes), made once per lookup."""
-    from suite.optim.quant import _lookup
-
-    lk = _lookup(qmap)
-    if getattr(lk, "cpu_tables", None) is None:
-        lk.cpu_tables = (lk.base.to(torch.int32), torch.stack(lk.mids).contiguous())
-    return (qmap, *lk.cpu_tables)
+def encode(y: Tensor, qmap: Tensor, keep_positive: bool = False) -> Tensor:
+    """The fused 8-bit step's codes of the flat, contiguous float32 CPU tensor ``y`` under
+    ``qmap`` (what the step encodes, exposed for the tests): the pure path's
+    ``quant._encode`` (then ``adam8bit.keep_positive_`` if ``keep_positive``)."""
+    lk = cpu_lookup(qmap)
+    codes = torch.empty(y.numel(), dtype=torch.uint8)
+    extension().encode(
+        y.data_ptr(), codes.data_ptr(), y.numel(), _ptrs(lk.tensors), lk.nan_code, keep_positive
+    )
+    return codes

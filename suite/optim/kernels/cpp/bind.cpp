@@ -104,18 +104,18 @@ void sgd_step(const Ptrs& p, const Ptrs& g, const Ptrs& bufs, const Sizes& numel
   });
 }
 
-// A lookup as addresses: qmap float32 [256], base int32 [65536], mids float32 [k, 65536].
-Lookup lookup(const Ptrs& t, int k) {
-  return Lookup{reinterpret_cast<const float*>(t.at(0)), reinterpret_cast<const int32_t*>(t.at(1)),
-                reinterpret_cast<const float*>(t.at(2)), k};
+// A lookup as addresses: qmap float32 [256], entry int32 [8192].
+Lookup lookup(const Ptrs& t, int nan_code) {
+  return Lookup{reinterpret_cast<const float*>(t.at(0)),
+                reinterpret_cast<const int32_t*>(t.at(1)), nan_code};
 }
 
 void adam8bit_step(const Ptrs& p, const Ptrs& g, const Ptrs& m_codes, const Ptrs& v_codes,
                    const Ptrs& m_absmax, const Ptrs& v_absmax, const Sizes& numels,
-                   bool p_bf16, const Ptrs& m_tables, int m_k, const Ptrs& v_tables, int v_k,
+                   bool p_bf16, const Ptrs& m_tables, int m_nan, const Ptrs& v_tables, int v_nan,
                    const std::vector<double>& scalars, bool l2) {
   const AdamScalars s = adam_scalars(scalars);
-  const Lookup mlk = lookup(m_tables, m_k), vlk = lookup(v_tables, v_k);
+  const Lookup mlk = lookup(m_tables, m_nan), vlk = lookup(v_tables, v_nan);
   const Adam8bitFn fn = adam8bit_kernel(p_bf16, l2);
   const int ps = p_bf16 ? 2 : 4;
   parallel(numels, [&](const Piece& w) {
@@ -128,12 +128,20 @@ void adam8bit_step(const Ptrs& p, const Ptrs& g, const Ptrs& m_codes, const Ptrs
   });
 }
 
+// The codes of n float32 values at y into codes, with one map's tables (lookup above).
+void encode(uintptr_t y, uintptr_t codes, int64_t n, const Ptrs& tables, int nan_code,
+            bool keep_positive) {
+  encode_kernel(keep_positive)(reinterpret_cast<const float*>(y), reinterpret_cast<uint8_t*>(codes),
+                               n, lookup(tables, nan_code));
+}
+
 }  // namespace optbench
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("adam_step", &optbench::adam_step);
   mod.def("sgd_step", &optbench::sgd_step);
   mod.def("adam8bit_step", &optbench::adam8bit_step);
+  mod.def("encode", &optbench::encode);
   mod.def("isa", &optbench::kernel_isa);
   mod.def("threads_for", &optbench::threads_for);
 }

@@ -47,6 +47,9 @@ SgdFn sgd_kernel(bool bf16, bool l2, SgdMode mode) {
 Adam8bitFn adam8bit_kernel(bool p_bf16, bool l2) {
   return OPTBENCH_PICK(adam8bit_table, p_bf16, l2);
 }
+EncodeFn encode_kernel(bool keep_positive) {
+  return OPTBENCH_PICK(encode_table, keep_positive);
+}
 const char* kernel_isa() { return has_v3() ? "x86-64-v3 (AVX2, FMA)" : "baseline"; }
 
 }  // namespace optbench

@@ -49,13 +49,25 @@ struct SgdScalars {
   float sign, weight_decay, momentum, w_g /* 1 - dampening */, neg_lr;
 };
 
-// The encoder tables of one 8-bit map (suite/optim/quant.py _Lookup): code(y) =
-// base[h] + sum_k [y > mids[k * 65536 + h]], h the top 16 bits of y.
+// The encoder table of one 8-bit map (suite/optim/kernels/_cpu_lookup.py): bucket(y)
+// cuts the floats into 2 x 4096 ranges of equal top 16 bits (sign; exponent and 7
+// mantissa bits, of the binades from 2^-31 up), except the first of each sign (everything
+// below 2^-31) and the last (everything from 2 - 2^-7 up). entry[b] packs base (bits
+// 0-7: the map's midpoints below the bucket) and thr (bits 16-31: the key of the one
+// midpoint inside the bucket, 0xFFFF if none), key(y) being the low 16 bits of y, negated
+// (xor 0xFFFF) for y < 0 so that key order is value order within a bucket. Then for every
+// y but NaN: code(y) = base + [key(y) > thr].
+constexpr uint32_t BUCKET_T0 = 96u << 7;  // exponent 96 (2^-31), mantissa 0, in y's bits >> 16
+constexpr int32_t BUCKET_TOP = 4095;
+inline uint32_t bucket(uint32_t bits) {
+  const int32_t t = int32_t((bits >> 16) & 0x7FFFu) - int32_t(BUCKET_T0);
+  const uint32_t c = uint32_t(t < 0 ? 0 : t > BUCKET_TOP ? BUCKET_TOP : t);
+  return ((bits >> 19) & 0x1000u) | c;
+}
 struct Lookup {
-  const float* qmap;  // 256 map values, to dequantize
-  const int32_t* base;
-  const float* mids;  // k tables of 65536
-  int k;
+  const float* qmap;     // 256 map values, to dequantize
+  const int32_t* entry;  // 8192 entries
+  int nan_code;          // the pure path's code of a NaN
 };
 
 enum AdamMode { PLAIN = 0, AMSGRAD = 1, RSQRT = 2 };  // RSQRT: sqrt(v) as 1 / rsqrt(v)
@@ -74,6 +86,9 @@ using Adam8bitFn = void (*)(const AdamScalars&, const Lookup& m_lookup, const Lo
 AdamFn adam_kernel(bool p_bf16, bool s_bf16, bool l2, AdamMode mode);
 SgdFn sgd_kernel(bool bf16, bool l2, SgdMode mode);
 Adam8bitFn adam8bit_kernel(bool p_bf16, bool l2);
+// The 8-bit step's encoder alone (for the tests): codes of n floats.
+using EncodeFn = void (*)(const float* y, uint8_t* codes, int64_t n, const Lookup& lookup);
+EncodeFn encode_kernel(bool keep_positive);
 const char* kernel_isa();
 
 }  // namespace optbench
