@@ -604,3 +604,42 @@ def test_compiled_8bit_kernel_matches_pure_on_cuda(family, launches, monkeypatch
     assert launches and opt.state[ours[0]]["exp_avg"].is_cuda
     assert rel_diff(ours, theirs) <= 1e-4
     same_8bit_state(opt, ref, ours, theirs, codes_off=1e-2, gap=2, absmax_tol=1e-3)
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+def test_cpp_8bit_encoder_is_the_pure_encoder(signed, cpu_extension):
+    """The fused step's one-lookup encoder (kernels/_cpu_lookup.py) against quant._encode
+    and adam8bit.keep_positive_: every midpoint, its neighbours either side (ties go low),
+    the map's values, +-0, +-1, subnormals, values below the smallest midpoint and above
+    1, NaN of both signs, and an even spread of all float32 bit patterns within [-1, 1]
+    (every 4099th), through the AVX2 loop and its scalar tail (odd lengths)."""
+    from suite.optim.adam8bit import keep_positive_
+    from suite.optim.quant import _encode, _lookup, dynamic_map
+
+    q = dynamic_map(signed)
+    mids = (q[:-1] + q[1:]) / 2
+    up, down = torch.full_like(mids, 2.0), torch.full_like(mids, -2.0)
+    edges = [0.0, -0.0, 1.0, -1.0, 1e-40, -1e-40, 1.2e-38, 1e-30, -1e-30, 2.0, -2.0, 3e-7]
+    nans = torch.tensor([float("nan")]).view(torch.int32)
+    pattern = torch.arange(-(2**31), 2**31, 4099, dtype=torch.int64).to(torch.int32)
+    spread = pattern.view(torch.float32)
+    spread = spread[~spread.isnan() & (spread.abs() <= 1)]
+    parts = [mids, mids.nextafter(up), mids.nextafter(down), q, torch.tensor(edges)]
+    parts += [torch.cat([nans, nans | -(2**31)]).view(torch.float32), spread]
+    y = torch.cat(parts).contiguous()
+    for n in (y.numel(), 13, 1):
+        want = torch.empty(n, dtype=torch.uint8)
+        _encode(y[:n], _lookup(q), want)
+        assert torch.equal(cpu.encode(y[:n], q), want)
+        keep_positive_(want, y[:n])
+        assert torch.equal(cpu.encode(y[:n], q, keep_positive=True), want)
+    finite = y[~y.isnan()]
+    assert torch.equal(cpu.encode(finite, q).long(), torch.bucketize(finite, mids))
+
+
+def test_cpp_8bit_encoder_refuses_a_map_it_cannot_encode(cpu_extension):
+    """A map with two midpoints in one bucket: one clear error, not wrong codes."""
+    q = torch.linspace(-1, 1, 256)
+    q[128:131] = torch.tensor([0.5, 0.5001, 0.5002])
+    with pytest.raises(ValueError, match="at most one midpoint per bucket"):
+        cpu.encode(torch.zeros(8), q.sort().values)
