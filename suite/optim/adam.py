@@ -77,6 +77,8 @@ class Adam(Optimizer):
         amsgrad: normalise by the running maximum of ``exp_avg_sq``.
         maximize: ascend the objective instead of descending it.
         foreach: multi-tensor path (True, the default) or the single-tensor reference.
+        fused: one fused pass per value (:mod:`suite.optim.kernels`); ``foreach`` then
+            picks the path of the tensors the kernels do not take.
     """
 
     decoupled = False  # AdamW sets True: decay the weights, not the gradient
@@ -92,6 +94,7 @@ class Adam(Optimizer):
         *,
         maximize: bool = False,
         foreach: bool = True,
+        fused: bool | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -102,7 +105,7 @@ class Adam(Optimizer):
             maximize=bool(maximize),
             foreach=bool(foreach),
         )
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, fused)
 
     _validate = staticmethod(_validate)
 
@@ -147,10 +150,15 @@ class Adam(Optimizer):
             foreach=group["foreach"],
         )
 
-    @staticmethod
-    def _update(*args: Any, **kwargs: Any) -> None:
-        """The functional core that steps a group: :func:`adam` (the fused classes: theirs)."""
-        adam(*args, **kwargs)
+    def _update(self, *args: Any, **kwargs: Any) -> None:
+        """The functional core that steps a group: :func:`adam`, or fused
+        :func:`suite.optim.kernels.adamw.fused_adam` (same arguments)."""
+        if self.fused:
+            from suite.optim.kernels.adamw import fused_adam  # imports this module
+
+            fused_adam(*args, **kwargs)
+        else:
+            adam(*args, **kwargs)
 
 
 class AdamW(Adam):
@@ -171,9 +179,18 @@ class AdamW(Adam):
         *,
         maximize: bool = False,
         foreach: bool = True,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(
-            params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            maximize=maximize,
+            foreach=foreach,
+            fused=fused,
         )
 
 

@@ -87,6 +87,7 @@ class Adam8bit(Optimizer):
         weight_decay: :math:`\\lambda`; Adam8bit adds :math:`\\lambda p` to the gradient.
         maximize: ascend the objective instead of descending it.
         min_8bit_size: parameters with fewer values keep float32 moments.
+        fused: one fused pass per value (:mod:`suite.optim.kernels`).
     """
 
     decoupled = False  # AdamW8bit: decay the weights, not the gradient
@@ -101,6 +102,7 @@ class Adam8bit(Optimizer):
         *,
         maximize: bool = False,
         min_8bit_size: int = 4096,
+        fused: bool | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -110,7 +112,7 @@ class Adam8bit(Optimizer):
             maximize=bool(maximize),
             min_8bit_size=min_8bit_size,
         )
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, fused)
         self._maps: dict[tuple[torch.device, bool], Tensor] = {}
 
     _validate = staticmethod(_validate_8bit)
@@ -167,10 +169,15 @@ class Adam8bit(Optimizer):
             maximize=group["maximize"],
         )
 
-    @staticmethod
-    def _update(*args: Any, **kwargs: Any) -> None:
-        """The functional core that steps a group: :func:`adam8bit` (fused: its own)."""
-        adam8bit(*args, **kwargs)
+    def _update(self, *args: Any, **kwargs: Any) -> None:
+        """The functional core that steps a group: :func:`adam8bit`, or fused
+        :func:`suite.optim.kernels.adam8bit.fused_adam8bit` (same arguments)."""
+        if self.fused:
+            from suite.optim.kernels.adam8bit import fused_adam8bit  # imports this module
+
+            fused_adam8bit(*args, **kwargs)
+        else:
+            adam8bit(*args, **kwargs)
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Load as torch does, except that state tensors come back exactly as saved.
@@ -233,9 +240,17 @@ class AdamW8bit(Adam8bit):
         *,
         maximize: bool = False,
         min_8bit_size: int = 4096,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(
-            params, lr, betas, eps, weight_decay, maximize=maximize, min_8bit_size=min_8bit_size
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            maximize=maximize,
+            min_8bit_size=min_8bit_size,
+            fused=fused,
         )
 
 

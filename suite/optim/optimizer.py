@@ -7,7 +7,8 @@
   :mod:`suite.optim._compat`), and runs ``step`` as torch's optimizers do: the closure
   under ``enable_grad``, then :meth:`Optimizer._step_group` once per parameter group.
   A family implements ``_validate`` (one group's values) and ``_step_group`` (gather the
-  group's tensors, initialise missing state, call its functional core).
+  group's tensors, initialise missing state, call its functional core: the pure one, or
+  the fused one of :mod:`suite.optim.kernels` when built with ``fused=True``).
 """
 
 from __future__ import annotations
@@ -49,9 +50,19 @@ def check(name: str, value: Any, ok: Callable[[float], bool], rule: str) -> floa
 class Optimizer(torch.optim.Optimizer):
     """Base of the in-house optimizers (module docstring)."""
 
-    def __init__(self, params: Any, defaults: dict) -> None:
+    # The path of a step: False, the pure-torch functional core (single-tensor or
+    # foreach); True, the fused one (C++ on the CPU, Triton on a GPU, the pure core for
+    # the tensors neither takes). Set by the constructor's ``fused`` flag.
+    fused = False
+
+    def __init__(self, params: Any, defaults: dict, fused: bool | None = None) -> None:
         self._validate(defaults)
         super().__init__(params, defaults)
+        if fused is not None:
+            self.fused = bool(fused)
+
+    def __getstate__(self) -> dict:  # pickling, deepcopy: keep the path
+        return {**super().__getstate__(), "fused": self.fused}
 
     @staticmethod
     def _validate(group: dict) -> None:

@@ -58,6 +58,8 @@ class SGD(Optimizer):
         nesterov: Nesterov momentum (needs momentum > 0 and dampening = 0).
         maximize: ascend the objective instead of descending it.
         foreach: multi-tensor path (True, the default) or the single-tensor reference.
+        fused: one fused pass per value (:mod:`suite.optim.kernels`); ``foreach`` then
+            picks the path of the tensors the kernels do not take.
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class SGD(Optimizer):
         *,
         maximize: bool = False,
         foreach: bool = True,
+        fused: bool | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -81,7 +84,7 @@ class SGD(Optimizer):
             maximize=bool(maximize),
             foreach=bool(foreach),
         )
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, fused)
 
     _validate = staticmethod(_validate)
 
@@ -118,10 +121,15 @@ class SGD(Optimizer):
             for p, buf in zip(params, bufs, strict=True):
                 self.state[p]["momentum_buffer"] = buf
 
-    @staticmethod
-    def _update(*args: Any, **kwargs: Any) -> None:
-        """The functional core that steps a group: :func:`sgd` (the fused class: its own)."""
-        sgd(*args, **kwargs)
+    def _update(self, *args: Any, **kwargs: Any) -> None:
+        """The functional core that steps a group: :func:`sgd`, or fused
+        :func:`suite.optim.kernels.sgd.fused_sgd` (same arguments)."""
+        if self.fused:
+            from suite.optim.kernels.sgd import fused_sgd  # imports this module
+
+            fused_sgd(*args, **kwargs)
+        else:
+            sgd(*args, **kwargs)
 
 
 def sgd(

@@ -30,8 +30,6 @@ the neighbouring code; everything else agrees to a few ulp.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
@@ -50,17 +48,16 @@ _ROW += ("exp_avg_qmap", "exp_avg_sq_qmap")
 
 
 class FusedAdam8bit(Adam8bit):
-    """8-bit Adam (L2 weight decay), fused. Arguments, validation and state as
-    :class:`suite.optim.adam8bit.Adam8bit`."""
+    """:class:`suite.optim.adam8bit.Adam8bit` with ``fused=True`` by default (registry
+    ``adam8bit_fused`` builds ``Adam8bit(fused=True)`` itself); kept as a name."""
 
-    @staticmethod
-    def _update(*args: Any, **kwargs: Any) -> None:
-        fused_adam8bit(*args, **kwargs)
+    fused = True
 
 
-class FusedAdamW8bit(FusedAdam8bit, AdamW8bit):
-    """8-bit AdamW (decoupled weight decay, ``weight_decay`` 1e-2 by default), fused.
-    Arguments as :class:`suite.optim.adam8bit.AdamW8bit`."""
+class FusedAdamW8bit(AdamW8bit):
+    """:class:`suite.optim.adam8bit.AdamW8bit` with ``fused=True`` by default."""
+
+    fused = True
 
 
 def fused_adam8bit(

@@ -43,12 +43,10 @@ where they do).
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
-from suite.optim.adam import Adam, adam
+from suite.optim.adam import Adam, AdamW, adam
 from suite.optim.kernels import cpu, interpreting, kernel_device
 from suite.optim.kernels._multi_tensor import kernel_takes, launch
 from suite.optim.kernels.cpu import launch as cpu_launch
@@ -71,38 +69,17 @@ def step_scalars(lr: float, beta1: float, beta2: float, eps: float, wd: float, t
 
 
 class FusedAdam(Adam):
-    """Adam with L2 weight decay, one fused kernel launch per group of tensors.
+    """:class:`suite.optim.adam.Adam` built with ``fused=True`` by default (registry
+    ``adam_fused`` builds ``Adam(fused=True)`` itself); kept as a name for code and
+    state dicts that use it."""
 
-    Arguments, validation and state as :class:`suite.optim.adam.Adam`; ``foreach``
-    picks the pure-torch path used where the kernel does not run (module docstring).
-    """
-
-    @staticmethod
-    def _update(*args: Any, **kwargs: Any) -> None:
-        fused_adam(*args, **kwargs)
+    fused = True
 
 
-class FusedAdamW(FusedAdam):
-    """AdamW (decoupled weight decay, ``weight_decay`` 1e-2 by default), fused. Arguments
-    as :class:`suite.optim.adam.AdamW`."""
+class FusedAdamW(AdamW):
+    """:class:`suite.optim.adam.AdamW` with ``fused=True`` by default (as FusedAdam)."""
 
-    decoupled = True
-
-    def __init__(
-        self,
-        params: Any,
-        lr: float | Tensor = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        amsgrad: bool = False,
-        *,
-        maximize: bool = False,
-        foreach: bool = True,
-    ) -> None:
-        super().__init__(
-            params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach
-        )
+    fused = True
 
 
 # ------------------------------------------------------------------ functional core

@@ -22,8 +22,6 @@ Falls back to :func:`suite.optim.sgd.sgd` where neither runs, as
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
@@ -36,15 +34,10 @@ __all__ = ["FusedSGD", "fused_sgd"]
 
 
 class FusedSGD(SGD):
-    """SGD with (Nesterov) momentum, one fused kernel launch per group of tensors.
+    """:class:`suite.optim.sgd.SGD` with ``fused=True`` by default (registry
+    ``sgd_fused`` builds ``SGD(fused=True)`` itself); kept as a name."""
 
-    Arguments, validation and state as :class:`suite.optim.sgd.SGD`; ``foreach`` picks
-    the pure-torch path used where the kernel does not run.
-    """
-
-    @staticmethod
-    def _update(*args: Any, **kwargs: Any) -> None:
-        fused_sgd(*args, **kwargs)
+    fused = True
 
 
 def fused_sgd(
