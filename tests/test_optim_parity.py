@@ -71,8 +71,10 @@ def one_thread():
 
 
 def torch_twin(spec: OptimSpec) -> OptimSpec:
-    """The torch entry of the same family with the same fixed options (foreach defaults True)."""
-    wanted = {"foreach": True, **spec.fixed}
+    """The torch entry of the same family with the same fixed options (foreach defaults
+    True); our ``fused`` (a flag of the same class) is matched against torch's default
+    path, as before it became a flag."""
+    wanted = {"foreach": True, **{k: v for k, v in spec.fixed.items() if k != "fused"}}
     (twin,) = [
         s
         for s in REGISTRY.values()

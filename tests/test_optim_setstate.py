@@ -57,3 +57,22 @@ def test_an_older_state_dict_loads_and_steps_like_the_current_one(name):
         assert fresh.state_dict()["param_groups"] == saved["param_groups"]
     for new, old in zip(*results, strict=True):
         torch.testing.assert_close(old, new, rtol=0, atol=0)
+
+
+def test_fused_is_a_flag_that_pickling_keeps_and_state_dicts_do_not_carry():
+    """``fused=True`` picks the fused core; deepcopy and pickle keep it, a state dict
+    does not move it (it is the optimizer's path, not a hyperparameter of a group)."""
+    import pickle
+
+    from suite.optim import AdamW
+    from suite.optim.kernels.adamw import FusedAdamW
+
+    p = [torch.nn.Parameter(torch.randn(3))]
+    fused = AdamW(p, fused=True)
+    assert fused.fused and not AdamW(p).fused
+    assert copy.deepcopy(fused).fused and pickle.loads(pickle.dumps(fused)).fused
+    pure = AdamW(p)
+    pure.load_state_dict(fused.state_dict())
+    assert not pure.fused and "fused" not in pure.param_groups[0]
+    assert FusedAdamW(p).fused and not FusedAdamW(p, fused=False).fused
+    assert type(FusedAdamW(p)).__mro__[1] is AdamW  # no diamond

@@ -36,14 +36,13 @@ runs each op once over all tensors, as torch does.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from suite.optim._compat import upgrade_state
+from suite.optim.optimizer import Optimizer, as_float, check, dense_real
 
 __all__ = ["Adam", "AdamW", "adam"]
 
@@ -54,39 +53,19 @@ __all__ = ["Adam", "AdamW", "adam"]
 CPU_BLOCK_NUMEL = 1 << 20
 
 
-def _as_float(name: str, value: Any) -> float:
-    """``value`` as a Python float; a tensor must hold exactly one element."""
-    if isinstance(value, Tensor):
-        if value.numel() != 1:
-            raise ValueError(
-                f"invalid {name}: a tensor with {value.numel()} elements (must hold exactly one)"
-            )
-        return float(value.item())
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"invalid {name}: {value!r} (must be a number)") from None
-
-
-def _check(name: str, value: Any, ok: Callable[[float], bool], rule: str) -> None:
-    x = _as_float(name, value)
-    if not (math.isfinite(x) and ok(x)):
-        raise ValueError(f"invalid {name}: {x} (must be {rule})")
-
-
 def _validate(group: dict) -> None:
     """Refuse a bad hyperparameter with a message that names it and its value."""
-    _check("lr", group["lr"], lambda x: x >= 0, ">= 0")
-    _check("eps", group["eps"], lambda x: x >= 0, ">= 0")
-    _check("weight_decay", group["weight_decay"], lambda x: x >= 0, ">= 0")
+    check("lr", group["lr"], lambda x: x >= 0, ">= 0")
+    check("eps", group["eps"], lambda x: x >= 0, ">= 0")
+    check("weight_decay", group["weight_decay"], lambda x: x >= 0, ">= 0")
     betas = group["betas"]
     if not isinstance(betas, Sequence) or len(betas) != 2:
         raise ValueError(f"invalid betas: {betas!r} (must be a pair (beta1, beta2))")
     for i, beta in enumerate(betas):
-        _check(f"betas[{i}]", beta, lambda x: 0 <= x < 1, "in [0, 1)")
+        check(f"betas[{i}]", beta, lambda x: 0 <= x < 1, "in [0, 1)")
 
 
-class Adam(torch.optim.Optimizer):
+class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015) with L2 weight decay added to the gradient.
 
     Args:
@@ -98,6 +77,8 @@ class Adam(torch.optim.Optimizer):
         amsgrad: normalise by the running maximum of ``exp_avg_sq``.
         maximize: ascend the objective instead of descending it.
         foreach: multi-tensor path (True, the default) or the single-tensor reference.
+        fused: one fused pass per value (:mod:`suite.optim.kernels`); ``foreach`` then
+            picks the path of the tensors the kernels do not take.
     """
 
     decoupled = False  # AdamW sets True: decay the weights, not the gradient
@@ -113,6 +94,7 @@ class Adam(torch.optim.Optimizer):
         *,
         maximize: bool = False,
         foreach: bool = True,
+        fused: bool | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -123,81 +105,60 @@ class Adam(torch.optim.Optimizer):
             maximize=bool(maximize),
             foreach=bool(foreach),
         )
-        _validate(defaults)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, fused)
 
-    def __setstate__(self, state: dict) -> None:  # load_state_dict, unpickling
-        super().__setstate__(state)
-        upgrade_state(self)  # older state dicts: group keys missing, step a number
+    _validate = staticmethod(_validate)
 
-    def add_param_group(self, param_group: dict) -> None:
-        # Validate every group's own values too, not only the defaults.
-        super().add_param_group(param_group)
-        try:
-            _validate(self.param_groups[-1])
-        except ValueError:
-            self.param_groups.pop()
-            raise
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-
-        for group in self.param_groups:
-            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise ValueError(
-                        f"{type(self).__name__} does not support sparse gradients "
-                        f"(parameter of shape {tuple(p.shape)})"
-                    )
-                if torch.is_complex(p):
-                    raise ValueError(
-                        f"{type(self).__name__} does not support complex "
-                        f"parameters (parameter of shape {tuple(p.shape)})"
-                    )
-                state = self.state[p]
-                if not state:  # lazy init, as torch: step on the CPU, moments like p
-                    state["step"] = torch.tensor(0.0, dtype=torch.float32)
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = torch.zeros_like(
-                            p, memory_format=torch.preserve_format
-                        )
-                params.append(p)
-                grads.append(p.grad)
-                exp_avgs.append(state["exp_avg"])
-                exp_avg_sqs.append(state["exp_avg_sq"])
+    def _init_group(self, group: dict) -> tuple[list[Tensor], ...]:
+        """The group's parameters that have a gradient and their state lists (params,
+        grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps), state made on first use."""
+        params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            dense_real(self, p)
+            state = self.state[p]
+            if not state:  # lazy init, as torch: step on the CPU, moments like p
+                state["step"] = torch.tensor(0.0, dtype=torch.float32)
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 if group["amsgrad"]:
-                    max_exp_avg_sqs.append(state["max_exp_avg_sq"])
-                steps.append(state["step"])
+                    state["max_exp_avg_sq"] = torch.zeros_like(
+                        p, memory_format=torch.preserve_format
+                    )
+            params.append(p)
+            grads.append(p.grad)
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            if group["amsgrad"]:
+                max_exp_avg_sqs.append(state["max_exp_avg_sq"])
+            steps.append(state["step"])
+        return params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps
 
-            beta1, beta2 = group["betas"]
-            adam(
-                params,
-                grads,
-                exp_avgs,
-                exp_avg_sqs,
-                max_exp_avg_sqs,
-                steps,
-                lr=_as_float("lr", group["lr"]),
-                beta1=_as_float("betas[0]", beta1),
-                beta2=_as_float("betas[1]", beta2),
-                eps=_as_float("eps", group["eps"]),
-                weight_decay=_as_float("weight_decay", group["weight_decay"]),
-                decoupled=self.decoupled,
-                amsgrad=group["amsgrad"],
-                maximize=group["maximize"],
-                foreach=group["foreach"],
-            )
-        return loss
+    def _step_group(self, group: dict) -> None:
+        beta1, beta2 = group["betas"]
+        self._update(
+            *self._init_group(group),
+            lr=as_float("lr", group["lr"]),
+            beta1=as_float("betas[0]", beta1),
+            beta2=as_float("betas[1]", beta2),
+            eps=as_float("eps", group["eps"]),
+            weight_decay=as_float("weight_decay", group["weight_decay"]),
+            decoupled=self.decoupled,
+            amsgrad=group["amsgrad"],
+            maximize=group["maximize"],
+            foreach=group["foreach"],
+        )
+
+    def _update(self, *args: Any, **kwargs: Any) -> None:
+        """The functional core that steps a group: :func:`adam`, or fused
+        :func:`suite.optim.kernels.adamw.fused_adam` (same arguments)."""
+        if self.fused:
+            from suite.optim.kernels.adamw import fused_adam  # imports this module
+
+            fused_adam(*args, **kwargs)
+        else:
+            adam(*args, **kwargs)
 
 
 class AdamW(Adam):
@@ -218,9 +179,18 @@ class AdamW(Adam):
         *,
         maximize: bool = False,
         foreach: bool = True,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(
-            params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            maximize=maximize,
+            foreach=foreach,
+            fused=fused,
         )
 
 

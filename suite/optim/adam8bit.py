@@ -45,14 +45,14 @@ bnb's ``Adam8bit`` applies ``weight_decay`` decoupled (as AdamW), ours as L2.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from suite.optim._compat import upgrade_state
-from suite.optim.adam import _as_float, _validate
+from suite.optim.adam import _validate
+from suite.optim.optimizer import Optimizer, as_float, dense_real
 from suite.optim.quant import BLOCKSIZE, dequantize_blockwise, dynamic_map, num_blocks, quantize_
 
 __all__ = ["Adam8bit", "AdamW8bit", "adam8bit"]
@@ -69,7 +69,14 @@ assert CHUNK_NUMEL % BLOCKSIZE == 0
 _MOMENTS = ("exp_avg", "exp_avg_sq")  # signed map, unsigned map
 
 
-class Adam8bit(torch.optim.Optimizer):
+def _validate_8bit(group: dict) -> None:
+    _validate(group)
+    size = group["min_8bit_size"]
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ValueError(f"invalid min_8bit_size: {size!r} (must be an int >= 0)")
+
+
+class Adam8bit(Optimizer):
     """8-bit Adam with L2 weight decay (module docstring for the math and state).
 
     Args:
@@ -80,6 +87,7 @@ class Adam8bit(torch.optim.Optimizer):
         weight_decay: :math:`\\lambda`; Adam8bit adds :math:`\\lambda p` to the gradient.
         maximize: ascend the objective instead of descending it.
         min_8bit_size: parameters with fewer values keep float32 moments.
+        fused: one fused pass per value (:mod:`suite.optim.kernels`).
     """
 
     decoupled = False  # AdamW8bit: decay the weights, not the gradient
@@ -94,6 +102,7 @@ class Adam8bit(torch.optim.Optimizer):
         *,
         maximize: bool = False,
         min_8bit_size: int = 4096,
+        fused: bool | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -103,21 +112,13 @@ class Adam8bit(torch.optim.Optimizer):
             maximize=bool(maximize),
             min_8bit_size=min_8bit_size,
         )
-        _validate_8bit(defaults)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, fused)
         self._maps: dict[tuple[torch.device, bool], Tensor] = {}
 
-    def add_param_group(self, param_group: dict) -> None:
-        super().add_param_group(param_group)
-        try:
-            _validate_8bit(self.param_groups[-1])
-        except ValueError:
-            self.param_groups.pop()
-            raise
+    _validate = staticmethod(_validate_8bit)
 
     def __setstate__(self, state: dict) -> None:  # load_state_dict, unpickling, deepcopy
         super().__setstate__(state)
-        upgrade_state(self)  # older state dicts: group keys missing, step a number
         self._maps = getattr(self, "_maps", {})
 
     def _map(self, device: torch.device, signed: bool) -> Tensor:
@@ -139,43 +140,44 @@ class Adam8bit(torch.optim.Optimizer):
             state[f"{name}_absmax"] = torch.zeros(num_blocks(p.numel()), device=p.device)
             state[f"{name}_qmap"] = self._map(p.device, signed)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads, states = [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse or torch.is_complex(p):
-                    raise ValueError(
-                        f"{type(self).__name__} supports dense real parameters "
-                        f"only (parameter of shape {tuple(p.shape)})"
-                    )
-                state = self.state[p]
-                if not state:
-                    self._init_state(p, state, group)
-                params.append(p)
-                grads.append(p.grad)
-                states.append(state)
-            beta1, beta2 = group["betas"]
-            adam8bit(
-                params,
-                grads,
-                states,
-                lr=_as_float("lr", group["lr"]),
-                beta1=_as_float("betas[0]", beta1),
-                beta2=_as_float("betas[1]", beta2),
-                eps=_as_float("eps", group["eps"]),
-                weight_decay=_as_float("weight_decay", group["weight_decay"]),
-                decoupled=self.decoupled,
-                maximize=group["maximize"],
-            )
-        return loss
+    def _init_group(self, group: dict) -> tuple[list[Tensor], list[Tensor], list[dict]]:
+        """The group's parameters that have a gradient, their gradients and their state
+        dicts, state made on first use (:meth:`_init_state`)."""
+        params, grads, states = [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            dense_real(self, p)
+            state = self.state[p]
+            if not state:
+                self._init_state(p, state, group)
+            params.append(p)
+            grads.append(p.grad)
+            states.append(state)
+        return params, grads, states
+
+    def _step_group(self, group: dict) -> None:
+        beta1, beta2 = group["betas"]
+        self._update(
+            *self._init_group(group),
+            lr=as_float("lr", group["lr"]),
+            beta1=as_float("betas[0]", beta1),
+            beta2=as_float("betas[1]", beta2),
+            eps=as_float("eps", group["eps"]),
+            weight_decay=as_float("weight_decay", group["weight_decay"]),
+            decoupled=self.decoupled,
+            maximize=group["maximize"],
+        )
+
+    def _update(self, *args: Any, **kwargs: Any) -> None:
+        """The functional core that steps a group: :func:`adam8bit`, or fused
+        :func:`suite.optim.kernels.adam8bit.fused_adam8bit` (same arguments)."""
+        if self.fused:
+            from suite.optim.kernels.adam8bit import fused_adam8bit  # imports this module
+
+            fused_adam8bit(*args, **kwargs)
+        else:
+            adam8bit(*args, **kwargs)
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Load as torch does, except that state tensors come back exactly as saved.
@@ -238,17 +240,18 @@ class AdamW8bit(Adam8bit):
         *,
         maximize: bool = False,
         min_8bit_size: int = 4096,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(
-            params, lr, betas, eps, weight_decay, maximize=maximize, min_8bit_size=min_8bit_size
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            maximize=maximize,
+            min_8bit_size=min_8bit_size,
+            fused=fused,
         )
-
-
-def _validate_8bit(group: dict) -> None:
-    _validate(group)
-    size = group["min_8bit_size"]
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise ValueError(f"invalid min_8bit_size: {size!r} (must be an int >= 0)")
 
 
 # ------------------------------------------------------------------ functional core

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib
 import inspect
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,22 +26,11 @@ from typing import Any
 import torch
 
 from suite.measure import inner_tensors
-from suite.optim.registry import OptimSpec, impl_of, plain_groups, spec_from_config
+from suite.optim.registry import OptimSpec, impl_of, import_class, spec_from_config
+from suite.optim.registry import builder as builder  # re-exported: run.py builds through it
 from suite.optim.roles import with_roles
 
 CUSTOM = "custom"
-
-
-def import_class(target: str, what: str = "optimizer._target_") -> type:
-    """The class ``target`` names; a one-line error unless it is a torch Optimizer."""
-    module, _, attr = str(target).rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError, ValueError) as e:
-        raise ValueError(f"invalid {what} {target!r}: cannot import it ({e})") from None
-    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
-        raise ValueError(f"invalid {what} {target!r}: not a torch.optim.Optimizer subclass")
-    return cls
 
 
 def _overridden(overrides: Sequence[str]) -> dict[str, str]:
@@ -101,13 +89,6 @@ def check_device(spec: OptimSpec, device: torch.device) -> None:
             f"optimizer {spec.name!r} needs a {spec.requires} device and this run is on "
             f"{device.type} (device={device.type})"
         )
-
-
-def builder(make: Callable, target: str) -> Callable[[list], torch.optim.Optimizer]:
-    """``make`` (Hydra's partial of the class) taking the task's annotated groups: the
-    suite's annotations reach only a class that reads them (``takes_param_roles``)."""
-    cls = import_class(target)
-    return lambda groups: make(plain_groups(groups, cls))
 
 
 def validate(

@@ -25,8 +25,9 @@ composed config (what ``suite.run`` uses, so a searchpath entry needs nothing el
 
 from __future__ import annotations
 
+import functools
 import importlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -54,16 +55,35 @@ class OptimSpec:
     hyper: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def cls(self) -> type[torch.optim.Optimizer]:
-        module, _, attr = self.target.rpartition(".")
-        return getattr(importlib.import_module(module), attr)
+        return import_class(self.target)
 
     def build(self, params: Iterable, **hyper: Any) -> torch.optim.Optimizer:
-        """The entry's class on ``params`` with its fixed arguments and ``hyper``."""
+        """The entry's class on ``params`` with its fixed arguments and ``hyper``: the
+        run's path (:func:`builder`) with the partial made here instead of by Hydra."""
         clash = set(hyper) & set(self.fixed)
         if clash:
             raise ValueError(f"optimizer {self.name!r} fixes {sorted(clash)}; do not pass them")
-        cls = self.cls()
-        return cls(plain_groups(params, cls), **self.fixed, **hyper)
+        make = functools.partial(self.cls(), **self.fixed, **hyper)
+        return builder(make, self.target)(params)
+
+
+def import_class(target: str, what: str = "optimizer._target_") -> type:
+    """The class ``target`` names; a one-line error unless it is a torch Optimizer."""
+    module, _, attr = str(target).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise ValueError(f"invalid {what} {target!r}: cannot import it ({e})") from None
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise ValueError(f"invalid {what} {target!r}: not a torch.optim.Optimizer subclass")
+    return cls
+
+
+def builder(make: Callable, target: str) -> Callable[[list], torch.optim.Optimizer]:
+    """``make`` (Hydra's partial of the class) taking the task's annotated groups: the
+    suite's annotations reach only a class that reads them (``takes_param_roles``)."""
+    cls = import_class(target)
+    return lambda groups: make(plain_groups(groups, cls))
 
 
 def plain_groups(params: Iterable, cls: type) -> list:

@@ -23,45 +23,22 @@ multi-tensor ``torch._foreach_*`` path. Neither ever writes to ``p.grad``.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from suite.optim._compat import upgrade_state
+from suite.optim.optimizer import Optimizer, as_float, check, dense_real
 
 __all__ = ["SGD", "sgd"]
 
 
-def _as_float(name: str, value: Any) -> float:
-    """``value`` as a Python float; a tensor must hold exactly one element."""
-    if isinstance(value, Tensor):
-        if value.numel() != 1:
-            raise ValueError(
-                f"invalid {name}: a tensor with {value.numel()} elements (must hold exactly one)"
-            )
-        return float(value.item())
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"invalid {name}: {value!r} (must be a number)") from None
-
-
-def _check(name: str, value: Any, ok: Callable[[float], bool], rule: str) -> float:
-    x = _as_float(name, value)
-    if not (math.isfinite(x) and ok(x)):
-        raise ValueError(f"invalid {name}: {x} (must be {rule})")
-    return x
-
-
 def _validate(group: dict) -> None:
     """Refuse a bad hyperparameter with a message that names it and its value."""
-    _check("lr", group["lr"], lambda x: x >= 0, ">= 0")
-    momentum = _check("momentum", group["momentum"], lambda x: x >= 0, ">= 0")
-    dampening = _check("dampening", group["dampening"], lambda x: 0 <= x <= 1, "in [0, 1]")
-    _check("weight_decay", group["weight_decay"], lambda x: x >= 0, ">= 0")
+    check("lr", group["lr"], lambda x: x >= 0, ">= 0")
+    momentum = check("momentum", group["momentum"], lambda x: x >= 0, ">= 0")
+    dampening = check("dampening", group["dampening"], lambda x: 0 <= x <= 1, "in [0, 1]")
+    check("weight_decay", group["weight_decay"], lambda x: x >= 0, ">= 0")
     if group["nesterov"] and (momentum <= 0 or dampening != 0):
         raise ValueError(
             f"invalid nesterov=True with momentum={momentum}, "
@@ -69,7 +46,7 @@ def _validate(group: dict) -> None:
         )
 
 
-class SGD(torch.optim.Optimizer):
+class SGD(Optimizer):
     """Stochastic gradient descent, optionally with (Nesterov) momentum.
 
     Args:
@@ -81,6 +58,8 @@ class SGD(torch.optim.Optimizer):
         nesterov: Nesterov momentum (needs momentum > 0 and dampening = 0).
         maximize: ascend the objective instead of descending it.
         foreach: multi-tensor path (True, the default) or the single-tensor reference.
+        fused: one fused pass per value (:mod:`suite.optim.kernels`); ``foreach`` then
+            picks the path of the tensors the kernels do not take.
     """
 
     def __init__(
@@ -94,6 +73,7 @@ class SGD(torch.optim.Optimizer):
         *,
         maximize: bool = False,
         foreach: bool = True,
+        fused: bool | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -104,63 +84,52 @@ class SGD(torch.optim.Optimizer):
             maximize=bool(maximize),
             foreach=bool(foreach),
         )
-        _validate(defaults)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, fused)
 
-    def __setstate__(self, state: dict) -> None:  # load_state_dict, unpickling
-        super().__setstate__(state)
-        upgrade_state(self)  # older state dicts: group keys missing, step a number
+    _validate = staticmethod(_validate)
 
-    def add_param_group(self, param_group: dict) -> None:
-        # Validate every group's own values too, not only the defaults.
-        super().add_param_group(param_group)
-        try:
-            _validate(self.param_groups[-1])
-        except ValueError:
-            self.param_groups.pop()
-            raise
+    def _init_group(self, group: dict, momentum: float) -> tuple[list, list, list]:
+        """The group's parameters that have a gradient, their gradients and (when
+        ``momentum`` != 0) their momentum buffers, None before the first step."""
+        params, grads, bufs = [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            dense_real(self, p, complex_ok=True)
+            params.append(p)
+            grads.append(p.grad)
+            if momentum != 0:
+                bufs.append(self.state[p].get("momentum_buffer"))
+        return params, grads, bufs
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+    def _step_group(self, group: dict) -> None:
+        momentum = as_float("momentum", group["momentum"])
+        params, grads, bufs = self._init_group(group, momentum)
+        self._update(
+            params,
+            grads,
+            bufs,
+            lr=as_float("lr", group["lr"]),
+            momentum=momentum,
+            dampening=as_float("dampening", group["dampening"]),
+            weight_decay=as_float("weight_decay", group["weight_decay"]),
+            nesterov=group["nesterov"],
+            maximize=group["maximize"],
+            foreach=group["foreach"],
+        )
+        if momentum != 0:  # first steps created the buffers
+            for p, buf in zip(params, bufs, strict=True):
+                self.state[p]["momentum_buffer"] = buf
 
-        for group in self.param_groups:
-            momentum = _as_float("momentum", group["momentum"])
-            params, grads, bufs = [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise ValueError(
-                        "SGD does not support sparse gradients "
-                        f"(parameter of shape {tuple(p.shape)})"
-                    )
-                params.append(p)
-                grads.append(p.grad)
-                if momentum != 0:
-                    bufs.append(self.state[p].get("momentum_buffer"))
+    def _update(self, *args: Any, **kwargs: Any) -> None:
+        """The functional core that steps a group: :func:`sgd`, or fused
+        :func:`suite.optim.kernels.sgd.fused_sgd` (same arguments)."""
+        if self.fused:
+            from suite.optim.kernels.sgd import fused_sgd  # imports this module
 
-            sgd(
-                params,
-                grads,
-                bufs,
-                lr=_as_float("lr", group["lr"]),
-                momentum=momentum,
-                dampening=_as_float("dampening", group["dampening"]),
-                weight_decay=_as_float("weight_decay", group["weight_decay"]),
-                nesterov=group["nesterov"],
-                maximize=group["maximize"],
-                foreach=group["foreach"],
-            )
-
-            if momentum != 0:  # first steps created the buffers
-                for p, buf in zip(params, bufs, strict=True):
-                    self.state[p]["momentum_buffer"] = buf
-        return loss
+            fused_sgd(*args, **kwargs)
+        else:
+            sgd(*args, **kwargs)
 
 
 def sgd(

@@ -28,9 +28,10 @@ are wrapped once, at ``import triton``, and the interpreter cannot call a compil
 
 Files:
 
-- ``adamw.py``: ``FusedAdam``/``FusedAdamW`` (registry ``adam_fused``,
-  ``adamw_fused``); ``sgd.py``: ``FusedSGD``; ``adam8bit.py``: ``FusedAdam8bit``/
-  ``FusedAdamW8bit`` (dequantize, update, requantize in one pass);
+- ``adamw.py``, ``sgd.py``, ``adam8bit.py``: the fused functional cores that the family
+  classes (:class:`suite.optim.Adam`, ``SGD``, ``Adam8bit``, ...) call when built with
+  ``fused=True`` (registry ``*_fused``), and ``Fused*`` names for those classes with
+  ``fused=True`` by default;
 - ``_multi_tensor.py``: which tensors a kernel takes, and one launch over many tensors;
 - ``_triton_*.py``: the kernel sources, imported only when a kernel runs, so Triton
   stays optional;

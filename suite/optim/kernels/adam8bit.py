@@ -30,13 +30,9 @@ the neighbouring code; everything else agrees to a few ulp.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import torch
 from torch import Tensor
 
-from suite.optim.adam import _as_float
 from suite.optim.adam8bit import Adam8bit, AdamW8bit, adam8bit
 from suite.optim.kernels import cpu, interpreting, kernel_device
 from suite.optim.kernels._multi_tensor import KERNEL_DTYPES, launch
@@ -52,51 +48,16 @@ _ROW += ("exp_avg_qmap", "exp_avg_sq_qmap")
 
 
 class FusedAdam8bit(Adam8bit):
-    """8-bit Adam (L2 weight decay), fused. Arguments, validation and state as
-    :class:`suite.optim.adam8bit.Adam8bit`."""
+    """:class:`suite.optim.adam8bit.Adam8bit` with ``fused=True`` by default (registry
+    ``adam8bit_fused`` builds ``Adam8bit(fused=True)`` itself); kept as a name."""
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads, states = [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse or torch.is_complex(p):
-                    raise ValueError(
-                        f"{type(self).__name__} supports dense real parameters "
-                        f"only (parameter of shape {tuple(p.shape)})"
-                    )
-                state = self.state[p]
-                if not state:
-                    self._init_state(p, state, group)
-                params.append(p)
-                grads.append(p.grad)
-                states.append(state)
-            beta1, beta2 = group["betas"]
-            fused_adam8bit(
-                params,
-                grads,
-                states,
-                lr=_as_float("lr", group["lr"]),
-                beta1=_as_float("betas[0]", beta1),
-                beta2=_as_float("betas[1]", beta2),
-                eps=_as_float("eps", group["eps"]),
-                weight_decay=_as_float("weight_decay", group["weight_decay"]),
-                decoupled=self.decoupled,
-                maximize=group["maximize"],
-            )
-        return loss
+    fused = True
 
 
-class FusedAdamW8bit(FusedAdam8bit, AdamW8bit):
-    """8-bit AdamW (decoupled weight decay, ``weight_decay`` 1e-2 by default), fused.
-    Arguments as :class:`suite.optim.adam8bit.AdamW8bit`."""
+class FusedAdamW8bit(AdamW8bit):
+    """:class:`suite.optim.adam8bit.AdamW8bit` with ``fused=True`` by default."""
+
+    fused = True
 
 
 def fused_adam8bit(

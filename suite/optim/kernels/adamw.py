@@ -43,13 +43,10 @@ where they do).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import torch
 from torch import Tensor
 
-from suite.optim.adam import Adam, _as_float, adam
+from suite.optim.adam import Adam, AdamW, adam
 from suite.optim.kernels import cpu, interpreting, kernel_device
 from suite.optim.kernels._multi_tensor import kernel_takes, launch
 from suite.optim.kernels.cpu import launch as cpu_launch
@@ -72,90 +69,17 @@ def step_scalars(lr: float, beta1: float, beta2: float, eps: float, wd: float, t
 
 
 class FusedAdam(Adam):
-    """Adam with L2 weight decay, one fused kernel launch per group of tensors.
+    """:class:`suite.optim.adam.Adam` built with ``fused=True`` by default (registry
+    ``adam_fused`` builds ``Adam(fused=True)`` itself); kept as a name for code and
+    state dicts that use it."""
 
-    Arguments, validation and state as :class:`suite.optim.adam.Adam`; ``foreach``
-    picks the pure-torch path used where the kernel does not run (module docstring).
-    """
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-
-        for group in self.param_groups:
-            lists = _gather(self, group)
-            beta1, beta2 = group["betas"]
-            fused_adam(
-                *lists,
-                lr=_as_float("lr", group["lr"]),
-                beta1=_as_float("betas[0]", beta1),
-                beta2=_as_float("betas[1]", beta2),
-                eps=_as_float("eps", group["eps"]),
-                weight_decay=_as_float("weight_decay", group["weight_decay"]),
-                decoupled=self.decoupled,
-                amsgrad=group["amsgrad"],
-                maximize=group["maximize"],
-                foreach=group["foreach"],
-            )
-        return loss
+    fused = True
 
 
-class FusedAdamW(FusedAdam):
-    """AdamW (decoupled weight decay, ``weight_decay`` 1e-2 by default), fused. Arguments
-    as :class:`suite.optim.adam.AdamW`."""
+class FusedAdamW(AdamW):
+    """:class:`suite.optim.adam.AdamW` with ``fused=True`` by default (as FusedAdam)."""
 
-    decoupled = True
-
-    def __init__(
-        self,
-        params: Any,
-        lr: float | Tensor = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        amsgrad: bool = False,
-        *,
-        maximize: bool = False,
-        foreach: bool = True,
-    ) -> None:
-        super().__init__(
-            params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach
-        )
-
-
-def _gather(opt: Adam, group: dict) -> tuple[list[Tensor], ...]:
-    """The group's params with a gradient and their state, initialised as
-    :meth:`suite.optim.adam.Adam.step` does: (params, grads, exp_avgs, exp_avg_sqs,
-    max_exp_avg_sqs, steps)."""
-    lists: tuple[list[Tensor], ...] = ([], [], [], [], [], [])
-    params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = lists
-    for p in group["params"]:
-        if p.grad is None:
-            continue
-        if p.grad.is_sparse or torch.is_complex(p):
-            kind = "sparse gradients" if p.grad.is_sparse else "complex parameters"
-            raise ValueError(
-                f"{type(opt).__name__} does not support {kind} (parameter of shape {tuple(p.shape)})"
-            )
-        state = opt.state[p]
-        if not state:  # lazy init, as torch: step on the CPU, moments like p
-            state["step"] = torch.tensor(0.0, dtype=torch.float32)
-            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        params.append(p)
-        grads.append(p.grad)
-        exp_avgs.append(state["exp_avg"])
-        exp_avg_sqs.append(state["exp_avg_sq"])
-        if group["amsgrad"]:
-            max_exp_avg_sqs.append(state["max_exp_avg_sq"])
-        steps.append(state["step"])
-    return lists
+    fused = True
 
 
 # ------------------------------------------------------------------ functional core

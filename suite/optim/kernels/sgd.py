@@ -22,68 +22,22 @@ Falls back to :func:`suite.optim.sgd.sgd` where neither runs, as
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import torch
 from torch import Tensor
 
 from suite.optim.kernels import cpu, interpreting, kernel_device
 from suite.optim.kernels._multi_tensor import kernel_takes, launch
 from suite.optim.kernels.cpu import launch as cpu_launch
-from suite.optim.sgd import SGD, _as_float, sgd
+from suite.optim.sgd import SGD, sgd
 
 __all__ = ["FusedSGD", "fused_sgd"]
 
 
 class FusedSGD(SGD):
-    """SGD with (Nesterov) momentum, one fused kernel launch per group of tensors.
+    """:class:`suite.optim.sgd.SGD` with ``fused=True`` by default (registry
+    ``sgd_fused`` builds ``SGD(fused=True)`` itself); kept as a name."""
 
-    Arguments, validation and state as :class:`suite.optim.sgd.SGD`; ``foreach`` picks
-    the pure-torch path used where the kernel does not run.
-    """
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-
-        for group in self.param_groups:
-            momentum = _as_float("momentum", group["momentum"])
-            params, grads, bufs = [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise ValueError(
-                        "FusedSGD does not support sparse gradients "
-                        f"(parameter of shape {tuple(p.shape)})"
-                    )
-                params.append(p)
-                grads.append(p.grad)
-                if momentum != 0:
-                    bufs.append(self.state[p].get("momentum_buffer"))
-
-            fused_sgd(
-                params,
-                grads,
-                bufs,
-                lr=_as_float("lr", group["lr"]),
-                momentum=momentum,
-                dampening=_as_float("dampening", group["dampening"]),
-                weight_decay=_as_float("weight_decay", group["weight_decay"]),
-                nesterov=group["nesterov"],
-                maximize=group["maximize"],
-                foreach=group["foreach"],
-            )
-
-            if momentum != 0:  # first steps created the buffers
-                for p, buf in zip(params, bufs, strict=True):
-                    self.state[p]["momentum_buffer"] = buf
-        return loss
+    fused = True
 
 
 def fused_sgd(
