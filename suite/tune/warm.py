@@ -9,8 +9,10 @@ torch thread pool, no Hydra state, no data), it takes this process's working dir
 and environment as they are at launch, writes stdout and stderr to the run's log, and
 calls ``suite.run``'s Hydra main with the same arguments the ``python -m suite.run``
 command line would have (``sys.argv``). Its exit code is the run's: 2 for refused input.
-It dies with the study (``workers.die_with_parent``; the fork server exits when the
-study does). Where the platform has no fork server, :func:`run` starts
+It dies with the study: the fork server exits when the study's process does (it watches
+a pipe whose write end only the study holds: each child closes the copy it inherits, else
+a live run would keep its own server alive, and the server would keep the run alive
+through ``workers.die_with_parent``, after the study was killed). Where the platform has no fork server, :func:`run` starts
 ``python -m suite.run`` as before. ``tests/test_warm.py`` checks that a warm run and a
 cold one write the same metrics, bit for bit.
 """
@@ -53,6 +55,12 @@ def _fork_server() -> mp.context.BaseContext:
 
 def _child(args: list[str], out: str, err: str, cwd: str, env: dict[str, str]) -> None:
     """In the forked child: become ``python -m suite.run <args>`` writing to out and err."""
+    from multiprocessing import forkserver
+
+    alive = getattr(forkserver._forkserver, "_forkserver_alive_fd", None)  # noqa: SLF001
+    if alive is not None:  # the server's liveness pipe: only the study may hold it open
+        os.close(alive)
+        forkserver._forkserver._forkserver_alive_fd = None  # noqa: SLF001
     for path, fileno in ((out, 1), (err, 2)):
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.dup2(fd, fileno)
