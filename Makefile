@@ -79,7 +79,7 @@ compare: ## tune OPTIMIZER with the committed baselines' budget, leaderboard int
 	$(OPTBENCH) compare $(if $(CONFIG_DIR),--config-dir $(CONFIG_DIR)) --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required)) --out $(or $(OUT),$(error OUT= is required, a folder for the leaderboard)) $(if $(BASELINES),--baselines $(BASELINES)) $(ARGS)
 
 JOBS ?= 2
-.PHONY: campaign campaign-bg campaign-plan
+.PHONY: campaign campaign-bg campaign-plan tier-report
 campaign: ## the CPU tier (suite/conf/protocol/cpu.yaml) -> results/cpu: resumable, progress and ETA; JOBS=2
 	$(PY) -m suite.tune.campaign --protocol cpu --jobs $(JOBS) $(ARGS)
 
@@ -88,6 +88,9 @@ campaign-bg: ## make campaign in the background, its log in results/logs/campaig
 
 campaign-plan: ## the CPU tier's units, what is done, and the core-hour estimate
 	$(PY) -m suite.tune.campaign --protocol cpu --plan $(ARGS)
+
+tier-report: ## the CPU tier's report into results/cpu/report (refused until the tier is complete; WORKLOADS=<complete ones> for a part)
+	$(PY) -m suite.report.tier results/cpu --protocol cpu $(if $(WORKLOADS),--workloads $(WORKLOADS)) $(ARGS)
 
 baselines: ## tune every baseline optimizer on the 4 CPU workloads -> results/baselines (~1.5 h on 2 cores; resumable)
 	$(PY) -m suite.tune.baselines --out $(or $(OUT),results/baselines) --jobs $(JOBS) $(ARGS)

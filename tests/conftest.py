@@ -84,3 +84,26 @@ def cpu_extension():
         reason = cpu.build_info().get("error", "OPTBENCH_NO_CPP is set")
         pytest.skip(f"the CPU optimizer extension is not available: {reason}")
     return cpu.extension()
+
+
+TOY_TIER = dict(out="", reference="adamw", studies=3, trials_per_study=1, sampler="sobol",
+                study_seed_base=100, rerun_seeds=[1, 2, 3],
+                target_seeds=[1001, 1002, 1003, 1004, 1005], evals=2,
+                run_overrides=["threads=1", "logger=none", "progress=none"],
+                optimizers=["adamw", "sgd"],
+                workloads={"toy": {"kind": "toy", "steps": 20,
+                                   "budget_waiver": "20 steps: a test, not a benchmark"}})  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def toy_tier(tmp_path_factory):
+    """A real campaign on the toy task, run once per test session: ``(root, protocol)``.
+    Read it, never change it (copy it first)."""
+    from suite.tune.campaign import Protocol, campaign
+
+    root = tmp_path_factory.mktemp("toy-tier")
+    raw = {**TOY_TIER, "out": str(root)}
+    p = Protocol.from_mapping("toy-tier", raw)
+    p.check()
+    assert campaign(p, jobs=2) == 0
+    return root, raw

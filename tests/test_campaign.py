@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 
@@ -122,11 +123,10 @@ def test_time_to_target_reads_evaluations_against_the_committed_target(tmp_path)
 
 
 @pytest.mark.slow
-def test_a_toy_campaign_runs_resumes_and_keeps_targets_apart(tmp_path):
-    toy = {"kind": "toy", "steps": 20, "budget_waiver": "20 steps: a test, not a benchmark"}
-    p = Protocol.from_mapping("t", _raw(out=str(tmp_path), workloads={"toy": toy}))
-    p.check()
-    assert campaign(p, jobs=2) == 0
+def test_a_toy_campaign_runs_resumes_and_keeps_targets_apart(toy_tier, tmp_path):
+    src, raw = toy_tier  # conftest: campaign(p, jobs=2) returned 0 on it
+    shutil.copytree(src, tmp_path, dirs_exist_ok=True)
+    p = Protocol.from_mapping("t", {**raw, "out": str(tmp_path)})
     assert all(done(p, u) for u in plan(p))
     target = json.loads((tmp_path / "toy/target/target.json").read_text())
     assert target["seeds"] == [1001, 1002, 1003, 1004, 1005] and len(target["values"]) == 5

@@ -13,9 +13,18 @@ FAMILY_COLOURS = {  # (32-bit, 8-bit)
     "sgd": ("#1f77b4", "#0b3c61"),
     "adam": ("#2ca02c", "#145214"),
     "adamw": ("#d62728", "#7a1414"),
+    "nadamw": ("#ff9896", "#a05a59"),
+    "nadam": ("#ff9896", "#a05a59"),
+    "radam": ("#9467bd", "#5b3d78"),
+    "adafactor": ("#8c564b", "#553329"),
+    "lion": ("#e377c2", "#8d3e76"),
+    "ademamix": ("#bcbd22", "#6f700f"),
+    "muon": ("#17becf", "#0b6f7a"),
+    "adamw_schedulefree": ("#ff7f0e", "#9c4b04"),
+    "soap": ("#393b79", "#1c1d3d"),
 }
 OTHER = ("#7f7f7f", "#3f3f3f")
-IMPL_STYLES = {"inhouse": "-", "torch": "--", "bnb": ":"}
+IMPL_STYLES = {"inhouse": "-", "torch": "--", "bnb": ":", "torchao": "-."}
 IMPL_NAMES = {"inhouse": "in-house", "torch": "torch.optim", "bnb": "bitsandbytes"}
 SUITE_IMPLS = ("inhouse", "torch", "bnb", "schedulefree", "torchao")  # the suite's entries
 CANDIDATE_COLOURS = ("#ff7f0e", "#e377c2", "#9467bd", "#17becf", "#bcbd22", "#8c564b")
@@ -42,7 +51,7 @@ def colour(family: str, state_bits: object = 32, impl: object = None, name: obje
     if impl is not None and is_candidate(family, impl):
         return candidate_colour(name if name is not None else family)
     pair = FAMILY_COLOURS.get(str(family), OTHER)
-    return pair[1] if state_bits == 8 else pair[0]
+    return pair[1] if state_bits in (4, 8) else pair[0]
 
 
 def linestyle(impl: str, family: object = None) -> str:
@@ -53,6 +62,6 @@ def linestyle(impl: str, family: object = None) -> str:
 
 def legend_note() -> str:
     return (
-        "colour: family (darker: 8-bit state); line: in-house solid, torch.optim dashed, "
-        "bitsandbytes dotted; your optimizer (a candidate): bright, thick, on top"
+        "colour: family (darker: 8- or 4-bit state); line: in-house solid, torch.optim dashed, "
+        "bitsandbytes dotted, torchao dash-dot; your optimizer (a candidate): bright, thick, on top"
     )

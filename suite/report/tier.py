@@ -1,0 +1,265 @@
+"""``python -m suite.report.tier ROOT --protocol cpu [--out DIR]``: the tier's report.
+
+Reads a complete campaign folder (``make campaign`` -> ``results/cpu``; refused in one
+line, naming what is missing, while any unit is not done) and writes ``DIR/README.md``
+(default ``ROOT/report``) with the tables the mission promises, overall and per model
+kind, and ``profile.png`` / ``tuning-<task>.png``. Written in a temporary folder and
+swapped in whole, so a reader sees the old report or the new one (:func:`write`).
+
+What each figure is, and why it can be trusted, is in :mod:`suite.report.tier_tables`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from suite.report import tier_tables as tables  # noqa: E402
+from suite.report.render import to_markdown  # noqa: E402
+from suite.report.style import colour, legend_note, linestyle  # noqa: E402
+from suite.report.tier_records import Tier, load, read_protocol  # noqa: E402
+from suite.report.tuning_curves import expected_best_curve  # noqa: E402
+
+HOW_TO_READ = """\
+## How to read this
+
+- **Targets are set apart from scoring.** Each workload's target is the median best val
+  metric of the reference ({reference}) rerun at the target seeds {target_seeds} at its
+  best trial; those runs are never scored, and no scored run moves a target.
+- **Scored runs** are each optimizer's point chosen on val (pooled over its {studies}
+  independent studies of {trials} Sobol trials) rerun at seeds {rerun_seeds}, paired by
+  seed across optimizers (same initialisation and batch order).
+- **Leaderboard:** AlgoPerf's integrated performance-profile score on steps to target, with a
+  95 % interval from resampling seeds (2,000 replicates); a rank is stated only where the
+  intervals separate (a range such as `2-5` otherwise), with P(rank 1) beside it.
+- **Convergence:** a run that missed the target is a miss, never a hit at the budget: reach
+  k/n with its exact 95 % interval, steps among the runs that reached, Kaplan-Meier median.
+- **Verdicts** against {reference} are paired by seed, Holm-adjusted over the optimizers on
+  each workload, and "equivalent" only by TOST at the margin shown (0.005 accuracy, 0.01
+  nats), else "inconclusive" with the seeds that would decide.
+- **Seconds are indicative:** the campaign's runs were not interleaved with each other on
+  a quiet machine; steps are exact. `make compare` times a candidate against an interleaved
+  AdamW control.
+- **Budgets:** {budget_note}
+"""
+
+
+def _budget_table(tier: Tier) -> str:
+    rows = []
+    for task, w in tier.workloads.items():
+        f = w.flatness or {}
+        check = (
+            f"gain at 2x steps {f['gain']:+.4g} vs seed spread {f['spread']:.4g}: "
+            + ("flat" if f.get("flat") else "still gains")
+            if "gain" in f
+            else "not run"
+        )
+        rows.append(
+            f"| {task} | {w.kind} | {w.steps} | {w.target.metric} {w.target.value:.4g} "
+            f"(values {', '.join(f'{v:.4g}' for v in w.target_values)}) | {check} | "
+            f"{w.waiver or '-'} |"
+        )
+    head = "| Workload | Kind | Steps | Target (median of target runs) | Budget check | Waiver |"
+    return "\n".join([head, "|---|---|---|---|---|---|", *rows])
+
+
+def _looks(tier: Tier) -> dict[str, tuple[str, str]]:
+    looks = {}
+    for (_, opt, _), s in tier.summaries.items():
+        looks.setdefault(
+            opt, (colour(s.get("family"), s.get("state_bits")), linestyle(s.get("impl")))
+        )
+    return looks
+
+
+def profile_plot(tier: Tier, board, path: Path) -> None:
+    looks = _looks(tier)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    lo, hi = board.bands
+    for opt in board.profiles.index:
+        c, ls = looks.get(opt, ("k", "-"))
+        taus = board.profiles.columns.to_numpy(dtype=float)
+        ax.fill_between(taus, lo.loc[opt], hi.loc[opt], color=c, alpha=0.08, step="post")
+        ax.step(taus, board.profiles.loc[opt], where="post", color=c, ls=ls, label=opt)
+    ax.set_xlabel("tau (steps to target / fastest on the workload)")
+    ax.set_ylabel("fraction of workloads within tau")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title("performance profiles, bands: 95 % seed bootstrap", fontsize=10)
+    fig.suptitle(legend_note(), fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def tuning_plot(tier: Tier, task: str, path: Path) -> None:
+    looks, target = _looks(tier), tier.workloads[task].target
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for opt in tier.optimizers:
+        values = [t.value for t in tier.trials if t.task == task and t.optimizer == opt]
+        if not np.isfinite(values).any():
+            continue
+        curve = expected_best_curve(values, direction=target.direction, n_boot=300)
+        c, ls = looks.get(opt, ("k", "-"))
+        ax.plot(curve.ks, curve.mean, color=c, ls=ls, label=opt)
+        ax.fill_between(curve.ks, curve.low, curve.high, color=c, alpha=0.08)
+    ax.axhline(target.value, color="k", lw=0.8, ls=":", label="target")
+    ax.set_xlabel("trials")
+    ax.set_ylabel(f"expected best {target.metric}")
+    ax.set_title(f"{task}: cost to tune (Dodge et al. 2019), bands: trial bootstrap", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _env_line(tier: Tier) -> str:
+    env = tier.env
+    bits = [f"{k}: {env[k]}" for k in ("cpu", "cpu_count", "torch_threads", "python") if k in env]
+    packages = env.get("packages") if isinstance(env.get("packages"), dict) else {}
+    names = ("torch", "timm", "transformers", "bitsandbytes", "torchao", "optuna")
+    bits += [f"{k} {packages[k]}" for k in names if k in packages]
+    return "; ".join(bits) or "not recorded"
+
+
+def markdown(tier: Tier, n_boot: int = 2000) -> tuple[str, object]:
+    p = tier.protocol
+    waivers = [t for t, w in tier.workloads.items() if w.waiver]
+    budget_note = (
+        f"{len(waivers)} of {len(tier.workloads)} workloads are ranked at a budget where the "
+        "reference still improves (waivers below, with the measured gain): a rank says who is "
+        "ahead at this budget, not who ends best."
+        if waivers
+        else "every workload's reference has flattened by its budget (table below)."
+    )
+    same = tables.same_math(tier)
+    partial = p.get("partial_of")
+    parts = [
+        f"# The {p.get('name', 'CPU')} tier: {len(tier.optimizers)} optimizers on "
+        f"{len(tier.workloads)} workloads"
+        + (
+            f" (a part: {len(tier.workloads)} of {partial} workloads are complete)"
+            if partial
+            else ""
+        ),
+        "",
+        HOW_TO_READ.format(
+            reference=tier.reference,
+            target_seeds=p["target_seeds"],
+            studies=p["studies"],
+            trials=p["trials_per_study"],
+            rerun_seeds=p["rerun_seeds"],
+            budget_note=budget_note,
+        ),
+        f"Records: {len(tier.runs)} scored runs, {len(tier.trials)} trials. "
+        f"Machine and versions (from a scored run's env.json): {_env_line(tier)}.",
+        "",
+        "## Workloads and budgets",
+        "",
+        _budget_table(tier),
+        "",
+        "## Leaderboard, all workloads",
+        "",
+    ]
+    overall = tables.board(tier, list(tier.workloads), n_boot)
+    parts += [
+        to_markdown(tables.leaderboard_table(overall, same)),
+        "",
+        "![profiles](profile.png)",
+        "",
+    ]
+    kinds = sorted({w.kind for w in tier.workloads.values()})
+    for kind in kinds:
+        tasks = [t for t, w in tier.workloads.items() if w.kind == kind]
+        b = tables.board(tier, tasks, n_boot)
+        parts += [f"## Model kind: {kind} ({', '.join(tasks)})", "", "### Leaderboard", ""]
+        parts += [to_markdown(tables.leaderboard_table(b, same)), ""]
+        for task in tasks:
+            parts += [
+                f"### {task}",
+                "",
+                "Convergence:",
+                "",
+                to_markdown(tables.convergence(tier, task)),
+            ]
+            parts += ["", "Generalization:", "", to_markdown(tables.generalization(tier, task))]
+            parts += ["", "Memory:", "", to_markdown(tables.memory(tier, task))]
+            parts += [
+                "",
+                "Cost to tune and sensitivity:",
+                "",
+                to_markdown(tables.tuning(tier, task)),
+            ]
+            parts += ["", f"![cost to tune](tuning-{task}.png)", ""]
+    if same:
+        parts += ["Identical math: " + ", ".join(f"{a} = {b}" for a, b in same.items()), ""]
+    return "\n".join(parts), overall
+
+
+def only(protocol: dict, workloads: list[str] | None) -> dict:
+    """The protocol restricted to ``workloads`` (each one of its own), marked partial."""
+    if not workloads:
+        return protocol
+    bad = [w for w in workloads if w not in protocol["workloads"]]
+    if bad:
+        raise ValueError(f"workload {bad[0]!r} is not one of {sorted(protocol['workloads'])}")
+    kept = {w: protocol["workloads"][w] for w in workloads}
+    return {**protocol, "workloads": kept, "partial_of": len(protocol["workloads"])}
+
+
+def write(root: Path, protocol: dict, out: Path | None = None, n_boot: int = 2000) -> Path:
+    """Write the report for the complete tier at ``root`` into ``out`` (default ROOT/report);
+    ``protocol`` as :func:`read_protocol` returns it."""
+    tier = load(root, protocol)
+    out = Path(out) if out else Path(root) / "report"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    text, overall = markdown(tier, n_boot)
+    (tmp / "README.md").write_text(text + "\n")
+    profile_plot(tier, overall, tmp / "profile.png")
+    for task in tier.workloads:
+        tuning_plot(tier, task, tmp / f"tuning-{task}.png")
+    old = out.with_name(f".{out.name}.old")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m suite.report.tier", description=__doc__)
+    ap.add_argument("root", type=Path, help="the campaign folder, e.g. results/cpu")
+    ap.add_argument("--protocol", default="cpu", help="suite/conf/protocol/<name>.yaml")
+    ap.add_argument("--out", type=Path, help="report folder (default ROOT/report)")
+    ap.add_argument(
+        "--workloads",
+        nargs="+",
+        help="report only these (complete) workloads; no overall leaderboard is drawn then",
+    )
+    args = ap.parse_args(argv)
+    try:
+        protocol = {**read_protocol(args.protocol), "name": args.protocol.upper()}
+        protocol = only(protocol, args.workloads)
+        out = write(args.root, protocol, args.out)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out / 'README.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The tier's report (suite/report/tier.py) on a real toy campaign: refused while the tier
+is incomplete, and once complete its reach rates, memory and verdicts are the records'."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+
+from suite import record
+from suite.report import tier, tier_records
+
+pytestmark = pytest.mark.slow  # a real toy campaign (conftest.toy_tier): about 45-80 s here
+
+
+def test_an_incomplete_tier_is_refused_naming_what_is_missing(toy_tier, tmp_path, capsys):
+    src, raw = toy_tier
+    shutil.copytree(src, tmp_path / "tier")
+    (tmp_path / "tier/toy/sgd/reruns/s2/summary.json").unlink()  # a rerun still running
+    with pytest.raises(ValueError, match=r"not complete \(1 parts missing: toy/sgd/reruns\)"):
+        tier_records.load(tmp_path / "tier", raw)
+    with pytest.raises(ValueError, match=r"workload 'lm' is not one of \['toy'\]"):
+        tier.only(raw, ["lm"])
+    assert tier.main([str(tmp_path), "--protocol", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'nope' is not one of" in err and "cpu" in err
+
+
+def _reached(run_dir, target):
+    for e in record.read_jsonl(run_dir / "metrics.jsonl"):
+        if e.get("event") == "eval" and target.metric in e and target.reached(e[target.metric]):
+            return True
+    return False
+
+
+def test_the_report_holds_the_records_figures(toy_tier, tmp_path):
+    root, raw = toy_tier
+    out = tier.write(root, raw, tmp_path / "report", n_boot=200)
+    text = (out / "README.md").read_text()
+    assert text.count("## How to read this") == 1 and (out / "profile.png").stat().st_size > 0
+    assert (out / "tuning-toy.png").stat().st_size > 0
+    t = tier_records.load(root, raw)
+    target = t.workloads["toy"].target
+    committed = json.loads((root / "toy/target/target.json").read_text())
+    assert target.value == committed["value"]
+    for opt in ("adamw", "sgd"):
+        runs = [root / "toy" / opt / "reruns" / f"s{s}" for s in (1, 2, 3)]
+        k = sum(_reached(r, target) for r in runs)
+        row = next(line for line in text.splitlines() if line.startswith(f"| {opt} | {k}/3 ["))
+        assert row  # the convergence row reads k/3 from the records
+        s = record.read_summary(runs[0])
+        per_param = s["optimizer_state_bytes"] / s["n_params"]
+        assert re.search(rf"\| {opt} \| 32 \| {per_param:.2f} \|", text)
+    assert re.search(r"\| adamw \| [^|]+ \| [^|]+ \| reference \|", text)  # generalization
+    # no target-setting run is among the scored ones
+    assert all("target" not in r.folder.parts for r in t.runs)
+    assert {r.seed for r in t.runs} == {1, 2, 3}
+    # the trials are the studies' trials: 3 studies x 1 trial per optimizer
+    assert sorted((x.optimizer, x.study) for x in t.trials) == [
+        (o, k) for o in ("adamw", "sgd") for k in range(3)
+    ]
