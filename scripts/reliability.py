@@ -31,6 +31,7 @@ case or lost record.
 from __future__ import annotations
 
 import argparse
+import itertools
 import shutil
 import sys
 import tempfile
@@ -111,6 +112,11 @@ def jobs(
     ]
 
 
+def progress(start: float, line: str) -> None:
+    """One line per finished case on stderr, so a long run shows where it is."""
+    print(f"[reliability +{time.perf_counter() - start:.0f}s] {line}", file=sys.stderr, flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (default 2)")
@@ -129,10 +135,21 @@ def main() -> int:
                 "adamw8bit": (*KILL, "optimizer=adamw8bit"),
                 "random": kills.RANDOM,
             }
+            progress(
+                start, f"reference runs of {', '.join(bases)} (the kills are compared with them)"
+            )
             refs = dict(
                 zip(bases, pool.map(lambda n: kills.baseline(c, n, *bases[n]), bases), strict=True)
             )
-            rows = list(pool.map(attempt, jobs(c, refs, args.trials, args.seed)))
+            todo = list(jobs(c, refs, args.trials, args.seed))
+            finished = itertools.count(1)
+
+            def tracked(job):
+                row = attempt(job)
+                progress(start, f"{next(finished)}/{len(todo)} {row.outcome}: {row.case}")
+                return row
+
+            rows = list(pool.map(tracked, todo))
         c.audit()
     finally:
         if args.keep is None:
