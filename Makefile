@@ -24,7 +24,7 @@ install: ## create .venv and install the suite with every dependency (CPU torch 
 	.venv/bin/pip install -c constraints.txt -e '.[dev]'
 
 test: ## run the fast test set (not slow, not gpu)
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q --durations=25 $(ARGS)
 
 test-slow: ## run the slow tests too
 	$(PY) -m pytest -q -m "not gpu" $(ARGS)
