@@ -54,6 +54,10 @@ def test_the_report_holds_the_records_figures(toy_tier, tmp_path):
         per_param = s["optimizer_state_bytes"] / s["n_params"]
         assert re.search(rf"\| {opt} \| 32 \| {per_param:.2f} \|", text)
     assert re.search(r"\| adamw \| [^|]+ \| [^|]+ \| reference \|", text)  # generalization
+    # the by-study board: each study's own best trial, one per study here
+    assert text.count("By study (tuning luck included") == 1
+    by_study = tier.tables.study_board(t, ["toy"], n_boot=50)
+    assert set(by_study.table.index) == {"adamw", "sgd"}
     # no target-setting run is among the scored ones
     assert all("target" not in r.folder.parts for r in t.runs)
     assert {r.seed for r in t.runs} == {1, 2, 3}

@@ -41,7 +41,9 @@ HOW_TO_READ = """\
   seed across optimizers (same initialisation and batch order).
 - **Leaderboard:** AlgoPerf's integrated performance-profile score on steps to target, with a
   95 % interval from resampling seeds (2,000 replicates); a rank is stated only where the
-  intervals separate (a range such as `2-5` otherwise), with P(rank 1) beside it.
+  intervals separate (a range such as `2-5` otherwise), with P(rank 1) beside it. A second
+  board scores each study's own best trial (AlgoPerf's external tuning), so its interval
+  holds tuning luck too.
 - **Convergence:** a run that missed the target is a miss, never a hit at the budget: reach
   k/n with its exact 95 % interval, steps among the runs that reached, Kaplan-Meier median.
 - **Verdicts** against {reference} are paired by seed, Holm-adjusted over the optimizers on
@@ -186,6 +188,11 @@ def markdown(tier: Tier, n_boot: int = 2000) -> tuple[str, object]:
         b = tables.board(tier, tasks, n_boot)
         parts += [f"## Model kind: {kind} ({', '.join(tasks)})", "", "### Leaderboard", ""]
         parts += [to_markdown(tables.leaderboard_table(b, same)), ""]
+        parts += ["By study (tuning luck included, as above):", ""]
+        parts += [
+            to_markdown(tables.leaderboard_table(tables.study_board(tier, tasks, n_boot), {})),
+            "",
+        ]
         for task in tasks:
             parts += [
                 f"### {task}",

@@ -25,7 +25,7 @@ import yaml
 
 from suite import trust
 from suite.record import read_jsonl, read_summary
-from suite.report.reach import Target
+from suite.report.reach import Target, TimeToTarget, time_to_target
 from suite.report.scored import ScoredRun, scored_runs
 
 PROTOCOLS = Path(__file__).resolve().parents[1] / "conf" / "protocol"
@@ -58,6 +58,7 @@ class Trial:
     study: int
     number: int
     value: float  # best value of the target's metric over the trial's evaluations; nan if not ok
+    ttt: TimeToTarget  # its time to the committed target, from its evaluations
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,10 @@ def _trials(root: Path, protocol: dict, workloads: dict[str, Workload]) -> list[
                 folder = root / task / opt / f"study-{k}"
                 for t in _study_trials(folder):
                     run_dir = trust.inside(folder, t["run_dir"], "a study's run_dir")
-                    out.append(Trial(task, opt, k, int(t["number"]), _best(run_dir, wl.target)))
+                    best, ttt = _best(run_dir, wl.target), time_to_target(run_dir, wl.target)
+                    if read_summary(run_dir).get("status") != "ok":
+                        ttt = TimeToTarget(ttt.step, False)  # a diverged trial is a miss
+                    out.append(Trial(task, opt, k, int(t["number"]), best, ttt))
     return out
 
 
