@@ -23,8 +23,9 @@ install: ## create .venv and install the suite with every dependency (CPU torch 
 	.venv/bin/pip install --upgrade pip
 	.venv/bin/pip install -c constraints.txt -e '.[dev]'
 
-test: ## run the fast test set (not slow, not gpu)
-	$(PY) -m pytest -q --durations=25 $(ARGS)
+TEST_JOBS ?= 2  # pytest-xdist workers; whole test files go to one worker (module fixtures stay shared)
+test: ## run the fast test set (not slow, not gpu), TEST_JOBS (default 2) files at a time
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=25 $(ARGS)
 
 test-slow: ## run the slow tests too
 	$(PY) -m pytest -q -m "not gpu" $(ARGS)
