@@ -6,13 +6,17 @@
 #   2. pytest   pytest -m gpu (tests/test_gpu.py and the other gpu-marked tests)
 #   3. step     python -m suite.bench.step at 1e7, 1e8 and 1e9 parameters
 #   4. bench    a short `make bench PROFILE=nightly` (BENCH_STEPS steps per run)
+#   5. tier     the GPU tier, `make bench PROFILE=gpu` (suite/conf/protocol/gpu.yaml: the CPU
+#               tier's val-chosen points at full budgets, TIER_JOBS runs at a time [12]) and
+#               its report; needs the committed, complete results/cpu
 #
 #   scripts/gpu_check.sh                       # from the repository root
 #   WHEELS=.whl STAGES="install pytest" OUT=/tmp/out scripts/gpu_check.sh
 #
 # Logs go to $OUT (at most 8 files, flat): gpu_check.log (environment and each stage's
 # result), install.log, pytest-gpu.log, bench-step.log, bench-step.md, bench-nightly.log,
-# nightly-report.tar.gz and, when BENCH_STEPS=full and a baseline exists, gate.log. Runs
+# nightly-report.tar.gz, gpu-tier.tar.gz (the tier's records, report and log) and, when
+# BENCH_STEPS=full and a baseline exists, gate.log. Runs
 # and the report are written under $WORK, never into results/. Every stage runs even if
 # one before it failed (except that nothing runs if the install fails); the exit status
 # is the number of failed stages.
@@ -23,7 +27,7 @@
 #   OPTBENCH_DATA  the carried data root [shared/data or ../shared/data, if present]
 #   OUT          where the logs go [./gpu-out]
 #   WORK         runs and the nightly report [$TMPDIR/optbench-gpu-check]
-#   STAGES       which stages, in order [install pytest step bench]
+#   STAGES       which stages, in order [install pytest step bench tier]
 #   BENCH_STEPS  steps per bench run [200]; "full" runs the profile as it is (its own
 #                budgets, about 20 runs of up to 2000 steps) and then the regression gate
 #                against results/nightly-baseline if that folder exists
@@ -36,7 +40,7 @@ PY=${PY:-python3}
 WHEELS=${WHEELS:-wheels}
 OUT=${OUT:-./gpu-out}
 WORK=${WORK:-${TMPDIR:-/tmp}/optbench-gpu-check}
-STAGES=${STAGES:-install pytest step bench}
+STAGES=${STAGES:-install pytest step bench tier}
 BENCH_STEPS=${BENCH_STEPS:-200}
 if [[ -z ${OPTBENCH_DATA:-} ]]; then
   for d in "$REPO/shared/data" "$REPO/../shared/data"; do
@@ -166,8 +170,16 @@ for stage in $STAGES; do
             --new "$WORK/nightly" --base results/nightly-baseline
         fi
       fi ;;
+    tier)
+      rm -rf "$WORK/gpu-tier"
+      mkdir -p "$WORK/gpu-tier"
+      run tier "$WORK/gpu-tier/tier.log" "$PY" -m suite.tune.transfer --protocol gpu \
+        --jobs "${TIER_JOBS:-12}" --out "$WORK/gpu-tier" &&
+        run tier-report "$WORK/gpu-tier/tier.log" "$PY" -m suite.report.tier "$WORK/gpu-tier" \
+          --protocol gpu
+      tar -czf "$OUT/gpu-tier.tar.gz" --exclude='*.pt' -C "$WORK" gpu-tier ;;
     *)
-      say "unknown stage $stage (valid: install pytest step bench)"
+      say "unknown stage $stage (valid: install pytest step bench tier)"
       failed=$((failed + 1)) ;;
   esac
 done

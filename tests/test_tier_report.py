@@ -54,8 +54,13 @@ def test_the_report_holds_the_records_figures(toy_tier, tmp_path):
         per_param = s["optimizer_state_bytes"] / s["n_params"]
         assert re.search(rf"\| {opt} \| 32 \| {per_param:.2f} \|", text)
     assert re.search(r"\| adamw \| [^|]+ \| [^|]+ \| reference \|", text)  # generalization
-    # the by-study board: each study's own best trial, one per study here
+    # the by-study boards (overall and per kind): each study's own best trial
+    assert text.count("Tuning luck included") == 1
     assert text.count("By study (tuning luck included") == 1
+    part = tier.write(root, tier.only(raw, ["toy"]), tmp_path / "part", n_boot=50)
+    part_text = (part / "README.md").read_text()
+    assert "(a part: 1 of 1 workloads" in part_text
+    assert "## Leaderboard, all workloads" not in part_text and "Tuning luck" not in part_text
     by_study = tier.tables.study_board(t, ["toy"], n_boot=50)
     assert set(by_study.table.index) == {"adamw", "sgd"}
     # no target-setting run is among the scored ones

@@ -82,7 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("profile", nargs="?", default="quick")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "bench")
     parser.add_argument("--results", type=Path, default=None, help="default: results/<profile>")
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.profile == "gpu":  # the GPU tier: the CPU tier's choices at full budgets
+        from suite.tune.transfer import main as transfer
+
+        out = ["--out", str(args.results)] if args.results else []
+        return transfer(["--protocol", "gpu", *out, *rest])
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     profile = load_profile(args.profile)
     preflight(profile)
     if profile.get("protocol") == "tuned":

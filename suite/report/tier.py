@@ -36,9 +36,8 @@ HOW_TO_READ = """\
 - **Targets are set apart from scoring.** Each workload's target is the median best val
   metric of the reference ({reference}) rerun at the target seeds {target_seeds} at its
   best trial; those runs are never scored, and no scored run moves a target.
-- **Scored runs** are each optimizer's point chosen on val (pooled over its {studies}
-  independent studies of {trials} Sobol trials) rerun at seeds {rerun_seeds}, paired by
-  seed across optimizers (same initialisation and batch order).
+- **Scored runs** are each optimizer's point chosen on val ({chosen}) rerun at seeds
+  {rerun_seeds}, paired by seed across optimizers (same initialisation and batch order).
 - **Leaderboard:** AlgoPerf's integrated performance-profile score on steps to target, with a
   95 % interval from resampling seeds (2,000 replicates); a rank is stated only where the
   intervals separate (a range such as `2-5` otherwise), with P(rank 1) beside it. A second
@@ -160,8 +159,13 @@ def markdown(tier: Tier, n_boot: int = 2000) -> tuple[str, object]:
         HOW_TO_READ.format(
             reference=tier.reference,
             target_seeds=p["target_seeds"],
-            studies=p["studies"],
-            trials=p["trials_per_study"],
+            chosen=(
+                f"pooled over its {p['studies']} independent studies of "
+                f"{p['trials_per_study']} Sobol trials"
+                if not p.get("select_from")
+                else f"chosen in {p['select_from']}'s studies at its budget and model sizes, "
+                "not tuned again here: how those choices carry over"
+            ),
             rerun_seeds=p["rerun_seeds"],
             budget_note=budget_note,
         ),
@@ -172,27 +176,31 @@ def markdown(tier: Tier, n_boot: int = 2000) -> tuple[str, object]:
         "",
         _budget_table(tier),
         "",
-        "## Leaderboard, all workloads",
-        "",
     ]
     overall = tables.board(tier, list(tier.workloads), n_boot)
-    parts += [
-        to_markdown(tables.leaderboard_table(overall, same)),
-        "",
-        "![profiles](profile.png)",
-        "",
-    ]
-    kinds = sorted({w.kind for w in tier.workloads.values()})
-    for kind in kinds:
+    if not partial:
+        parts += ["## Leaderboard, all workloads", ""]
+        parts += [to_markdown(tables.leaderboard_table(overall, same)), ""]
+        parts += ["![profiles](profile.png)", ""]
+    if not partial and tier.trials:
+        by_study = tables.study_board(tier, list(tier.workloads), n_boot)
+        parts += [
+            "Tuning luck included (AlgoPerf's external tuning: each study's best trial, median "
+            "over studies, interval from resampling studies; optimistic, as the pick and its "
+            "time come from one run):",
+            "",
+            to_markdown(tables.leaderboard_table(by_study, {})),
+            "",
+        ]
+    for kind in sorted({w.kind for w in tier.workloads.values()}):
         tasks = [t for t, w in tier.workloads.items() if w.kind == kind]
         b = tables.board(tier, tasks, n_boot)
         parts += [f"## Model kind: {kind} ({', '.join(tasks)})", "", "### Leaderboard", ""]
         parts += [to_markdown(tables.leaderboard_table(b, same)), ""]
-        parts += ["By study (tuning luck included, as above):", ""]
-        parts += [
-            to_markdown(tables.leaderboard_table(tables.study_board(tier, tasks, n_boot), {})),
-            "",
-        ]
+        if tier.trials:
+            by_study = tables.study_board(tier, tasks, n_boot)
+            parts += ["By study (tuning luck included, as above):", ""]
+            parts += [to_markdown(tables.leaderboard_table(by_study, {})), ""]
         for task in tasks:
             parts += [
                 f"### {task}",
@@ -203,13 +211,12 @@ def markdown(tier: Tier, n_boot: int = 2000) -> tuple[str, object]:
             ]
             parts += ["", "Generalization:", "", to_markdown(tables.generalization(tier, task))]
             parts += ["", "Memory:", "", to_markdown(tables.memory(tier, task))]
-            parts += [
-                "",
-                "Cost to tune and sensitivity:",
-                "",
-                to_markdown(tables.tuning(tier, task)),
-            ]
-            parts += ["", f"![cost to tune](tuning-{task}.png)", ""]
+            if tier.trials:
+                parts += ["", "Cost to tune and sensitivity:", ""]
+                parts += [to_markdown(tables.tuning(tier, task)), ""]
+                parts += [f"![cost to tune](tuning-{task}.png)", ""]
+            else:
+                parts += [""]
     if same:
         parts += ["Identical math: " + ", ".join(f"{a} = {b}" for a, b in same.items()), ""]
     return "\n".join(parts), overall
@@ -236,7 +243,7 @@ def write(root: Path, protocol: dict, out: Path | None = None, n_boot: int = 200
     text, overall = markdown(tier, n_boot)
     (tmp / "README.md").write_text(text + "\n")
     profile_plot(tier, overall, tmp / "profile.png")
-    for task in tier.workloads:
+    for task in tier.workloads if tier.trials else ():
         tuning_plot(tier, task, tmp / f"tuning-{task}.png")
     old = out.with_name(f".{out.name}.old")
     if out.exists():

@@ -93,7 +93,7 @@ def missing(root: Path, protocol: dict) -> list[str]:
         if not (root / task / "target" / "target.json").is_file():
             gaps.append(f"{task}/target")
         for opt in protocol["optimizers"]:
-            for k in range(int(protocol["studies"])):
+            for k in range(int(protocol.get("studies", 0))):  # 0: a transfer tier
                 study = root / task / opt / f"study-{k}"
                 n = len(_study_trials(study)) if (study / "study.json").is_file() else 0
                 if n < int(protocol["trials_per_study"]):
@@ -138,7 +138,7 @@ def _trials(root: Path, protocol: dict, workloads: dict[str, Workload]) -> list[
     out = []
     for task, wl in workloads.items():
         for opt in protocol["optimizers"]:
-            for k in range(int(protocol["studies"])):
+            for k in range(int(protocol.get("studies", 0))):
                 folder = root / task / opt / f"study-{k}"
                 for t in _study_trials(folder):
                     run_dir = trust.inside(folder, t["run_dir"], "a study's run_dir")

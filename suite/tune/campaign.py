@@ -92,6 +92,11 @@ class Protocol:
 
     @classmethod
     def from_mapping(cls, name: str, raw: dict[str, Any]) -> Protocol:
+        if "select_from" in raw:
+            raise StudyError(
+                f"protocol {name!r} tunes nothing (it reruns {raw['select_from']}'s choices): "
+                "run it with python -m suite.tune.transfer (make bench PROFILE=gpu)"
+            )
         return cls(
             name=name,
             out=Path(raw["out"]),
