@@ -21,6 +21,7 @@
 namespace optbench {
 #define OPTBENCH_AVX2 1
 #include "kernels.inc"
+#include "simd8.inc"
 #include "adam8bit.inc"
 }  // namespace optbench
 

@@ -12,7 +12,7 @@ and SGD ((Nesterov) momentum) loops, ``adam8bit.inc`` the 8-bit Adam/AdamW step 
 256-value block: decode, update p, m and v and take the new absmax in L1 buffers, then
 scale and encode with one 32-bit table entry per value: ``_cpu_lookup.py``; with AVX2,
 table lookups as scalar loads and four of the six float32 divisions per value as
-multiply-adds that round to the same float), both compiled by ``kernels.cpp`` once for the
+multiply-adds that round to the same float: ``simd8.inc``), all compiled by ``kernels.cpp`` once for the
 x86-64 baseline and once for x86-64-v3 (AVX2, FMA), the fastest picked at run time, so
 the build never depends on the machine it was made on; ``bind.cpp`` takes the tensors' addresses and sizes (so it
 needs pybind11 alone, not torch's headers: a cold build in seconds) and runs one OpenMP
