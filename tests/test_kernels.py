@@ -439,6 +439,34 @@ def test_cpp_8bit_is_the_pure_path_bit_for_bit(family, dtype, cpu_extension, thr
         ]
 
 
+def test_cpp_8bit_nan_and_inf_as_the_pure_path(cpu_extension, launches):
+    """Gradients with NaN, +-inf, 1e30 and 1e-30 in some blocks: the fused CPU step ends
+    with the pure path's params, codes and absmax, NaN where the pure path has NaN (a
+    block with a NaN moment has a NaN absmax, torch's amax, and every code is NaN's)."""
+    runs = []
+    for cls in (FusedAdamW8bit, AdamW8bit):
+        gen = torch.Generator().manual_seed(0)
+        p = torch.randn(256 * 12 + 77, generator=gen)
+        opt = cls([p], lr=1e-2, min_8bit_size=256)
+        for t in range(4):
+            g = torch.randn(p.shape, generator=gen) * 1e-3
+            if t == 1:
+                g[[5, p.numel() - 3]], g[300], g[600] = float("nan"), float("inf"), -float("inf")
+            if t == 2:
+                g[1000], g[1001] = 1e30, 1e-30
+            p.grad = g
+            opt.step()
+        runs.append((p, opt.state[p]))
+    (p, ours), (q, theirs) = runs
+    assert launches and bool(theirs["exp_avg_absmax"].isnan().any())
+    assert torch.equal(p.isnan(), q.isnan()) and torch.equal(p.nan_to_num(), q.nan_to_num())
+    for k in ours:
+        a, b = ours[k], theirs[k]
+        assert torch.equal(a.isnan(), b.isnan()) if a.is_floating_point() else True, k
+        assert torch.equal(a.nan_to_num() if a.is_floating_point() else a,
+                           b.nan_to_num() if b.is_floating_point() else b), k  # fmt: skip
+
+
 TORCH_FUSED_CPU = {
     "adam": (FusedAdam, torch.optim.Adam, dict(lr=1e-2, weight_decay=0.1, amsgrad=True)),
     "adamw": (FusedAdamW, torch.optim.AdamW, dict(lr=1e-2, weight_decay=0.1, maximize=True)),

@@ -20,8 +20,8 @@ with ``beta1, beta2 = betas`` and :math:`Q`/:math:`Q^{-1}` the block-wise quanti
 
 i.e. :math:`p \mathrel{-}= \eta\,\hat m/(\sqrt{\hat v}+\epsilon)`, evaluated in the order
 of ``torch.optim.Adam`` (see :mod:`suite.optim.adam`), except that :math:`\sqrt{v}` is
-computed as ``1 / rsqrt(v)``, within 2 ulp (see :func:`_adam_` for why). Parameters in
-bfloat16/float16 are read into float32 for the update and written back.
+computed as ``1 / rsqrt(v)``, within 2 ulp (:func:`suite.optim.adam.rsqrt_adam_`
+says why). Parameters in bfloat16/float16 are read into float32 and written back.
 
 **State** per parameter with at least ``min_8bit_size`` values (torch's names, plus the
 quantization's): ``step`` (float32 scalar, CPU); ``exp_avg`` and ``exp_avg_sq`` (uint8
@@ -31,13 +31,13 @@ codes, shape of ``p``: one byte per value); ``exp_avg_absmax`` and
 shared by all parameters of a device). Smaller parameters keep float32 ``exp_avg`` and
 ``exp_avg_sq``, as bitsandbytes does (``min_8bit_size=4096``): 8 bits buy nothing there.
 
-**How a step runs.** One parameter at a time, in chunks of :data:`CHUNK_NUMEL` values
-on the CPU (a multiple of the block size): dequantize the chunk's moments into two
-chunk-sized float32 buffers, update, requantize. Every pass of a chunk then runs while
-the chunk is in cache, and the float32 moments never exist whole, so the transient
-memory is two chunks rather than two float32 copies of the largest parameter. There is
-no ``torch._foreach_*`` path on purpose: a multi-tensor update needs every parameter's
-dequantized moments alive at once, i.e. the 32-bit state the optimizer exists to avoid.
+**How a step runs.** The path is picked per tensor from its state's dtype, as in
+bitsandbytes' ``Optimizer2State.update_step``. 8-bit moments: one parameter at a time,
+in chunks of :data:`CHUNK_NUMEL` values on the CPU, dequantized into chunk-sized
+float32 buffers, updated and requantized while the chunk is in cache; the transient
+memory is two chunks, not two float32 copies of the largest parameter. No
+``torch._foreach_*`` path on purpose: it needs every parameter's dequantized moments
+at once, the 32-bit state the optimizer exists to avoid.
 
 Compared with bitsandbytes' ``Adam8bit``: same maps, block size, fallback and math;
 bnb's ``Adam8bit`` applies ``weight_decay`` decoupled (as AdamW), ours as L2.
@@ -51,9 +51,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from suite.optim.adam import _validate
+from suite.optim.adam import _validate, rsqrt_adam_
 from suite.optim.optimizer import Optimizer, as_float, dense_real
 from suite.optim.quant import BLOCKSIZE, dequantize_blockwise, dynamic_map, num_blocks, quantize_
+from suite.optim.verbatim import load_state_verbatim
 
 __all__ = ["Adam8bit", "AdamW8bit", "adam8bit"]
 
@@ -180,48 +181,10 @@ class Adam8bit(Optimizer):
             adam8bit(*args, **kwargs)
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Load as torch does, except that state tensors come back exactly as saved.
-
-        torch casts each floating state tensor to its parameter's dtype, and the uint8
-        codes too when the parameter is floating point (``Optimizer.load_state_dict``
-        calls ``Optimizer._process_value_according_to_param_policy`` by class name, so
-        a subclass cannot change that policy): codes would become floats and absmax or
-        float32 moments of a bfloat16 model would lose bits. So the tensors pass through
-        torch's loader wrapped, out of its reach, and are then copied here: dtype kept,
-        moved to the parameter's device (``step`` stays on its device). The loaded state
-        is the saved one bit for bit, shares no memory with ``state_dict`` (as in
-        bitsandbytes), and equal maps are again one shared tensor."""
-        hidden = {
-            pid: {k: _Verbatim(v) if torch.is_tensor(v) else v for k, v in s.items()}
-            for pid, s in state_dict["state"].items()
-        }
-        super().load_state_dict({**state_dict, "state": hidden})
-        maps: dict[tuple, Tensor] = {}
-        for key, state in self.state.items():
-            device = key.device if torch.is_tensor(key) else None
-            for name, value in state.items():
-                if not isinstance(value, _Verbatim):
-                    continue
-                tensor = value.tensor.detach()
-                if name == "step" or device is None:
-                    state[name] = tensor.clone()
-                elif name.endswith("_qmap"):
-                    ident = (device, tensor.dtype, tuple(tensor.tolist()))
-                    if ident not in maps:
-                        maps[ident] = tensor.to(device, copy=True)
-                    state[name] = maps[ident]
-                else:
-                    state[name] = tensor.to(device, copy=True)
-
-
-class _Verbatim:
-    """A state tensor in transit through ``Optimizer.load_state_dict``, which leaves
-    anything that is not a tensor, dict or iterable as it is."""
-
-    __slots__ = ("tensor",)
-
-    def __init__(self, tensor: Tensor) -> None:
-        self.tensor = tensor
+        """Load as torch does, except that state tensors come back exactly as saved
+        (:func:`suite.optim.verbatim.load_state_verbatim`): codes stay uint8, absmax and
+        float32 moments float32, and equal maps are again one shared tensor."""
+        load_state_verbatim(self, state_dict, super().load_state_dict)
 
 
 class AdamW8bit(Adam8bit):
@@ -285,12 +248,12 @@ def adam8bit(
         state["step"] += 1
         t = state["step"].item()
         scal = dict(step_size=lr / (1 - beta1**t), bias_correction2_sqrt=(1 - beta2**t) ** 0.5)
-        if state["exp_avg"].dtype == torch.uint8:
+        if state["exp_avg"].dtype == torch.uint8:  # the path per tensor (module doc)
             _update_8bit(p, g, state, **hyper, **scal)
         else:
             p32 = p if p.dtype == torch.float32 else p.float()
             m, v = state["exp_avg"], state["exp_avg_sq"]
-            _adam_(p32, g, m, v, torch.empty_like(v), **hyper, **scal)
+            rsqrt_adam_(p32, g, m, v, torch.empty_like(v), **hyper, **scal)
             if p32 is not p:
                 p.copy_(p32)
 
@@ -316,7 +279,7 @@ def _update_8bit(p: Tensor, g: Tensor, state: dict, **kw: Any) -> None:
         )
         p_chunk = flat_p[start:stop]
         p32 = p_chunk if p_chunk.dtype == torch.float32 else p_chunk.float()
-        _adam_(p32, flat_g[start:stop], m, v, buf_d[: stop - start], **kw)
+        rsqrt_adam_(p32, flat_g[start:stop], m, v, buf_d[: stop - start], **kw)
         if p32 is not p_chunk:
             p_chunk.copy_(p32)
         quantize_(m, m_map, m_codes[start:stop], m_absmax[blocks])
@@ -343,41 +306,3 @@ def keep_positive_(v_codes: Tensor, v_scaled: Tensor) -> None:
     quantizer floors harder: its binary search returns code 7 (1.56e-5) for every value
     below ~2e-5, zero included. ``v_scaled`` is :math:`v/a_b` as encoded (its sign is v's)."""
     v_codes.add_(((v_codes == 0) & (v_scaled > 0)).to(torch.uint8))
-
-
-def _adam_(
-    p: Tensor,
-    g: Tensor,
-    m: Tensor,
-    v: Tensor,
-    denom: Tensor,
-    *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    decoupled: bool,
-    maximize: bool,
-    step_size: float,
-    bias_correction2_sqrt: float,
-) -> None:
-    """The Adam update of float32 ``p``, ``m``, ``v`` in place, in torch.optim.Adam's
-    order; ``denom``: a scratch tensor like ``v``."""
-    if g.dtype != torch.float32:
-        g = g.float()
-    if maximize:
-        g = -g
-    if weight_decay != 0:
-        if decoupled:
-            p.mul_(1 - lr * weight_decay)
-        else:
-            g = g.add(p, alpha=weight_decay)
-    m.lerp_(g, 1 - beta1)  # m + (1 - beta1) (g - m) = beta1 m + (1 - beta1) g
-    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-    # sqrt(v) as 1/rsqrt(v) (within 2 ulp; 0 stays 0): torch's CPU sqrt is MKL's, which
-    # splits even 1k values across threads, and on a busy machine each call then waits a
-    # scheduler tick (~10 ms) for a descheduled peer; rsqrt and reciprocal stay on the
-    # calling thread below torch's 32k grain. Measured: 80 us vs 15 ms per 32k chunk.
-    torch.rsqrt(v, out=denom).reciprocal_().div_(bias_correction2_sqrt).add_(eps)
-    p.addcdiv_(m, denom, value=-step_size)

@@ -1,4 +1,4 @@
-"""The fused CPU 8-bit step's encoder table (cpp/step.h ``Lookup``, cpp/kernels.inc
+"""The fused CPU 8-bit step's encoder table (cpp/step.h ``Lookup``, cpp/adam8bit.inc
 ``encode``): one 32-bit entry per bucket of floats, one lookup per value.
 
 The code of :math:`y` is the number of map midpoints below it (suite/optim/quant.py,

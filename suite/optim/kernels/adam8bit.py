@@ -11,8 +11,8 @@ midpoints of the 256 sorted map values (8 halvings; ties to the lower code, as
 moments ever exists.
 
 On a CPU the C++ extension of :mod:`suite.optim.kernels.cpu` runs the same pass (block
-by block: dequantize into a 256-float buffer, update, absmax, encode with the pure path's
-lookup table), and the parameters below ``min_8bit_size`` (float32 moments) through its
+by block: decode and update into 256-float buffers, absmax, scale and encode with one
+table entry per value: ``cpp/adam8bit.inc``), and the parameters below ``min_8bit_size`` (float32 moments) through its
 32-bit Adam kernel with sqrt as the pure path's ``1 / rsqrt``: params, codes and absmax
 are bit for bit the pure path's, in float32 and bfloat16.
 

@@ -7,12 +7,14 @@ do on a GPU: read p, g and the state once, write p and the state once (AdamW flo
 out, plus the absmax). The pure-torch paths run each element-wise op over whole
 tensors, which is why they reach a fraction of the memory bandwidth.
 
-**The sources** (``cpp/``): ``kernels.inc`` holds the loops (Adam/AdamW with amsgrad
-and maximize, SGD with (Nesterov) momentum, 8-bit Adam/AdamW: dequantize a 256-value
-block into a float32 buffer in L1, update, new absmax, encode with one 32-bit table
-entry per value: ``_cpu_lookup.py``), compiled by ``kernels.cpp`` once for the x86-64 baseline and once for
-x86-64-v3 (AVX2, FMA), the fastest picked at run time, so the build never depends on
-the machine it was made on; ``bind.cpp`` takes the tensors' addresses and sizes (so it
+**The sources** (``cpp/``): ``kernels.inc`` holds the Adam/AdamW (amsgrad, maximize)
+and SGD ((Nesterov) momentum) loops, ``adam8bit.inc`` the 8-bit Adam/AdamW step (per
+256-value block: decode, update p, m and v and take the new absmax in L1 buffers, then
+scale and encode with one 32-bit table entry per value: ``_cpu_lookup.py``; with AVX2,
+table lookups as scalar loads and four of the six float32 divisions per value as
+multiply-adds that round to the same float: ``simd8.inc``), all compiled by ``kernels.cpp`` once for the
+x86-64 baseline and once for x86-64-v3 (AVX2, FMA), the fastest picked at run time, so
+the build never depends on the machine it was made on; ``bind.cpp`` takes the tensors' addresses and sizes (so it
 needs pybind11 alone, not torch's headers: a cold build in seconds) and runs one OpenMP
 region per call over pieces of 16,384 values, dynamically scheduled, with one thread per
 131,072 values at most (a small step stays on the calling thread); the thread count is

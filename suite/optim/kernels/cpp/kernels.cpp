@@ -1,5 +1,6 @@
-// The CPU optimizer step kernels, compiled twice on x86-64 (baseline SSE2, and AVX2+FMA
-// as x86-64-v3) and picked at run time: the build is the same on every machine, so a
+// The CPU optimizer step kernels (kernels.inc: Adam, SGD; adam8bit.inc: 8-bit Adam, with
+// simd8.inc's AVX2 helpers), compiled twice on x86-64 (baseline SSE2, and AVX2+FMA as
+// x86-64-v3) and picked at run time: the build is the same on every machine, so a
 // cached build shared between machines (an NFS home) never runs an instruction the CPU
 // lacks. Elsewhere (aarch64: NEON is the baseline) it is compiled once.
 #include <cmath>
@@ -14,6 +15,8 @@ namespace optbench {
 #define OPTBENCH_AVX2 0
 namespace base {
 #include "kernels.inc"
+#include "simd8.inc"
+#include "adam8bit.inc"
 }  // namespace base
 #undef OPTBENCH_AVX2
 
@@ -23,6 +26,8 @@ namespace base {
 #define OPTBENCH_AVX2 1
 namespace v3 {
 #include "kernels.inc"
+#include "simd8.inc"
+#include "adam8bit.inc"
 }  // namespace v3
 #undef OPTBENCH_AVX2
 #pragma GCC pop_options
