@@ -39,21 +39,21 @@ bench: ## run a bench profile and write its report to results/<profile> (PROFILE
 
 .PHONY: gate
 gate: ## nightly regression gate: make gate NEW=results/nightly BASE=results/nightly-baseline
-	$(PY) scripts/regression_gate.py --new $(or $(NEW),results/nightly) --base $(or $(BASE),results/nightly-baseline) $(ARGS)
+	$(PY) -m suite.report.documents.gate --new $(or $(NEW),results/nightly) --base $(or $(BASE),results/nightly-baseline) $(ARGS)
 
 STAMP := $(shell date +%Y-%m-%d_%H-%M-%S)
 EXP_OUT ?= results/experiments
 
 exp-decoupled-wd: ## Adam+L2 vs AdamW over an lr x wd grid on Fashion-MNIST, chosen on val (Loshchilov & Hutter 2019) -> results/experiments/decoupled_wd
 	$(PY) -m suite.run -m experiment=decoupled_wd hydra.sweep.dir=runs/experiments/decoupled_wd/$(STAMP) $(ARGS)
-	$(PY) -m suite.report.experiments decoupled_wd runs/experiments/decoupled_wd/$(STAMP) --out $(EXP_OUT)/decoupled_wd --force
+	$(PY) -m suite.report.documents.experiments decoupled_wd runs/experiments/decoupled_wd/$(STAMP) --out $(EXP_OUT)/decoupled_wd --force
 
 EPOCHS ?= 3
 exp-deepobs: ## DeepOBS fmnist_2c2d: SGD, Momentum 0.99, Adam at their tuned lrs, 3 seeds, EPOCHS epochs, compared with their curves
 	$(PY) -m suite.run -m experiment=deepobs_fmnist_2c2d optimizer=sgd optimizer.lr=0.15849 optimizer.momentum=0 steps=$$(($(EPOCHS)*390)) hydra.sweep.dir=runs/experiments/deepobs/$(STAMP)/sgd $(ARGS)
 	$(PY) -m suite.run -m experiment=deepobs_fmnist_2c2d optimizer=sgd optimizer.lr=0.0025119 optimizer.momentum=0.99 steps=$$(($(EPOCHS)*390)) hydra.sweep.dir=runs/experiments/deepobs/$(STAMP)/momentum $(ARGS)
 	$(PY) -m suite.run -m experiment=deepobs_fmnist_2c2d optimizer=adam optimizer.lr=0.00025119 steps=$$(($(EPOCHS)*390)) hydra.sweep.dir=runs/experiments/deepobs/$(STAMP)/adam $(ARGS)
-	$(PY) -m suite.report.published runs/experiments/deepobs/$(STAMP) --reference results/deepobs/deepobs_baselines_fmnist_2c2d.csv --steps-per-epoch 390 --label sgd=optimizer:sgd,hp.momentum:0.0 --label momentum=optimizer:sgd,hp.momentum:0.99 --label adam=optimizer:adam --out runs/experiments/deepobs/$(STAMP)/comparison
+	$(PY) -m suite.report.documents.published runs/experiments/deepobs/$(STAMP) --reference results/deepobs/deepobs_baselines_fmnist_2c2d.csv --steps-per-epoch 390 --label sgd=optimizer:sgd,hp.momentum:0.0 --label momentum=optimizer:sgd,hp.momentum:0.99 --label adam=optimizer:adam --out runs/experiments/deepobs/$(STAMP)/comparison
 
 # The 8-bit and SGD-vs-Adam verdicts read the tuned baselines (make baselines: every optimizer
 # tuned on val with the same budget, 3 fresh seeds at the selected configuration), on the
@@ -62,13 +62,13 @@ exp-deepobs: ## DeepOBS fmnist_2c2d: SGD, Momentum 0.99, Adam at their tuned lrs
 BASELINES ?= results/baselines
 FASHION := fmnist_2c2d fmnist_mlp
 exp-8bit: ## 32-bit vs 8-bit AdamW, in-house and bnb, tuned on val (Dettmers et al. 2022), from $(BASELINES)
-	$(PY) -m suite.report.experiments state_8bit $(foreach t,$(FASHION),$(foreach o,adamw torch_adamw adamw8bit bnb_adamw8bit,$(BASELINES)/$(t)/$(o)/reruns)) --out $(EXP_OUT)/state_8bit --force
+	$(PY) -m suite.report.documents.experiments state_8bit $(foreach t,$(FASHION),$(foreach o,adamw torch_adamw adamw8bit bnb_adamw8bit,$(BASELINES)/$(t)/$(o)/reruns)) --out $(EXP_OUT)/state_8bit --force
 
 exp-sgd-vs-adam: ## tuned SGD+momentum vs tuned Adam/AdamW, chosen on val, told on test (Wilson et al. 2017), from $(BASELINES)
-	$(PY) -m suite.report.experiments sgd_vs_adam $(foreach t,$(FASHION),$(foreach o,sgd adam adamw,$(BASELINES)/$(t)/$(o)/reruns)) --out $(EXP_OUT)/sgd_vs_adam --force
+	$(PY) -m suite.report.documents.experiments sgd_vs_adam $(foreach t,$(FASHION),$(foreach o,sgd adam adamw,$(BASELINES)/$(t)/$(o)/reruns)) --out $(EXP_OUT)/sgd_vs_adam --force
 
 exp-decoupled-wd-baselines: ## Adam+L2 vs AdamW as tuned on lm_shakespeare by the baselines -> results/experiments/decoupled_wd_lm
-	$(PY) -m suite.report.experiments decoupled_wd $(BASELINES)/lm_shakespeare/adam/reruns $(BASELINES)/lm_shakespeare/adamw/reruns --out $(EXP_OUT)/decoupled_wd_lm --force
+	$(PY) -m suite.report.documents.experiments decoupled_wd $(BASELINES)/lm_shakespeare/adam/reruns $(BASELINES)/lm_shakespeare/adamw/reruns --out $(EXP_OUT)/decoupled_wd_lm --force
 
 # --- the fair-comparison protocol (README "Fair comparison") -----------------------------
 TRIALS ?= 8

@@ -166,7 +166,7 @@ for stage in $STAGES; do
       if [[ -d $WORK/nightly ]]; then
         tar -czf "$OUT/nightly-report.tar.gz" -C "$WORK" nightly
         if [[ $BENCH_STEPS == full && -d results/nightly-baseline ]]; then
-          run gate "$OUT/gate.log" "$PY" scripts/regression_gate.py \
+          run gate "$OUT/gate.log" "$PY" -m suite.report.documents.gate \
             --new "$WORK/nightly" --base results/nightly-baseline
         fi
       fi ;;

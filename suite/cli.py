@@ -148,7 +148,7 @@ def cmd_report(argv: list[str]) -> int:
         raise SpaceError(f"--config-dir {a.config_dir}: no optimizer/*.yaml in it")
     # the report reads records only (it imports no optimizer): a user's entries are known
     # from their records (family custom, or a package the suite ships no entry for) and
-    # stand out in every plot (suite/report/style.py); --config-dir is taken for symmetry
+    # stand out in every plot (suite/report/present/plots/style.py); --config-dir is taken for symmetry
     return main(rest)
 
 

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from suite.record import SUMMARY_KEYS, append_jsonl, write_json
-from suite.report.claims import family_verdicts, holm, paired, seeds_to_decide, tost
-from suite.report.reach import Target, reach, read_targets
-from suite.report.scored import by_seed, identical_groups, scored_runs
+from suite.report.compute.claims import family_verdicts, holm, paired, seeds_to_decide, tost
+from suite.report.compute.reach import reach
+from suite.report.read.scored import by_seed, identical_groups, scored_runs
+from suite.report.read.targets import Target, read_targets
 
 TASK = "toy"
 TARGET = Target("val/acc", 0.9, "max")
@@ -192,13 +193,13 @@ def test_objective_reads_the_committed_target_not_the_stale_summary(tmp_path):
 
 
 def _ttt(step):
-    from suite.report.reach import TimeToTarget
+    from suite.report.read.targets import TimeToTarget
 
     return TimeToTarget(step, step is not None) if step else TimeToTarget(400, False)
 
 
 def test_leaderboard_ranks_only_where_intervals_separate():
-    from suite.report.leaderboard import leaderboard
+    from suite.report.compute.leaderboard import leaderboard
 
     rng = np.random.default_rng(5)
     times = {}
@@ -219,7 +220,7 @@ def test_leaderboard_ranks_only_where_intervals_separate():
 
 
 def test_expected_best_after_k_trials_and_sensitivity():
-    from suite.report.tuning_curves import expected_best, expected_best_curve, sensitivity
+    from suite.report.compute.tuning_curves import expected_best, expected_best_curve, sensitivity
 
     pool = [0.1, 0.5, 0.9]
     e = expected_best(pool, [1, 2, 100])
@@ -236,7 +237,8 @@ def test_expected_best_after_k_trials_and_sensitivity():
 
 
 def test_workload_verdict_lines(tmp_path):
-    from suite.report.verdicts import workload_verdicts, write_verdicts
+    from suite.report.compute.verdicts import workload_verdicts
+    from suite.report.documents.verdicts import write_verdicts
 
     rng = np.random.default_rng(7)
     base = list(0.85 + 0.01 * rng.standard_normal(8))

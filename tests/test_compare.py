@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from suite.record import read_jsonl, read_summary, rewrite_jsonl, write_json
-from suite.report.protocol import write as write_report
+from suite.report.documents.protocol import write as write_report
 from suite.tune.study import StudyConfig, open_study, select
 
 ROOT = Path(__file__).resolve().parents[1]

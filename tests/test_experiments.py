@@ -5,8 +5,14 @@ from __future__ import annotations
 import itertools
 import json
 
-from suite.report.collect import collect
-from suite.report.experiments import decoupled_wd, main, select_on_val, sgd_vs_adam, state_8bit
+from suite.report.documents.experiments import (
+    decoupled_wd,
+    main,
+    select_on_val,
+    sgd_vs_adam,
+    state_8bit,
+)
+from suite.report.read.collect import collect
 from tests.test_report import CNN, TEST_OFFSET, make_run
 
 LRS, WDS = (1e-3, 1e-2), (1e-4, 1e-3, 1e-2)

@@ -1,4 +1,4 @@
-"""The budget check of the CPU tier (suite.report.flatness): known curves, known verdicts."""
+"""The budget check of the CPU tier (suite.report.documents.flatness): known curves, known verdicts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from suite import record
-from suite.report import flatness
+from suite.report.documents import flatness
 
 
 def _target(tmp_path, curves, direction="max", metric="val/acc"):

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 
 from suite import cli, own
 from suite.optim import provenance
-from suite.report import style
+from suite.report.present.plots import style
 from suite.tune.space import CONF, SpaceError
 from suite.tune.study import StudyConfig, run_command
 

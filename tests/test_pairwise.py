@@ -1,4 +1,4 @@
-"""suite.report.pairwise: paired by seed, misses never counted at the budget, Holm per workload."""
+"""suite.report.compute.pairwise: paired by seed, misses never counted at the budget, Holm per workload."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from suite.report.pairwise import pairwise
+from suite.report.compute.pairwise import pairwise
 
 
 def _frame(steps: dict[str, list[float]], vals: dict[str, list[float]]) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""suite.report.published: our per-epoch test curves against a published reference."""
+"""suite.report.documents.published: our per-epoch test curves against a published reference."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from suite.record import read_jsonl
-from suite.report import published
+from suite.report.documents import published
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,8 @@
-"""scripts/regression_gate.py on real reports: run records written with suite.record's
+"""suite/report/documents/gate.py on real reports: run records written with suite.record's
 writers (tests.test_report.make_run), reports written by the real suite.report."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import shutil
@@ -14,14 +13,10 @@ from pathlib import Path
 import pytest
 
 from suite.report.__main__ import main as report_main
+from suite.report.documents import gate
 from tests.test_report import CNN, LM, make_run
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "regression_gate", ROOT / "scripts/regression_gate.py"
-)
-gate = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gate)
 
 # Per row: (task, optimizer, target, per-seed best metric, median step time in s).
 # adamw's band: pooled std 0.01 -> max(2 * 0.01, floor 0.01) = 0.02.

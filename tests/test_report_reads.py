@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from suite.record import RecordError, find_runs, read_jsonl, read_summary
-from suite.report import __main__ as report_main
-from suite.report.protocol_plots import search_heatmaps
+from suite.report.documents import standard as report_main
+from suite.report.present.plots.profiles import search_heatmaps
 
 
 def test_a_fifo_named_like_a_record_is_refused_not_read(tmp_path):
@@ -84,7 +84,7 @@ def test_a_failed_report_force_leaves_the_old_report_whole(tmp_path, monkeypatch
 
 
 def _records():
-    from suite.report.collect import Records
+    from suite.report.read.collect import Records
 
     runs = pd.DataFrame({"status": ["ok"]})
     problems = pd.DataFrame({"status": pd.Series(dtype=str)})

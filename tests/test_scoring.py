@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from suite.report.scoring import (
+from suite.report.compute.scoring import (
     Target,
     calibrate_targets,
     leaderboard,

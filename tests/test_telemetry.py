@@ -11,7 +11,7 @@ from torch import nn
 
 from suite import record
 from suite.optim.registry import REGISTRY
-from suite.report.__main__ import write_report
+from suite.report.documents.standard import write_report
 from suite.tasks.toy import ToyTask
 from suite.telemetry import QUANTILES, Telemetry, flat
 from suite.train import LoopConfig, train

@@ -1,7 +1,7 @@
 """``python -m suite.tune.baselines [--out results/baselines] [--tasks ...] [--optimizers ...]``
 
 Tunes every baseline optimizer on every baseline workload with one budget (below), then
-calibrates the val targets from them (``targets.json``, :mod:`suite.report.scoring`),
+calibrates the val targets from them (``targets.json``, :mod:`suite.report.compute.scoring`),
 writes the protocol report and ``COMMAND.md`` (command, budget, wall time, machine).
 Resumable: rerun the same command after a kill. A user then runs only
 ``make compare OPTIMIZER=<theirs>`` (:mod:`suite.tune.compare`) against these.
@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 from pathlib import Path
 
-from suite.report.protocol import write as write_report
-from suite.report.scoring import calibrate_targets
-from suite.report.studies import find_studies, run_rows
+from suite.report.compute.scoring import calibrate_targets
+from suite.report.documents.protocol import write as write_report
+from suite.report.read.studies import find_studies, run_rows
 from suite.tune.space import SpaceError
 from suite.tune.study import StudyConfig, StudyError, tune
 

@@ -44,7 +44,7 @@ import yaml
 
 from suite import trust
 from suite.record import atomic_write_text, read_summary
-from suite.report import flatness
+from suite.report.documents import flatness
 from suite.tune import objective
 from suite.tune.space import CONF, SpaceError
 from suite.tune.study import (
@@ -261,7 +261,7 @@ def set_target(p: Protocol, task: str, log=print) -> dict:
 def check_budget(p: Protocol, task: str, log=print) -> dict:
     """Stage 2b: has the reference flattened by the budget S? The target-setting runs again
     at 2S (same seeds and overrides, the schedule stretched to 2S, evaluated on the same
-    grid; never scored), compared by seed with the runs at S (``suite.report.flatness``:
+    grid; never scored), compared by seed with the runs at S (``suite.report.documents.flatness``:
     ``flatness.md`` and ``.png`` beside the target)."""
     folder = p.out / task / "target"
     target = json.loads((folder / "target.json").read_text())

@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 
 from suite.record import RecordError
-from suite.report.protocol import write as write_report
-from suite.report.studies import find_studies
-from suite.report.verdicts import workload_verdicts, write_verdicts
+from suite.report.compute.verdicts import workload_verdicts
+from suite.report.documents.protocol import write as write_report
+from suite.report.documents.verdicts import write_verdicts
+from suite.report.read.studies import find_studies
 from suite.tune.space import SpaceError
 from suite.tune.study import StudyConfig, StudyError, tune
 

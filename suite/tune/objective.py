@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.record import read_jsonl
+from suite.report.compute.selection import trial_key
 
 VAL = "val/"  # the split selection reads; nothing here reads "test/"
 
@@ -63,10 +64,10 @@ def objective_value(summary: dict) -> float:
 
 
 def rank_key(summary: dict) -> tuple[Any, ...]:
-    """Sort key, smaller is better: (objective value, best metric oriented so lower is better)."""
-    m = best_metric(summary)
-    sign = -1.0 if summary["target"]["direction"] == "max" else 1.0
-    return (objective_value(summary), sign * m if math.isfinite(m) else math.inf)
+    """Sort key, smaller is better: (objective value, best metric oriented so lower is better),
+    by the one rule of choosing on val (:func:`suite.report.compute.selection.trial_key`)."""
+    direction = summary["target"]["direction"]
+    return trial_key(objective_value(summary), best_metric(summary), direction)
 
 
 def against_target(summary: dict, run_dir: Path, target: dict) -> dict:

@@ -1,11 +1,11 @@
-"""Each group against the task's 32-bit AdamW baseline, paired by seed (:mod:`suite.report.claims`).
+"""Each group against the task's 32-bit AdamW baseline, paired by seed (:mod:`suite.report.compute.claims`).
 
 On the best value of the target metric per seed (a val metric: selection and claims never
 read test). Runs at the same seed share initialisation and batch order, so the evidence is
 the paired difference ``d_i = candidate_i - baseline_i`` (oriented: ``d > 0`` is better).
 Family, fixed before the data are read: *every setting vs the AdamW baseline, per task and
 step budget*; Holm-adjusted p beside the raw one. "equivalent within margin" only through
-TOST at the margin of :func:`suite.report.verdicts.default_margin` (0.005 accuracy,
+TOST at the margin of :func:`suite.report.compute.verdicts.default_margin` (0.005 accuracy,
 0.01 nats), else "inconclusive" with the seeds that would decide it.
 """
 
@@ -15,11 +15,11 @@ import math
 
 import pandas as pd
 
-from suite.report.aggregate import baseline_optimizer
-from suite.report.claims import ALPHA, Verdict, family_verdicts
-from suite.report.collect import Records
-from suite.report.render import Table, hp_label, num, pm, shown_hparams
-from suite.report.verdicts import default_margin
+from suite.report.compute.aggregate import baseline_optimizer
+from suite.report.compute.claims import ALPHA, Verdict, family_verdicts
+from suite.report.compute.verdicts import default_margin
+from suite.report.present.render import Table, hp_label, num, pm, shown_hparams
+from suite.report.read.collect import Records
 
 
 def _baseline_group(agg: pd.DataFrame, task: str, name: str, max_steps: float) -> pd.Series | None:

@@ -96,7 +96,7 @@ def _fmt_hp(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _run_row(folder: Path, s: dict) -> dict[str, Any]:
+def run_row(folder: Path, s: dict) -> dict[str, Any]:
     """One validated row from a summary; a RecordError names the first bad field."""
     where = f"{folder / 'summary.json'}"
     for key in ("task", "optimizer"):

@@ -4,7 +4,7 @@ Score (AlgoPerf): per workload ``w`` the time of optimizer ``o`` is the median o
 of steps to target (a miss is ``inf``; the median is ``inf`` when half or more missed);
 ``r_{o,w} = t_{o,w} / min_o t_{o,w}``; ``rho_o(tau) = |{w : r_{o,w} <= tau}| / |W|``;
 ``S_o`` the mean of ``rho_o`` over ``tau in [1, tau_max]`` (trapezoid rule, as
-:func:`suite.report.scoring.score`; here vectorised over replicates).
+:func:`suite.report.compute.scoring.score`; here vectorised over replicates).
 
 Interval: ``B`` bootstrap replicates resample the seeds of each workload (the same seed
 draw for every optimizer, keeping the pairing); each replicate recomputes every ``S_o``.
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from suite.report.reach import TimeToTarget
-from suite.report.scoring import TAU_MAX
+from suite.report.compute.scoring import TAU_MAX
+from suite.report.read.targets import TimeToTarget
 
 B = 2000
 

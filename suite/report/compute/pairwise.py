@@ -5,7 +5,7 @@ workload* (Holm's adjustment over the others on that workload).
 
 * Reach: ``k/n`` seeds that met the target, each side; a miss is never counted at the
   budget. Steps to target are compared only on the seeds where *both* reached, as paired
-  differences (exact sign-flip test, :func:`suite.report.claims.paired`); with fewer than
+  differences (exact sign-flip test, :func:`suite.report.compute.claims.paired`); with fewer than
   2 such seeds there is no test.
 * Best val metric per seed: paired difference ``d`` oriented so that ``d > 0`` means the
   candidate is better, mean with a percentile-bootstrap 95 % interval, sign-flip p, Holm p.
@@ -20,7 +20,7 @@ import math
 
 import pandas as pd
 
-from suite.report.claims import ALPHA, holm, paired
+from suite.report.compute.claims import ALPHA, holm, paired
 
 
 def _by_seed(g: pd.DataFrame, column: str) -> dict:

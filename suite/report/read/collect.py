@@ -5,7 +5,7 @@ exactly one place: a row of ``runs`` (status ``ok``, record well formed) or a
 row of ``problems`` (diverged, failed, still running, missing or malformed),
 with a one-line reason. Nothing is dropped silently.
 
-A row is built by :mod:`suite.report.rows`; groups of seeds by :mod:`suite.report.aggregate`.
+A row is built by :mod:`suite.report.read.rows`; groups of seeds by :mod:`suite.report.compute.aggregate`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from suite.record import RecordError, find_runs, read_jsonl, read_summary
-from suite.report.rows import HP, _run_row, hparams_label, one_line, to_float  # noqa: F401
+from suite.report.read.rows import one_line, run_row, to_float
 
 PROBLEM_COLUMNS = ["folder", "status", "task", "optimizer", "seed", "step", "reason"]
 
@@ -90,7 +90,7 @@ def _not_ok(folder: Path, s: dict) -> dict:
     why = s["diagnosis"] or s["error"] or ("still running" if s["status"] == "running" else "")
     why = one_line(why) if why else "(no diagnosis recorded)"
     try:
-        return _problem(folder, s["status"], why, s) | {"group": _run_row(folder, s)["group"]}
+        return _problem(folder, s["status"], why, s) | {"group": run_row(folder, s)["group"]}
     except RecordError as e:
         return _problem(folder, s["status"], f"{why}; record also malformed: {e}", s)
 
@@ -108,7 +108,7 @@ def _read_one(
         if s["status"] != "ok":
             problems.append(_not_ok(folder, s))
             return
-        row = _run_row(folder, s)
+        row = run_row(folder, s)
         metrics_path = folder / "metrics.jsonl"
         events = _train_events(metrics_path) if metrics_path.is_file() else None
         metric = row["target_metric"]
@@ -150,17 +150,20 @@ def _drop_duplicates(rows: list[dict], problems: list[dict]) -> list[dict]:
 
 
 def _check_targets(rows: list[dict], problems: list[dict]) -> list[dict]:
-    """Runs of a task must agree on its target; one that disagrees with most is set aside."""
+    """Runs of a task must agree on its target's metric and direction; one that disagrees
+    with most is set aside ("inconsistent": its numbers measure something else). Runs that
+    agree on the metric but not on its value are all kept: the value moved (a target
+    committed after some runs were made), which :func:`stale_targets` names."""
     by_task: dict[str, Counter] = {}
     for r in rows:
-        by_task.setdefault(r["task"], Counter())[_target_key(r)] += 1
+        by_task.setdefault(r["task"], Counter())[_metric_key(r)] += 1
     kept = []
     for r in rows:
         common = by_task[r["task"]].most_common(1)[0][0]
-        if _target_key(r) == common:
+        if _metric_key(r) == common:
             kept.append(r)
         else:
-            theirs, ours = _fmt_target(_target_key(r)), _fmt_target(common)
+            theirs, ours = _fmt_target(_target_key(r)), f"{common[0]} ({common[1]})"
             reason = f"target {theirs} differs from the task's other runs' {ours}"
             problems.append(
                 _problem(Path(r["folder"]), "inconsistent", reason, r) | {"group": r["group"]}
@@ -168,9 +171,46 @@ def _check_targets(rows: list[dict], problems: list[dict]) -> list[dict]:
     return kept
 
 
+def stale_targets(rows: list[dict], committed: dict[str, float] | None = None) -> list[str]:
+    """One line per task whose kept runs carry more than one target value (or, with
+    ``committed`` ``{task: value}``, a value other than the committed one), naming each value
+    with the optimizers whose runs carry it. Every run stays in the tables: a stale target
+    is flagged, never a reason to drop a run."""
+    values: dict[str, dict[tuple, set]] = {}
+    for r in rows:
+        values.setdefault(r["task"], {}).setdefault(_target_key(r), set()).add(r["optimizer"])
+    lines = []
+    for task, by_value in sorted(values.items()):
+        now = committed.get(task) if committed else None
+        if now is None:
+            stale = by_value if len(by_value) > 1 else {}
+        else:
+            stale = {k: o for k, o in by_value.items() if k[1] != repr(float(now))}
+        if not stale:
+            continue
+        named = "; ".join(
+            f"{_fmt_target(k)} ({', '.join(sorted(o))})" for k, o in sorted(stale.items())
+        )
+        if now is not None:
+            lines.append(
+                f"stale baseline targets on {task}: {named}, not the committed {float(now)!r}; "
+                "these runs are kept and scored against the committed target"
+            )
+        else:
+            lines.append(
+                f"stale targets on {task}: the runs carry different target values, {named}; "
+                "all are kept (rerun the older ones against the committed target)"
+            )
+    return lines
+
+
 def _fmt_target(key: tuple) -> str:
     metric, value, direction = key
     return f"{metric} {'>=' if direction == 'max' else '<='} {value}"
+
+
+def _metric_key(r: dict) -> tuple:
+    return (r["target_metric"], r["target_direction"])
 
 
 def _target_key(r: dict) -> tuple:
@@ -198,6 +238,7 @@ def collect(roots: list[Path]) -> Records:
     for folder in sorted(unique.values()):
         _read_one(folder, rows, problems, curves, notes, evals)
     rows = _check_targets(_drop_duplicates(rows, problems), problems)
+    notes.extend(stale_targets(rows))
     kept = {r["folder"] for r in rows}
     runs = pd.DataFrame(rows)
     curves_df = pd.DataFrame(curves, columns=["folder", "group", "step", "loss"])
@@ -207,7 +248,3 @@ def collect(roots: list[Path]) -> Records:
     evals_df = evals_df[evals_df["folder"].isin(kept)].reset_index(drop=True)
     probs = probs.sort_values("folder", kind="stable").reset_index(drop=True)
     return Records(runs, curves_df, probs, notes, evals_df)
-
-
-# The frames' builders, importable from here as before the split.
-from suite.report.aggregate import BASELINES, aggregate, baseline_optimizer  # noqa: E402, F401

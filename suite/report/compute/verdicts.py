@@ -8,7 +8,7 @@ the reference, pairs them by seed, and states for each workload of ``targets.jso
 
 on the best value of the committed target's (val) metric. Holm's family is fixed as "each
 optimizer vs the reference, per workload": with one candidate it has one member, so the
-Holm p equals the raw p; :func:`suite.report.claims.family_verdicts` takes several. Margins are fixed here, before any data are read: 0.5 accuracy
+Holm p equals the raw p; :func:`suite.report.compute.claims.family_verdicts` takes several. Margins are fixed here, before any data are read: 0.5 accuracy
 point (0.005) for an ``*acc`` metric, 0.01 nats for a ``*loss`` metric; a caller may pass its
 own (DeepOBS: one of their seed std). Seconds are not compared: runs not interleaved with
 the reference on one machine give only indicative seconds.
@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from suite.report.claims import Verdict, family_verdicts
-from suite.report.reach import reach, read_targets
-from suite.report.scored import by_seed, scored_runs
+from suite.report.compute.claims import Verdict, family_verdicts
+from suite.report.compute.reach import reach
+from suite.report.read.scored import by_seed, scored_runs
+from suite.report.read.targets import read_targets
 
 MARGINS = {"acc": 0.005, "loss": 0.01}
 
@@ -67,20 +68,3 @@ def workload_verdicts(
 
 def _line(v: Verdict, metric: str) -> str:
     return v.line(metric)
-
-
-def write_verdicts(lines: list[str], out: Path, candidate: str, reference: str) -> Path:
-    """``verdicts.md`` in ``out`` (atomic), with how to read it."""
-    from suite.record import atomic_write_text
-
-    text = (
-        f"# {candidate} vs {reference}, per workload\n\n"
-        "Paired by seed; effect = candidate - reference on the best val metric (oriented so "
-        "that + is better), bootstrap 95 % interval; p: exact sign-flip test; Holm over the "
-        "optimizers compared with the reference on a workload; TOST at the margin shown. "
-        "Seconds are not compared (runs not interleaved with the reference: indicative only).\n\n"
-        "```\n" + "\n".join(lines) + "\n```\n"
-    )
-    path = Path(out) / "verdicts.md"
-    atomic_write_text(path, text)
-    return path

@@ -1,6 +1,6 @@
 """Our per-epoch test curves next to a published reference, with a verdict per epoch.
 
-    python -m suite.report.published RUNS... --reference results/deepobs/deepobs_baselines_fmnist_2c2d.csv \
+    python -m suite.report.documents.published RUNS... --reference results/deepobs/deepobs_baselines_fmnist_2c2d.csv \
         --steps-per-epoch 390 --out results/deepobs
 
 The reference is a CSV with one row per (optimizer, epoch): ``n``, ``test_acc_mean``,
@@ -21,7 +21,6 @@ with its 90 % Welch interval. Two families of tests, each Holm-adjusted over eve
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -29,36 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from suite.record import atomic_write_text, read_jsonl
-from suite.report.claims import ALPHA, holm
-
-METRICS = ("acc", "loss")
-
-
-def run_curves(run_dirs: list[Path], steps_per_epoch: int) -> pd.DataFrame:
-    """One row per (run, epoch): optimizer, hparams, seed, test/acc, test/loss."""
-    rows = []
-    for d in run_dirs:
-        summary = json.loads((d / "summary.json").read_text())
-        if summary.get("status") != "ok":
-            continue
-        for ev in read_jsonl(d / "metrics.jsonl"):
-            if ev.get("event") == "eval" and ev["step"] % steps_per_epoch == 0:
-                rows.append(
-                    {
-                        "run": str(d),
-                        "optimizer": summary["optimizer"],
-                        **{
-                            f"hp.{k}": v
-                            for k, v in summary["hparams"].items()
-                            if not isinstance(v, list)
-                        },
-                        "seed": summary["seed"],
-                        "epoch": ev["step"] // steps_per_epoch,
-                        **{m: ev[f"test/{m}"] for m in METRICS},
-                    }
-                )
-    return pd.DataFrame(rows)
+from suite.record import atomic_write_text
+from suite.report.compute.claims import ALPHA, holm
+from suite.report.read.curves import METRICS, run_curves
 
 
 def label_runs(curves: pd.DataFrame, labels: dict[str, dict]) -> pd.Series:

@@ -25,8 +25,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from suite.record import read_jsonl  # noqa: E402
-from suite.report.collect import Records  # noqa: E402
-from suite.report.plots import safe_name  # noqa: E402
+from suite.report.present.plots.curves import safe_name  # noqa: E402
+from suite.report.read.collect import Records  # noqa: E402
 
 MAX_RUNS = 12  # one figure per run, at most this many (the first by folder)
 MAX_GROUPS = 8  # layer groups drawn per panel (the most populous)

@@ -1,4 +1,4 @@
-"""``python -m suite.report.protocol STUDIES [STUDIES ...] --out DIR [--targets FILE] [--candidate NAME]``
+"""``python -m suite.report.documents.protocol STUDIES [STUDIES ...] --out DIR [--targets FILE] [--candidate NAME]``
 
 The fair-comparison report of tuning studies: the budget every optimizer got, the
 calibrated val targets, a leaderboard (integrated performance-profile scores), the
@@ -22,11 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from suite.record import RecordError
-from suite.report.collect import aggregate, collect
-from suite.report.pairwise import pairwise
-from suite.report.plots import cost_chart, loss_curves
-from suite.report.protocol_plots import coinciding, profile_plot, search_heatmaps
-from suite.report.scoring import (
+from suite.report.compute.pairwise import pairwise
+from suite.report.compute.scoring import (
     PROCEDURE,
     TAU_MAX,
     calibrate_targets,
@@ -35,47 +32,17 @@ from suite.report.scoring import (
     times,
     workload_times,
 )
-from suite.report.studies import find_studies, run_rows
-from suite.report.tables import build_tables, to_markdown
+from suite.report.documents.protocol_reruns import rerun_tables
+from suite.report.present.budgets import budget_table, check_equal_budgets
+from suite.report.present.plots.profiles import coinciding, profile_plot, search_heatmaps
+from suite.report.present.render import to_markdown
+from suite.report.read.studies import find_studies, run_rows
 
 TAUS_SHOWN = (1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
 
 
 def _num(x: float, fmt: str = ".3g") -> str:
     return "not reached" if isinstance(x, float) and math.isinf(x) else format(x, fmt)
-
-
-def budget_table(studies) -> pd.DataFrame:
-    rows = []
-    for st in studies:
-        b = st.budget
-        rows.append(
-            {
-                "Task": st.task,
-                "Optimizer": st.optimizer,
-                "Trials": b.get("trials"),
-                "Steps": b.get("steps") if b.get("steps") is not None else "task default",
-                "Evals/run": b.get("evals"),
-                "Sampler": f"{b.get('sampler')} (seed {b.get('sampler_seed')})",
-                "Rerun seeds": ",".join(str(s) for s in b.get("rerun_seeds", [])),
-                "Selected": ", ".join(st.meta["selected"]["overrides"]),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def check_equal_budgets(studies) -> list[str]:
-    """One line per task whose studies did not get the same trial and step budget."""
-    notes = []
-    by_task: dict[str, set] = {}
-    for st in studies:
-        b = st.budget
-        key = (b.get("trials"), b.get("steps"), b.get("evals"), len(b.get("rerun_seeds", [])))
-        by_task.setdefault(st.task, set()).add(key)
-    for task, keys in sorted(by_task.items()):
-        if len(keys) > 1:
-            notes.append(f"**unequal budgets on {task}**: (trials, steps, evals, seeds) {keys}")
-    return notes
 
 
 def write(
@@ -266,28 +233,12 @@ def write(
                 )
             ),
         ]
-    # the three tables, from the reruns at the selected configuration
-    records = collect([d for st in studies for d in st.rerun_dirs()])
-    agg = aggregate(records)
-    trials = {(st.task, st.optimizer): st.budget.get("trials") for st in studies}
-    for t in build_tables(agg, records):
-        if {"Task", "Optimizer"} <= set(t.shown.columns) and not t.shown.empty:
-            where = list(t.shown.columns).index("Optimizer") + 1
-            per_row = [
-                trials.get(k, "-") for k in zip(t.shown["Task"], t.shown["Optimizer"], strict=True)
-            ]
-            t.shown.insert(where, "Trials", [str(x) for x in per_row])
-            t.data["trials"] = per_row
-        t.data.to_csv(out / f"{t.name}.csv", index=False)
-        lines += [
-            "",
-            f"## {t.title} (reruns at the selected configuration)",
-            "",
-            f"_{t.caption}_",
-            "",
-            to_markdown(t.shown),
-        ]
-    plots += loss_curves(records, agg, out / "plots") + cost_chart(agg, out / "plots")
+    committed = (
+        {task: tg["value"] for task, tg in targets.items()} if targets_file is not None else None
+    )
+    table_lines, table_plots = rerun_tables(studies, out, committed)
+    lines += table_lines
+    plots += table_plots
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in plots]
     markdown = "\n".join(lines) + "\n"
     (out / "report.md").write_text(markdown, encoding="utf-8", errors="surrogateescape")
@@ -316,14 +267,16 @@ def _p(p: float, q: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m suite.report.protocol", description=__doc__.split("\n\n")[1]
+        prog="python -m suite.report.documents.protocol", description=__doc__.split("\n\n")[1]
     )
     p.add_argument("studies", nargs="+", type=Path, help="folders holding study.json files")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--targets", type=Path, default=None, help="committed targets.json")
     p.add_argument("--candidate", default=None, help="the optimizer whose claims are tested")
     a = p.parse_args(argv)
-    cmd = "python -m suite.report.protocol " + shlex.join(sys.argv[1:] if argv is None else argv)
+    cmd = "python -m suite.report.documents.protocol " + shlex.join(
+        sys.argv[1:] if argv is None else argv
+    )
     try:
         print(write(a.studies, a.out, a.targets, a.candidate, cmd), end="")
     except (RecordError, OSError, ValueError) as e:

@@ -3,7 +3,8 @@
 A study folder is what ``make tune`` writes (:mod:`suite.tune.study`): ``study.json``,
 ``trials/<n>/`` and ``reruns/s<seed>/``, each a run record. Only the reruns (fresh seeds
 at the selected hyperparameters) are scored; the trials are the search (heatmaps).
-Only the target's metric (a ``val/*`` metric) and its evaluation times are read here.
+Each record is checked by :func:`suite.report.read.rows.run_row`, as the tables' are; only
+the target's metric (a ``val/*`` metric) and its evaluation times are read here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from suite.record import RecordError, read_jsonl, read_summary
+from suite.report.read.rows import run_row
 
 STUDY_FILE = "study.json"
 
@@ -76,8 +78,8 @@ def run_rows(studies: list[Study], which: str = "reruns") -> pd.DataFrame:
         dirs = st.rerun_dirs() if which == "reruns" else st.trial_dirs()
         for d in dirs:
             s = read_summary(d)
-            metric = s["target"]["metric"]
-            best = (s.get("best") or {}).get(metric)
+            checked = run_row(d, s)  # the one validation of a record (a RecordError names it)
+            metric = checked["target_metric"]
             rows.append(
                 {
                     "task": st.task,
@@ -90,9 +92,9 @@ def run_rows(studies: list[Study], which: str = "reruns") -> pd.DataFrame:
                     "seed": s.get("seed"),
                     "status": s["status"],
                     "metric": metric,
-                    "direction": s["target"]["direction"],
+                    "direction": checked["target_direction"],
                     "max_steps": s.get("max_steps"),
-                    "best_val": float(best) if best is not None else math.nan,
+                    "best_val": checked["best_target"],
                     "trials": st.budget.get("trials"),
                     "steps_budget": st.budget.get("steps"),
                     "hparams": s.get("hparams"),

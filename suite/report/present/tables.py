@@ -1,6 +1,6 @@
 """The report's tables: numbers for CSV, formatted strings for Markdown and LaTeX.
 
-Each builder takes the per-group frame from :func:`suite.report.collect.aggregate`
+Each builder takes the per-group frame from :func:`suite.report.read.collect.aggregate`
 and returns a :class:`Table`. Rows are sorted by task, optimizer and
 hyperparameters, never by a metric: ordering by a mean over three seeds would
 rank by noise. Significance lives in the comparison table (Welch's t-test).
@@ -12,20 +12,11 @@ import math
 
 import pandas as pd
 
-from suite.report.aggregate import baseline_optimizer
-from suite.report.collect import HP, PROBLEM_COLUMNS, Records
-from suite.report.comparisons import comparisons
-from suite.report.render import (  # noqa: F401  (importable from here as before the split)
-    MIB,
-    Table,
-    hp_label,
-    latex_escape,
-    num,
-    pm,
-    shown_hparams,
-    to_latex,
-    to_markdown,
-)
+from suite.report.compute.aggregate import baseline_optimizer
+from suite.report.present.comparisons import comparisons
+from suite.report.present.render import MIB, Table, hp_label, num, pm, shown_hparams
+from suite.report.read.collect import PROBLEM_COLUMNS, Records
+from suite.report.read.rows import HP
 
 
 def _key_columns(agg: pd.DataFrame) -> pd.DataFrame:

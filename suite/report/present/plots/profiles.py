@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from suite.report.plots import safe_name  # noqa: E402
-from suite.report.style import colour, emphasis, is_candidate, legend_note, linestyle  # noqa: E402
+from suite.report.present.plots.curves import safe_name  # noqa: E402
+from suite.report.present.plots.style import colour, emphasis, is_candidate, legend_note, linestyle  # noqa: E402
 
 
 def _look(runs: pd.DataFrame) -> dict[str, tuple[str, str, dict]]:

@@ -17,9 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from suite.report.collect import HP, Records  # noqa: E402
-from suite.report.render import hp_label, shown_hparams  # noqa: E402
-from suite.report.style import colour, emphasis, is_candidate, legend_note, linestyle  # noqa: E402
+from suite.report.present.plots.style import colour, emphasis, is_candidate, legend_note, linestyle  # noqa: E402
+from suite.report.present.render import hp_label, shown_hparams  # noqa: E402
+from suite.report.read.collect import Records  # noqa: E402
+from suite.report.read.rows import HP  # noqa: E402
 
 BOX = {
     "facecolor": "white",

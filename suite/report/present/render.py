@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from suite.report.rows import HP
+from suite.report.read.rows import HP
 
 MIB = 2**20
 

@@ -1,7 +1,7 @@
 """The nightly regression gate: a new report against a committed baseline report.
 
-    python scripts/regression_gate.py --base results/nightly-baseline --new results/nightly
-                                      [--k 2] [--floor 0.01] [--time-ratio 1.25]
+    python -m suite.report.documents.gate --base results/nightly-baseline --new results/nightly
+                                          [--k 2] [--floor 0.01] [--time-ratio 1.25]
 
 Both folders are what ``python -m suite.report`` writes; the gate reads only their CSVs:
 ``convergence.csv`` (target metric per group), ``memory.csv`` (median step time) and, to
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from suite.report.tables import to_markdown
+from suite.report.present.render import to_markdown
 
 KEY = ["task", "optimizer", "hparams", "max_steps"]
 CONVERGENCE = KEY + [
@@ -252,7 +252,7 @@ def render(result: pd.DataFrame) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="regression_gate.py", description=__doc__.split("\n\n")[0]
+        prog="python -m suite.report.documents.gate", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--base", type=Path, required=True, help="baseline report folder")
     parser.add_argument("--new", type=Path, required=True, help="new report folder")

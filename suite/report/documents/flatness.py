@@ -19,7 +19,6 @@ verdict the campaign reads before it spends the budget), atomically.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -27,6 +26,7 @@ import statistics
 from pathlib import Path
 
 from suite.record import atomic_write_text, read_jsonl, write_bytes
+from suite.report.present.plots.flatness import flatness_plot
 
 
 def best_so_far(evals: list[tuple[int, float]], sign: float, upto: float) -> float:
@@ -93,7 +93,7 @@ def markdown(task: str, c: dict) -> str:
         "S, by seed (direction-signed, larger is better); the budget has flattened when the "
         "median gain is below the seed spread (sd over seeds of the best at S). Without the 2S "
         "runs the gain is read over the last quarter of the S runs, which the cosine "
-        "schedule's annealing inflates. `suite/report/flatness.py`.\n",
+        "schedule's annealing inflates. `suite/report/documents/flatness.py`.\n",
         f"- test: {c['test']}; {c['metric']}: median gain {c['gain']:+.4f} (per seed: {gains})",
         f"- seed spread at S: {c['spread']:.4f}; last-quarter gain at S: {quarter:+.4f}",
         f"- verdict: **{verdict}**\n",
@@ -102,32 +102,11 @@ def markdown(task: str, c: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(task: str, c: dict) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    for seed, evals in c["curves"].items():
-        ax.plot(
-            [s for s, _ in evals], [v for _, v in evals], marker="o", ms=3, label=f"seed {seed}"
-        )
-    ax.axvline(c["budget"], color="grey", ls="--", lw=1, label="budget S (dashed: runs of 2S)")
-    ax.axhline(c["target"], color="black", ls=":", lw=1, label="target")
-    ax.set(xlabel="step", ylabel=c["metric"], title=f"{task}: reference AdamW, target seeds")
-    ax.legend(fontsize=7)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def write(task: str, target_dir: Path, budget: int) -> dict:
     """Check, then write ``flatness.md`` and ``flatness.png`` into ``target_dir``."""
     c = check(target_dir, budget)
     png = Path(target_dir) / "flatness.png"
-    write_bytes(png.with_name(".flatness.png.tmp"), plot(task, c))
+    write_bytes(png.with_name(".flatness.png.tmp"), flatness_plot(task, c))
     os.replace(png.with_name(".flatness.png.tmp"), png)
     verdict = {k: c[k] for k in ("metric", "budget", "test", "gain", "spread", "flat")}
     atomic_write_text(Path(target_dir) / "flatness.json", json.dumps(verdict, indent=2) + "\n")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from suite.record import read_jsonl, read_summary
-from suite.report.reach import Target, TimeToTarget, time_to_target
+from suite.report.read.targets import Target, TimeToTarget, time_to_target
 
 NOT_SCORED = ("target",)  # folders under <task>/ that hold no optimizer's scored runs
 

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from suite.report.collect import Records
-from suite.report.rows import HP
+from suite.report.read.collect import Records
+from suite.report.read.rows import HP
 
 BASELINES = ("adamw", "torch_adamw")  # the 32-bit AdamW baseline, in order of preference
 

@@ -1,13 +1,13 @@
 """Paper-style comparisons: the standard report plus a short Markdown verdict.
 
-    python -m suite.report.experiments <decoupled_wd|state_8bit|sgd_vs_adam> <runs>... --out DIR
+    python -m suite.report.documents.experiments <decoupled_wd|state_8bit|sgd_vs_adam> <runs>... --out DIR
 
 Each verdict says what the paper found, what we measured (means, stds, seeds) and
-whether the two agree. Comparisons go through :mod:`suite.report.claims`: paired by seed
+whether the two agree. Comparisons go through :mod:`suite.report.compute.claims`: paired by seed
 on test error at the val-selected configurations, the family being *the comparisons of
 one experiment* (Holm over them), effects with a bootstrap 95 % interval, and
 "equivalent" only by TOST at a margin stated before the data (0.5 point of accuracy or
-0.01 nats, :func:`suite.report.verdicts.default_margin`), else "inconclusive" with the
+0.01 nats, :func:`suite.report.compute.verdicts.default_margin`), else "inconclusive" with the
 seeds that would decide it. Like the rest of the report it reads run
 records only.
 """
@@ -18,75 +18,22 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from suite.record import RecordError
-from suite.report.__main__ import write_report
-from suite.report.claims import ALPHA, Verdict, holm, judge, paired
-from suite.report.collect import HP, collect
-from suite.report.verdicts import default_margin
+from suite.report.compute.families import paired_family, test_error
+from suite.report.compute.selection import select_on_val, val_error
+from suite.report.documents.standard import write_report
+from suite.report.read.collect import collect
+from suite.report.read.rows import HP
 
 
 def _seeds(df: pd.DataFrame) -> str:
     return ",".join(str(s) for s in sorted(set(df["seed"])))
 
 
-def _hp_columns(df: pd.DataFrame) -> list[str]:
-    """The hyperparameter columns that vary within ``df`` (what a selection chooses among)."""
-    cols = [c for c in df.columns if c.startswith(HP) and df[c].notna().any()]
-    return [c for c in cols if df[c].astype(str).nunique() > 1]
-
-
-def _val_error(df: pd.DataFrame) -> pd.Series:
-    """The task's val target metric as an error to minimise (1 - accuracy, or the loss)."""
-    return pd.Series(
-        np.where(df["target_direction"] == "max", 1.0 - df["best_target"], df["best_target"]),
-        index=df.index,
-    )
-
-
-def _test_error(df: pd.DataFrame) -> pd.Series:
-    """The same metric on the test split at the final evaluation, as an error."""
-    return pd.Series(
-        np.where(df["target_direction"] == "max", 1.0 - df["final_test"], df["final_test"]),
-        index=df.index,
-    )
-
-
-def select_on_val(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs (all seeds) of the configuration with the lowest mean val error.
-
-    ``runs``: one task and optimizer. Configurations are the distinct values of the
-    hyperparameter columns; test metrics are not read (a test corrupts them to check).
-    From a tuning study's ``reruns/`` there is one configuration: the protocol chose it
-    on val already (:mod:`suite.tune.study`)."""
-    cols = _hp_columns(runs)
-    if not cols:
-        return runs
-    keys = runs[cols].astype(str).agg("|".join, axis=1)
-    best = _val_error(runs).groupby(keys).mean().idxmin()
-    return runs[keys == best]
-
-
 def _ms(x: pd.Series) -> str:
     return f"{x.mean():.4f} ± {x.std():.2g}" if len(x) > 1 else f"{x.mean():.4f}"
-
-
-def _family(items: list[tuple[str, pd.DataFrame, pd.DataFrame]]) -> list[Verdict]:
-    """``[(label, candidate runs, baseline runs)]`` -> a verdict each, Holm over the list.
-
-    Paired by seed on test error (``d > 0``: the candidate's error is lower)."""
-    comps = []
-    for _, cand, base in items:
-        a = dict(zip(cand["seed"], _test_error(cand), strict=True))
-        b = dict(zip(base["seed"], _test_error(base), strict=True))
-        comps.append(paired(a, b, "min"))
-    adjusted = holm([c.p for c in comps])
-    return [
-        judge(label, c, q, default_margin(str(cand["test_metric"].iloc[0])), ALPHA, len(items))
-        for (label, cand, _), c, q in zip(items, comps, adjusted, strict=True)
-    ]
 
 
 def _family_note(n: int) -> str:
@@ -140,17 +87,17 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
         if g.empty:
             lines.append(f"- no {opt} runs")
             continue
-        grid = _val_error(g).groupby([g[f"{HP}lr"], g[f"{HP}weight_decay"]]).mean().unstack()
+        grid = val_error(g).groupby([g[f"{HP}lr"], g[f"{HP}weight_decay"]]).mean().unstack()
         best[opt] = select_on_val(g)
         per_lr = grid.idxmin(axis=1)  # the best wd at each lr, on val
         moves[opt] = per_lr.nunique()
         lines.append(
-            f"- {opt}: selected {_config(best[opt])} (val error {_ms(_val_error(best[opt]))}), "
-            f"test error {_ms(_test_error(best[opt]))} (n={len(best[opt])}); best wd per lr on "
+            f"- {opt}: selected {_config(best[opt])} (val error {_ms(val_error(best[opt]))}), "
+            f"test error {_ms(test_error(best[opt]))} (n={len(best[opt])}); best wd per lr on "
             "val: " + ", ".join(f"lr {lr:g} -> {wd:g}" for lr, wd in per_lr.items())
         )
     if len(best) == 2:
-        (v,) = _family([("AdamW vs Adam + L2", best["adamw"], best["adam"])])
+        (v,) = paired_family([("AdamW vs Adam + L2", best["adamw"], best["adam"])])
         grid = all(
             runs[runs["optimizer"] == o].groupby(f"{HP}lr")[f"{HP}weight_decay"].nunique().max() > 1
             and runs[runs["optimizer"] == o][f"{HP}lr"].nunique() > 1
@@ -224,7 +171,7 @@ def state_8bit(runs: pd.DataFrame) -> str:
         lines.append(f"*{task}* ({t['test_metric'].iloc[0]} as an error)")
         for opt in sorted(chosen):
             lines.append(
-                f"- {opt}: {_config(chosen[opt])}; test error {_ms(_test_error(chosen[opt]))} "
+                f"- {opt}: {_config(chosen[opt])}; test error {_ms(test_error(chosen[opt]))} "
                 f"(n={len(chosen[opt])}), state {chosen[opt]['state_bytes_per_param'].mean():.3f} "
                 "B/param"
             )
@@ -237,7 +184,7 @@ def state_8bit(runs: pd.DataFrame) -> str:
                 saved = 1 - chosen[cand]["state_bytes_per_param"].mean() / b
                 savings.append(saved)
         lines.append("")
-    verdicts = _family(items)
+    verdicts = paired_family(items)
     if verdicts:
         lines += [f"- {v.line('test error')}" for v in verdicts] + ["", _family_note(len(items))]
         words = [v.word for v in verdicts]
@@ -279,14 +226,14 @@ def sgd_vs_adam(runs: pd.DataFrame) -> str:
                 continue
             sel = tuned[opt] = select_on_val(g)
             lines.append(
-                f"- {task} {opt} ({_config(sel)}): test error {_ms(_test_error(sel))}, "
+                f"- {task} {opt} ({_config(sel)}): test error {_ms(test_error(sel))}, "
                 f"train-test gap {sel['gap'].mean():+.4f} ({t['test_metric'].iloc[0][5:]}), "
                 f"final train loss {sel['final_train_loss'].mean():.4f} (n={len(sel)})"
             )
         for adaptive in ("adam", "adamw"):
             if "sgd" in tuned and adaptive in tuned:
                 items.append((f"{task} sgd vs {adaptive}", tuned["sgd"], tuned[adaptive]))
-    verdicts = _family(items)
+    verdicts = paired_family(items)
     if verdicts:
         words = [v.word for v in verdicts]
         wins, losses = words.count("better"), words.count("worse")
@@ -315,7 +262,7 @@ VERDICTS = {"decoupled_wd": decoupled_wd, "state_8bit": state_8bit, "sgd_vs_adam
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m suite.report.experiments")
+    parser = argparse.ArgumentParser(prog="python -m suite.report.documents.experiments")
     parser.add_argument("experiment", choices=sorted(VERDICTS))
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
@@ -327,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             f"optbench experiment: {args.experiment}",
             args.force,
-            "python -m suite.report.experiments "
+            "python -m suite.report.documents.experiments "
             + " ".join(sys.argv[1:] if argv is None else argv),
         )
         runs = collect(args.runs).runs

@@ -1,0 +1,2 @@
+"""Compute: seeds -> groups, the statistics of claims, scoring, reach, choosing on val.
+Imports only suite.report.read."""

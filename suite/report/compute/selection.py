@@ -1,0 +1,65 @@
+"""Choosing on val: the one rule by which trials and configurations are ordered.
+
+Nothing here reads ``test/*``: a test corrupts the test metrics and checks that nothing
+chosen moves. Two callers, one rule:
+
+- a tuning trial (:func:`suite.tune.objective.rank_key`) is ordered by its objective
+  value ``v`` (steps to the val target, else the shortfall; smaller is better), ties broken
+  by its best val metric ``m`` oriented so that smaller is better::
+
+      key = (v, -m)  for a max target (accuracy),   key = (v, m)  for a min target (loss)
+
+  (a run with no finite ``m`` sorts last among equal ``v``);
+- a configuration of a paper-style experiment (:func:`select_on_val`) is the one with the
+  lowest mean val error over its seeds, ``e = 1 - m`` for a max target and ``e = m`` for a
+  min target.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from suite.report.read.rows import HP
+
+
+def oriented(value: float, direction: str) -> float:
+    """A val metric oriented so that smaller is better: ``-m`` (max target) or ``m`` (min)."""
+    sign = -1.0 if direction == "max" else 1.0
+    return sign * value if math.isfinite(value) else math.inf
+
+
+def trial_key(objective: float, best: float, direction: str) -> tuple[float, float]:
+    """Sort key of one tuning trial, smaller is better: (objective value, oriented best val)."""
+    return (objective, oriented(best, direction))
+
+
+def hp_columns(df: pd.DataFrame) -> list[str]:
+    """The hyperparameter columns that vary within ``df`` (what a selection chooses among)."""
+    cols = [c for c in df.columns if c.startswith(HP) and df[c].notna().any()]
+    return [c for c in cols if df[c].astype(str).nunique() > 1]
+
+
+def val_error(df: pd.DataFrame) -> pd.Series:
+    """The task's val target metric as an error to minimise (1 - accuracy, or the loss)."""
+    return pd.Series(
+        np.where(df["target_direction"] == "max", 1.0 - df["best_target"], df["best_target"]),
+        index=df.index,
+    )
+
+
+def select_on_val(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs (all seeds) of the configuration with the lowest mean val error.
+
+    ``runs``: one task and optimizer. Configurations are the distinct values of the
+    hyperparameter columns; test metrics are not read (a test corrupts them to check).
+    From a tuning study's ``reruns/`` there is one configuration: the protocol chose it
+    on val already (:mod:`suite.tune.study`, by :func:`trial_key`)."""
+    cols = hp_columns(runs)
+    if not cols:
+        return runs
+    keys = runs[cols].astype(str).agg("|".join, axis=1)
+    best = val_error(runs).groupby(keys).mean().idxmin()
+    return runs[keys == best]

@@ -1,0 +1,1 @@
+"""Present: numbers as text, tables, plots. Imports only read and compute."""

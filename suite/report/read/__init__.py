@@ -1,0 +1,2 @@
+"""Read: run records (through suite.record) -> validated rows, frames, curves and targets.
+Imports nothing else of the report."""
