@@ -91,7 +91,7 @@ campaign-plan: ## the CPU tier's units, what is done, and the core-hour estimate
 	$(PY) -m suite.tune.campaign --protocol cpu --plan $(ARGS)
 
 tier-report: ## the CPU tier's report into results/cpu/report (refused until the tier is complete; WORKLOADS=<complete ones> for a part)
-	$(PY) -m suite.report.tier results/cpu --protocol cpu $(if $(WORKLOADS),--workloads $(WORKLOADS)) $(ARGS)
+	$(PY) -m suite.report.documents.tier results/cpu --protocol cpu $(if $(WORKLOADS),--workloads $(WORKLOADS)) $(ARGS)
 
 baselines: ## tune every baseline optimizer on the 4 CPU workloads -> results/baselines (~1.5 h on 2 cores; resumable)
 	$(PY) -m suite.tune.baselines --out $(or $(OUT),results/baselines) --jobs $(JOBS) $(ARGS)

@@ -175,7 +175,7 @@ for stage in $STAGES; do
       mkdir -p "$WORK/gpu-tier"
       run tier "$WORK/gpu-tier/tier.log" "$PY" -m suite.tune.transfer --protocol gpu \
         --jobs "${TIER_JOBS:-12}" --out "$WORK/gpu-tier" &&
-        run tier-report "$WORK/gpu-tier/tier.log" "$PY" -m suite.report.tier "$WORK/gpu-tier" \
+        run tier-report "$WORK/gpu-tier/tier.log" "$PY" -m suite.report.documents.tier "$WORK/gpu-tier" \
           --protocol gpu
       tar -czf "$OUT/gpu-tier.tar.gz" --exclude='*.pt' -C "$WORK" gpu-tier ;;
     *)

@@ -10,7 +10,8 @@ import shutil
 import pytest
 
 from suite import record
-from suite.report import tier, tier_records
+from suite.report.documents import tier
+from suite.report.read import tier_records
 
 pytestmark = pytest.mark.slow  # a real toy campaign (conftest.toy_tier): about 45-80 s here
 

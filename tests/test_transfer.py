@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from suite import record
-from suite.report import tier
+from suite.report.documents import tier
 from suite.tune.campaign import Protocol
 from suite.tune.space import CONF
 from suite.tune.study import StudyError

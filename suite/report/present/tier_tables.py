@@ -2,22 +2,22 @@
 
 * leaderboard: AlgoPerf's integrated performance-profile score on steps to the committed
   val target, with a seed-bootstrap 95 % interval, the rank range the intervals allow and
-  P(rank 1) (:mod:`suite.report.leaderboard`); overall and per model kind.
+  P(rank 1) (:mod:`suite.report.compute.leaderboard`); overall and per model kind.
 * convergence: reach k/n with its exact interval, steps among the runs that reached, the
-  Kaplan-Meier median (:mod:`suite.report.reach`: a miss is never a hit at the budget), and
+  Kaplan-Meier median (:mod:`suite.report.compute.reach`: a miss is never a hit at the budget), and
   the median step time (indicative: campaign runs are not interleaved).
 * generalization: test metric at the last evaluation of the scored runs (the configuration
   was chosen on val; nothing reads test to choose), train - test gap, and the paired verdict
-  against the reference on it (:mod:`suite.report.claims`: Holm over the optimizers per
+  against the reference on it (:mod:`suite.report.compute.claims`: Holm over the optimizers per
   workload, TOST at the stated margin, else inconclusive with the seeds that would decide).
 * memory: optimizer state bytes per parameter, params + grads + state, peak RSS above the
   process's baseline.
 * tuning: study-to-study spread of each study's best (AlgoPerf: median over studies),
   Dodge et al.'s expected best after 1, 4 and all trials, the share of trials within the
-  margin of the best, and the divergence rate (:mod:`suite.report.tuning_curves`).
+  margin of the best, and the divergence rate (:mod:`suite.report.compute.tuning_curves`).
 
 Entries whose scored runs are identical metric for metric are marked ``= <entry>``
-(:func:`suite.report.scored.identical_groups`), never counted as confirmations.
+(:func:`suite.report.read.scored.identical_groups`), never counted as confirmations.
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ import math
 import numpy as np
 import pandas as pd
 
-from suite.report.claims import family_verdicts
-from suite.report.leaderboard import Board, leaderboard
-from suite.report.reach import TimeToTarget, reach
-from suite.report.scored import identical_groups
-from suite.report.tier_records import Tier
-from suite.report.tuning_curves import expected_best, sensitivity
-from suite.report.verdicts import default_margin
+from suite.report.compute.claims import family_verdicts
+from suite.report.compute.leaderboard import Board, leaderboard
+from suite.report.compute.reach import reach
+from suite.report.compute.tuning_curves import expected_best, sensitivity
+from suite.report.compute.verdicts import default_margin
+from suite.report.read.scored import identical_groups
+from suite.report.read.targets import TimeToTarget
+from suite.report.read.tier_records import Tier
 
 
 def board(tier: Tier, tasks: list[str], n_boot: int = 2000) -> Board:

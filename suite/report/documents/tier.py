@@ -1,4 +1,4 @@
-"""``python -m suite.report.tier ROOT --protocol cpu [--out DIR]``: the tier's report.
+"""``python -m suite.report.documents.tier ROOT --protocol cpu [--out DIR]``: the tier's report.
 
 Reads a complete campaign folder (``make campaign`` -> ``results/cpu``; refused in one
 line, naming what is missing, while any unit is not done) and writes ``DIR/README.md``
@@ -6,7 +6,7 @@ line, naming what is missing, while any unit is not done) and writes ``DIR/READM
 kind, and ``profile.png`` / ``tuning-<task>.png``. Written in a temporary folder and
 swapped in whole, so a reader sees the old report or the new one (:func:`write`).
 
-What each figure is, and why it can be trusted, is in :mod:`suite.report.tier_tables`.
+What each figure is, and why it can be trusted, is in :mod:`suite.report.present.tier_tables`.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from suite.report import tier_tables as tables  # noqa: E402
-from suite.report.render import to_markdown  # noqa: E402
-from suite.report.style import colour, legend_note, linestyle  # noqa: E402
-from suite.report.tier_records import Tier, load, read_protocol  # noqa: E402
-from suite.report.tuning_curves import expected_best_curve  # noqa: E402
+from suite.report.compute.tuning_curves import expected_best_curve  # noqa: E402
+from suite.report.present import tier_tables as tables  # noqa: E402
+from suite.report.present.plots.style import colour, legend_note, linestyle  # noqa: E402
+from suite.report.present.render import to_markdown  # noqa: E402
+from suite.report.read.tier_records import Tier, load, read_protocol  # noqa: E402
 
 HOW_TO_READ = """\
 ## How to read this
@@ -254,7 +254,7 @@ def write(root: Path, protocol: dict, out: Path | None = None, n_boot: int = 200
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m suite.report.tier", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m suite.report.documents.tier", description=__doc__)
     ap.add_argument("root", type=Path, help="the campaign folder, e.g. results/cpu")
     ap.add_argument("--protocol", default="cpu", help="suite/conf/protocol/<name>.yaml")
     ap.add_argument("--out", type=Path, help="report folder (default ROOT/report)")

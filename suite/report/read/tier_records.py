@@ -23,12 +23,12 @@ from pathlib import Path
 
 import yaml
 
-from suite import trust
 from suite.record import read_jsonl, read_summary
-from suite.report.reach import Target, TimeToTarget, time_to_target
-from suite.report.scored import ScoredRun, scored_runs
+from suite.report.read.scored import ScoredRun, scored_runs
+from suite.report.read.targets import Target, TimeToTarget, time_to_target
+from suite.trust import inside
 
-PROTOCOLS = Path(__file__).resolve().parents[1] / "conf" / "protocol"
+PROTOCOLS = Path(__file__).resolve().parents[2] / "conf" / "protocol"
 
 
 def read_protocol(name: str) -> dict:
@@ -141,7 +141,7 @@ def _trials(root: Path, protocol: dict, workloads: dict[str, Workload]) -> list[
             for k in range(int(protocol.get("studies", 0))):
                 folder = root / task / opt / f"study-{k}"
                 for t in _study_trials(folder):
-                    run_dir = trust.inside(folder, t["run_dir"], "a study's run_dir")
+                    run_dir = inside(folder, t["run_dir"], "a study's run_dir")
                     best, ttt = _best(run_dir, wl.target), time_to_target(run_dir, wl.target)
                     if read_summary(run_dir).get("status") != "ok":
                         ttt = TimeToTarget(ttt.step, False)  # a diverged trial is a miss
