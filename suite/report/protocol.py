@@ -23,12 +23,12 @@ import pandas as pd
 
 from suite.record import RecordError
 from suite.report.collect import aggregate, collect
+from suite.report.interval_board import interval_section
 from suite.report.pairwise import pairwise
 from suite.report.plots import cost_chart, loss_curves
-from suite.report.protocol_plots import coinciding, profile_plot, search_heatmaps
+from suite.report.protocol_plots import profile_plot, search_heatmaps
 from suite.report.scoring import (
     PROCEDURE,
-    TAU_MAX,
     calibrate_targets,
     leaderboard,
     profile,
@@ -142,43 +142,9 @@ def write(
     ]
     if missing:
         lines += ["", f"No target for {', '.join(missing)}: not scored."]
-    shown = pd.DataFrame(
-        {
-            "Rank": range(1, len(board) + 1),
-            "Optimizer": board["optimizer"],
-            "Score (steps)": board["score_steps"].map(lambda x: f"{x:.3f}"),
-            "Score (seconds)": board["score_seconds"].map(lambda x: f"{x:.3f}"),
-            "Solved": [
-                f"{s}/{w}" for s, w in zip(board["solved"], board["workloads"], strict=True)
-            ],
-            "Seeds": board["seeds"],
-            "Trials": board["trials"],
-            **{
-                f"{c[6:]} steps": board[c].map(_num)
-                for c in board.columns
-                if c.startswith("steps.")
-            },
-        }
-    )
-    same = coinciding(rho_steps)
-    lines += [
-        "",
-        "## Leaderboard",
-        "",
-        f"_Score: integrated performance profile over tau in [1, {TAU_MAX:g}] (1: fastest on every "
-        "workload). Per workload: median over seeds of the steps to the val target. Seeds: "
-        "reruns per workload; Trials: search budget per workload. Ranking by score alone is "
-        "not a claim; claims need the p-values below._",
-        "",
-        to_markdown(shown),
-    ]
-    if same:
-        lines += [
-            "",
-            "Identical profiles (drawn on top of each other): "
-            + "; ".join(" = ".join(g) for g in same)
-            + ".",
-        ]
+    section, extra = interval_section(studies, targets, board, runs, out)
+    lines += section
+    plots += extra
     lines += [
         "",
         "## Performance profiles",
