@@ -130,3 +130,25 @@ def test_compare_interleaves_a_control_and_writes_one_verdict_line(tmp_path):
     assert "reproduces the committed torch_adamw best val/acc at 3/3 seeds" in text
     study = json.loads((out / "studies" / "toy" / "adam" / "study.json").read_text())
     assert [r["seed"] for r in study["reruns"]] == [1, 2, 3]
+
+
+def test_a_candidate_with_a_newer_target_is_kept_when_targets_are_committed(tmp_path):
+    """The committed baselines predate a target change: their records carry the old target.
+    Scored against committed targets, the candidate's runs stay in the tables."""
+    from suite.record import write_json
+    from suite.report.collect import collect
+
+    dirs = []
+    for opt in ("adamw", "sgd"):
+        for s in (1, 2, 3):
+            d = tmp_path / opt / f"s{s}"
+            shutil.copytree(BASELINES / "mnist_mlp" / opt / "reruns" / f"s{s}", d)
+            dirs.append(d)
+            if opt == "sgd":  # the candidate, made after the task's target moved
+                summary = read_summary(d)
+                summary["target"]["value"] = 0.97
+                write_json(d / "summary.json", summary)
+    dropped = collect(dirs)
+    assert len(dropped.runs) == 3 and set(dropped.problems["status"]) == {"inconsistent"}
+    kept = collect(dirs, check_targets=False)
+    assert len(kept.runs) == 6 and kept.problems.empty

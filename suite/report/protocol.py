@@ -233,7 +233,8 @@ def write(
             ),
         ]
     # the three tables, from the reruns at the selected configuration
-    records = collect([d for st in studies for d in st.rerun_dirs()])
+    # scored against the committed targets: a record's own (older) target drops nothing
+    records = collect([d for st in studies for d in st.rerun_dirs()], targets_file is None)
     agg = aggregate(records)
     trials = {(st.task, st.optimizer): st.budget.get("trials") for st in studies}
     for t in build_tables(agg, records):
