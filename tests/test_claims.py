@@ -245,8 +245,9 @@ def test_workload_verdict_lines(tmp_path):
     fast = [b + 0.08 for b in base]
     campaign(tmp_path, {"torch_adamw_fused": base, "fast": fast})
     lines = workload_verdicts(tmp_path, tmp_path, tmp_path / "targets.json", "fast")
+    assert len(lines) == 1  # one line per workload
     assert lines[0].startswith("toy: better, effect best val/acc +0.08 [+0.08, +0.08]")
-    assert lines[1].startswith("  reach: fast reached 8/8")
+    assert "; reach 8/8 vs " in lines[0]
     assert "verdicts" in write_verdicts(lines, tmp_path, "fast", "torch_adamw_fused").name
     none = workload_verdicts(tmp_path, tmp_path, tmp_path / "targets.json", "absent")
     assert none == ["no workload has scored runs of both 'absent' and 'torch_adamw_fused'"]

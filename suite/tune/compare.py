@@ -1,11 +1,14 @@
 """``python -m suite.tune.compare --optimizer NAME --out DIR [--baselines results/baselines]``
 
-Tunes one optimizer on every workload of the committed baselines with exactly their
-budget (trials, steps, evaluations, sampler, seeds, run overrides, read from their
-``study.json``), then writes the leaderboard against them, with Welch p-values for
-every claim, into DIR (``report.md``), and one verdict line per workload against the
-reference (``--reference``, paired by seed, Holm, TOST; ``verdicts.md``). The committed
-targets are used as they are.
+Tunes one optimizer on every workload of the committed baselines (or ``--tasks``) with
+exactly their budget (trials, steps, evaluations, sampler, seeds, run overrides, read from
+their ``study.json``). Its reruns alternate with a control: the reference AdamW at its
+committed hyperparameters, rerun at the same seeds in this invocation (candidate, control,
+candidate, ...; :mod:`suite.tune.control`), so that seconds and step-time ratios come from
+comparable runs. Then it writes the leaderboard against the baselines into DIR
+(``report.md``) and one verdict line per workload against the reference (``verdicts.md``:
+paired by seed with the committed reruns, Holm, TOST, reach; seconds from the control).
+The committed targets are used as they are.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from suite.report.compute.verdicts import workload_verdicts
 from suite.report.documents.protocol import write as write_report
 from suite.report.documents.verdicts import write_verdicts
 from suite.report.read.studies import find_studies
+from suite.report.read.targets import read_targets
+from suite.tune import control
 from suite.tune.space import SpaceError
 from suite.tune.study import StudyConfig, StudyError, tune
 
@@ -45,10 +50,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--baselines", type=Path, default=Path("results/baselines"))
     p.add_argument("--config-dir", type=Path, default=None, help="a folder of optimizer/*.yaml")
-    p.add_argument("--reference", default="torch_adamw_fused", help="optimizer of the verdicts")
+    p.add_argument(
+        "--reference",
+        default=None,
+        help="the control and the verdicts' reference; default: the first committed of "
+        + ", ".join(control.REFERENCES),
+    )
+    p.add_argument("--tasks", nargs="+", default=None, help="a subset of the baselines' tasks")
     a = p.parse_args(argv)
     try:
         per_task = budgets(a.baselines)
+        if a.tasks is not None:
+            bad = [t for t in a.tasks if t not in per_task]
+            if bad:
+                raise StudyError(
+                    f"unknown task {bad[0]!r} for {a.baselines}; valid: {', '.join(sorted(per_task))}"
+                )
+            per_task = {t: per_task[t] for t in a.tasks}
+        reference = control.pick_reference(a.baselines, sorted(per_task), a.reference)
         if not (a.baselines / "targets.json").is_file():
             raise StudyError(f"{a.baselines}/targets.json is missing: run make baselines")
         configs = [
@@ -68,11 +87,18 @@ def main(argv: list[str] | None = None) -> int:
             )
             for task, b in sorted(per_task.items())
         ]
+        controls = {c.task: control.control_config(c, reference, a.out) for c in configs}
         for c in configs:
             c.check()
+            controls[c.task].check()
+        fixed = {t: control.committed_overrides(a.baselines, k) for t, k in controls.items()}
         for c in configs:
-            print(f"== {c.task} / {c.optimizer}", flush=True)
-            tune(c, log=lambda line: print(line, flush=True))
+            print(
+                f"== {c.task} / {c.optimizer}, interleaved with a {reference} control", flush=True
+            )
+            timeline = a.out / "control" / c.task / control.TIMELINE
+            by = control.interleaved(controls[c.task], fixed[c.task], timeline)
+            tune(c, log=lambda line: print(line, flush=True), reruns_by=by)
         committed = [
             st.folder
             for st in find_studies([a.baselines])
@@ -82,18 +108,30 @@ def main(argv: list[str] | None = None) -> int:
         write_report(
             [*committed, a.out / "studies"], a.out, a.baselines / "targets.json", a.optimizer, cmd
         )
+        targets = read_targets(a.baselines / "targets.json")
+        timing, notes = {}, []
+        timed = [t for t in sorted(targets) if (a.out / "control" / t / control.TIMELINE).is_file()]
+        for t in timed:  # an earlier invocation into the same OUT (e.g. --tasks) counts too
+            timing[t] = control.timing_line(a.out / "control" / t / control.TIMELINE, targets[t])
+            k, n = control.control_reproduces(a.baselines, a.out, t, reference, targets[t])
+            notes.append(
+                f"{t}: the control reproduces the committed {reference} best "
+                f"{targets[t].metric} at {k}/{n} seeds"
+                + ("" if k == n else " (the baselines may be stale: compare with care)")
+            )
         try:
             lines = workload_verdicts(
                 a.out / "studies",
                 a.baselines,
                 a.baselines / "targets.json",
                 a.optimizer,
-                a.reference,
+                reference,
+                timing=timing,
             )
         except ValueError as e:  # e.g. a metric with no stated margin: the report stands
             lines = [f"no verdicts: {e}"]
         print("\n".join(lines), flush=True)
-        write_verdicts(lines, a.out, a.optimizer, a.reference)
+        write_verdicts(lines, a.out, a.optimizer, reference, notes)
     except (StudyError, SpaceError, RecordError) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2

@@ -401,23 +401,28 @@ def select(cfg: StudyConfig, study: optuna.Study) -> optuna.trial.FrozenTrial:
 
 
 def rerun(cfg: StudyConfig, best: optuna.trial.FrozenTrial, log=print) -> list[dict]:
-    """The selected hyperparameters with fresh seeds; a finished rerun is kept, a killed one
-    is left where it is and the seed runs again in ``s<seed>.<attempt>``."""
-    out = []
-    for seed in cfg.rerun_seeds:
-        run_dir = cfg.out / "reruns" / f"s{seed}"
-        attempt = 1
-        while run_dir.exists() and not finished(run_dir):
-            if workers.running(run_dir):  # never a second run of a seed beside a live one
-                raise StudyError(f"{run_dir} is still running; wait for it, or stop it first")
-            attempt += 1
-            run_dir = cfg.out / "reruns" / f"s{seed}.{attempt}"
-        s = read_summary(run_dir) if run_dir.exists() else None
-        if s is None:
-            s = launch(cfg, seed, best.user_attrs["overrides"], run_dir)
-            log(f"rerun seed {seed}: {s['status']}, steps to target {s.get('steps_to_target')}")
-        out.append({"seed": seed, "run_dir": str(run_dir.relative_to(cfg.out)), **_outcome(s)})
-    return out
+    """The selected hyperparameters with fresh seeds (see :func:`rerun_seed`)."""
+    overrides = best.user_attrs["overrides"]
+    return [rerun_seed(cfg, seed, overrides, log)[0] for seed in cfg.rerun_seeds]
+
+
+def rerun_seed(cfg: StudyConfig, seed: int, overrides: list[str], log=print) -> tuple[dict, bool]:
+    """One seed at ``overrides`` and whether it ran now; a finished rerun is kept (False), a
+    killed one is left where it is and the seed runs again in ``s<seed>.<attempt>``."""
+    run_dir = cfg.out / "reruns" / f"s{seed}"
+    attempt = 1
+    while run_dir.exists() and not finished(run_dir):
+        if workers.running(run_dir):  # never a second run of a seed beside a live one
+            raise StudyError(f"{run_dir} is still running; wait for it, or stop it first")
+        attempt += 1
+        run_dir = cfg.out / "reruns" / f"s{seed}.{attempt}"
+    s = read_summary(run_dir) if run_dir.exists() else None
+    ran = s is None
+    if ran:
+        s = launch(cfg, seed, overrides, run_dir)
+        log(f"rerun seed {seed}: {s['status']}, steps to target {s.get('steps_to_target')}")
+    row = {"seed": seed, "run_dir": str(run_dir.relative_to(cfg.out)), **_outcome(s)}
+    return row, ran
 
 
 def finished(run_dir: Path) -> bool:
@@ -480,8 +485,11 @@ def _json_default(x: Any) -> Any:
     return str(x)
 
 
-def tune(cfg: StudyConfig, log=print) -> dict:
-    """Search, select, rerun, write: the whole protocol for one task x optimizer."""
+def tune(cfg: StudyConfig, log=print, reruns_by=None) -> dict:
+    """Search, select, rerun, write: the whole protocol for one task x optimizer.
+
+    ``reruns_by(cfg, best, log) -> rows`` replaces :func:`rerun` (``make compare`` interleaves
+    the candidate's reruns with a reference control)."""
     space = cfg.check()
     start = time.perf_counter()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -495,5 +503,5 @@ def tune(cfg: StudyConfig, log=print) -> dict:
     metric = read_summary(_trial_dir(cfg, best))["target"]["metric"]
     if not metric.startswith(objective.VAL):
         log(f"warning: {cfg.task}'s target {metric} is not on the val split; selection used it")
-    reruns = rerun(cfg, best, log) if cfg.reruns else []
+    reruns = (reruns_by or rerun)(cfg, best, log) if cfg.reruns else []
     return write_result(cfg, study, space, best, reruns, time.perf_counter() - start)

@@ -3,15 +3,17 @@
 Reads scored reruns (``<root>/<task>/<optimizer>/reruns/s<seed>``) of the candidate and of
 the reference, pairs them by seed, and states for each workload of ``targets.json``::
 
-    <task>: better|worse|equivalent within margin|inconclusive, effect <d> [<lo>, <hi>] ...
-      reach: candidate k/n [..], reference k/n [..]
+    <task>: better|worse|equivalent within ±m|inconclusive (about n seeds would decide),
+      effect <d> [<lo>, <hi>], Holm p; reach k/n vs k/n; <seconds from the interleaved control>
 
+(one line each; wrapped here)
 on the best value of the committed target's (val) metric. Holm's family is fixed as "each
 optimizer vs the reference, per workload": with one candidate it has one member, so the
 Holm p equals the raw p; :func:`suite.report.compute.claims.family_verdicts` takes several. Margins are fixed here, before any data are read: 0.5 accuracy
 point (0.005) for an ``*acc`` metric, 0.01 nats for a ``*loss`` metric; a caller may pass its
-own (DeepOBS: one of their seed std). Seconds are not compared: runs not interleaved with
-the reference on one machine give only indicative seconds.
+own (DeepOBS: one of their seed std). Seconds come only from a control interleaved with the
+candidate (``timing``, from :mod:`suite.tune.control`); the committed baselines' seconds were
+made on other days and loads and are indicative only, so they are not compared here.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ def workload_verdicts(
     candidate: str,
     reference: str = "torch_adamw_fused",
     margins: Mapping[str, float] | None = None,
+    timing: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """The verdict lines of ``candidate`` vs ``reference`` on every workload both have."""
+    """One verdict line per workload both have, ``candidate`` vs ``reference``; ``timing``
+    adds a clause on seconds per workload (from runs interleaved with the candidate)."""
     targets = read_targets(targets_path)
     cand_runs = [r for r in scored_runs(candidate_root, targets) if r.optimizer == candidate]
     ref_runs = [r for r in scored_runs(reference_root, targets) if r.optimizer == reference]
@@ -59,12 +63,28 @@ def workload_verdicts(
     )[candidate]
     lines = []
     for v in out:
-        lines.append(_line(v, f"best {targets[v.workload].metric}"))
         rc = reach([r.ttt for r in cand_runs if r.task == v.workload])
         rr = reach([r.ttt for r in ref_runs if r.task == v.workload])
-        lines.append(f"  reach: {candidate} {rc.line()}; {reference} {rr.line()}")
+        line = _line(v, f"best {targets[v.workload].metric}")
+        line += f"; reach {rc.k}/{rc.n} vs {rr.k}/{rr.n}"
+        seconds = (timing or {}).get(v.workload)
+        lines.append(line + f"; {seconds}" if seconds else line)
     return lines
 
 
 def _line(v: Verdict, metric: str) -> str:
-    return v.line(metric)
+    """``<task>: <word>, effect <metric> <d> [<lo>, <hi>], Holm p=..`` and the details."""
+    c = v.comparison
+    if v.word == "no data":
+        return v.line(metric)
+    word = v.word
+    if word == "equivalent within margin":
+        word = f"equivalent within ±{v.margin:g}"
+    elif word == "inconclusive":
+        more = v.seeds_needed
+        word += f" ({more} seeds would decide)" if more else " (no seed count would decide)"
+    return (
+        f"{v.workload}: {word}, effect {metric} {c.mean_diff:+.4g} "
+        f"[{c.ci[0]:+.4g}, {c.ci[1]:+.4g}], Holm p={v.p_holm:.3g} "
+        f"(raw p={c.p:.3g}, TOST p={v.p_tost:.3g} at ±{v.margin:g}, n={c.n} paired seeds)"
+    )

@@ -25,7 +25,6 @@ from suite.record import RecordError
 from suite.report.compute.pairwise import pairwise
 from suite.report.compute.scoring import (
     PROCEDURE,
-    TAU_MAX,
     calibrate_targets,
     leaderboard,
     profile,
@@ -34,7 +33,8 @@ from suite.report.compute.scoring import (
 )
 from suite.report.documents.protocol_reruns import rerun_tables
 from suite.report.present.budgets import budget_table, check_equal_budgets
-from suite.report.present.plots.profiles import coinciding, profile_plot, search_heatmaps
+from suite.report.present.interval_board import interval_section
+from suite.report.present.plots.profiles import profile_plot, search_heatmaps
 from suite.report.present.render import to_markdown
 from suite.report.read.studies import find_studies, run_rows
 
@@ -109,43 +109,9 @@ def write(
     ]
     if missing:
         lines += ["", f"No target for {', '.join(missing)}: not scored."]
-    shown = pd.DataFrame(
-        {
-            "Rank": range(1, len(board) + 1),
-            "Optimizer": board["optimizer"],
-            "Score (steps)": board["score_steps"].map(lambda x: f"{x:.3f}"),
-            "Score (seconds)": board["score_seconds"].map(lambda x: f"{x:.3f}"),
-            "Solved": [
-                f"{s}/{w}" for s, w in zip(board["solved"], board["workloads"], strict=True)
-            ],
-            "Seeds": board["seeds"],
-            "Trials": board["trials"],
-            **{
-                f"{c[6:]} steps": board[c].map(_num)
-                for c in board.columns
-                if c.startswith("steps.")
-            },
-        }
-    )
-    same = coinciding(rho_steps)
-    lines += [
-        "",
-        "## Leaderboard",
-        "",
-        f"_Score: integrated performance profile over tau in [1, {TAU_MAX:g}] (1: fastest on every "
-        "workload). Per workload: median over seeds of the steps to the val target. Seeds: "
-        "reruns per workload; Trials: search budget per workload. Ranking by score alone is "
-        "not a claim; claims need the p-values below._",
-        "",
-        to_markdown(shown),
-    ]
-    if same:
-        lines += [
-            "",
-            "Identical profiles (drawn on top of each other): "
-            + "; ".join(" = ".join(g) for g in same)
-            + ".",
-        ]
+    section, extra = interval_section(studies, targets, board, runs, out)
+    lines += section
+    plots += extra
     lines += [
         "",
         "## Performance profiles",

@@ -217,8 +217,12 @@ def _target_key(r: dict) -> tuple:
     return (r["target_metric"], repr(r["target_value"]), r["target_direction"])  # repr: nan == nan
 
 
-def collect(roots: list[Path]) -> Records:
-    """Read every run folder under ``roots``; a root that holds no runs is a RecordError."""
+def collect(roots: list[Path], check_targets: bool = True) -> Records:
+    """Read every run folder under ``roots``; a root that holds no runs is a RecordError.
+
+    ``check_targets=False`` keeps runs whose recorded target differs from their task's other
+    runs (a caller that scores against committed targets: records made before a target
+    changed are stale baselines, never a reason to drop a candidate's runs)."""
     folders: list[Path] = []
     skipped: list[str] = []  # symlinked folders already read (a loop or a second name)
     for root in roots:
@@ -237,7 +241,9 @@ def collect(roots: list[Path]) -> Records:
     unique = {f.resolve(): f for f in reversed(folders)}  # one folder named twice counts once
     for folder in sorted(unique.values()):
         _read_one(folder, rows, problems, curves, notes, evals)
-    rows = _check_targets(_drop_duplicates(rows, problems), problems)
+    rows = _drop_duplicates(rows, problems)
+    if check_targets:
+        rows = _check_targets(rows, problems)
     notes.extend(stale_targets(rows))
     kept = {r["folder"] for r in rows}
     runs = pd.DataFrame(rows)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from suite.record import read_jsonl, read_summary
 from suite.report.read.targets import Target, TimeToTarget, time_to_target
+from suite.trust import inside
 
 NOT_SCORED = ("target",)  # folders under <task>/ that hold no optimizer's scored runs
 
@@ -109,5 +110,51 @@ def identical_groups(runs: list[ScoredRun], task: str) -> dict[str, str]:
             continue
         for b in names[i + 1 :]:
             if b not in same and opts[a].keys() == opts[b].keys() and opts[a] == opts[b]:
+                same[b] = a
+    return same
+
+
+def study_runs(studies, targets: dict[str, Target]) -> list[ScoredRun]:
+    """The scored reruns named by tuning studies (``study.json``'s ``reruns``; a run folder
+    that leaves its study is refused), for the tasks of ``targets`` (others skipped)."""
+    runs = []
+    for st in studies:
+        target = targets.get(st.task)
+        if target is None:
+            continue
+        for r in st.meta["reruns"]:
+            folder = inside(st.folder, r.get("run_dir"), f"{st.folder} rerun run_dir")
+            summary = read_summary(folder)
+            events = read_jsonl(folder / "metrics.jsonl")
+            best, ttt = _best(events, target), time_to_target(folder, target)
+            runs.append(
+                ScoredRun(
+                    st.task,
+                    st.optimizer,
+                    int(summary["seed"]),
+                    folder,
+                    summary["status"],
+                    best,
+                    ttt,
+                )
+            )
+    return runs
+
+
+def identical_everywhere(runs: list[ScoredRun]) -> dict[str, str]:
+    """``{optimizer: twin}``: scored on the same workloads as an alphabetically earlier
+    optimizer and identical to it (:func:`identical_groups`) on every one of them."""
+    tasks: dict[str, set[str]] = {}
+    for r in runs:
+        tasks.setdefault(r.optimizer, set()).add(r.task)
+    groups = {t: identical_groups(runs, t) for t in {r.task for r in runs}}
+    names, same = sorted(tasks), {}
+    for i, a in enumerate(names):
+        if a in same:
+            continue
+        for b in names[i + 1 :]:
+            if b in same or tasks[a] != tasks[b]:
+                continue
+            if all(groups[t].get(a, a) == groups[t].get(b, b) for t in tasks[a]):
                 same[b] = a
     return same

@@ -176,6 +176,7 @@ def heatmaps(agg: pd.DataFrame, out: Path) -> list[Path]:
     if agg.empty or lr not in agg or wd not in agg:
         return []
     paths = []
+    gridded = agg[agg[lr].notna() & agg[wd].notna()]
     for (task, opt, steps), g in agg.groupby(["task", "optimizer", "max_steps"], sort=True):
         g = g[g[lr].notna() & g[wd].notna()]
         if g.empty or not (_numeric(g[lr]) and _numeric(g[wd])):
@@ -196,13 +197,18 @@ def heatmaps(agg: pd.DataFrame, out: Path) -> list[Path]:
                 name += f"_{int(steps) if math.isfinite(steps) else 'nan'}steps"
             while out / f"{name}.png" in paths:  # two names that sanitise alike
                 name += "_"
-            paths.append(
-                _heatmap(h, lr, wd, out / f"{name}.png", f"{task} / {opt} {setting}".strip())
-            )
+            title = f"{task} / {opt} {setting}".strip()
+            same = gridded[
+                (gridded["task"] == task) & (gridded["max_steps"].astype(str) == str(steps))
+            ]["best_target_mean"].to_numpy(float)  # one colour scale for every optimizer
+            limits = (np.nanmin(same), np.nanmax(same)) if np.isfinite(same).any() else (0, 1)
+            paths.append(_heatmap(h, lr, wd, out / f"{name}.png", title, limits))
     return paths
 
 
-def _heatmap(h: pd.DataFrame, lr: str, wd: str, path: Path, title: str) -> Path:
+def _heatmap(
+    h: pd.DataFrame, lr: str, wd: str, path: Path, title: str, limits: tuple[float, float]
+) -> Path:
     lrs, wds = sorted(h[lr].unique()), sorted(h[wd].unique())
     grid = np.full((len(wds), len(lrs)), np.nan)
     ns = np.zeros_like(grid, dtype=int)
@@ -211,8 +217,13 @@ def _heatmap(h: pd.DataFrame, lr: str, wd: str, path: Path, title: str) -> Path:
         grid[i, j], ns[i, j] = r["best_target_mean"], r["n"]
     higher = h["target_direction"].iloc[0] == "max"
     fig, ax = plt.subplots(figsize=(1.1 * len(lrs) + 2.5, 0.8 * len(wds) + 2))
+    lo, hi = (float(x) for x in limits)
     im = ax.imshow(
-        np.ma.masked_invalid(grid), cmap="viridis" if higher else "viridis_r", aspect="auto"
+        np.ma.masked_invalid(grid),
+        cmap="viridis" if higher else "viridis_r",
+        aspect="auto",
+        vmin=lo if np.isfinite(lo) else None,
+        vmax=hi if np.isfinite(hi) else None,
     )
     for i in range(len(wds)):
         for j in range(len(lrs)):
@@ -223,7 +234,8 @@ def _heatmap(h: pd.DataFrame, lr: str, wd: str, path: Path, title: str) -> Path:
     ax.set_xlabel("lr")
     ax.set_ylabel("weight_decay")
     ax.set_title(title[:80], fontsize=9)
-    fig.colorbar(im, ax=ax, label=f"best {h['target_metric'].iloc[0]} (mean over seeds)")
+    label = f"best {h['target_metric'].iloc[0]} (mean over seeds; one scale per task)"
+    fig.colorbar(im, ax=ax, label=label)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

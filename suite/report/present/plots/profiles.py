@@ -91,3 +91,27 @@ def search_heatmaps(trials: pd.DataFrame, out: Path) -> list[Path]:
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def profile_band_plot(
+    rho: pd.DataFrame, bands: tuple[pd.DataFrame, pd.DataFrame], runs: pd.DataFrame, path: Path
+) -> Path:
+    """rho_o(tau) in steps with its 95 % seed-bootstrap band (:mod:`suite.report.leaderboard`)."""
+    looks = _look(runs)
+    low, high = bands
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for o in rho.index:
+        c, ls, em = looks.get(o, ("k", "-", {"lw": 1.5}))
+        ax.step(rho.columns, rho.loc[o], where="post", color=c, ls=ls, label=o, **em)
+        ax.fill_between(rho.columns, low.loc[o], high.loc[o], step="post", color=c, alpha=0.12)
+    ax.set_xlabel("tau (steps / fastest median steps on the workload)")
+    ax.set_ylabel("fraction of workloads within tau")
+    ax.set_title("performance profile with 95 % bootstrap bands (seeds resampled)", fontsize=9)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.suptitle(legend_note(), fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
