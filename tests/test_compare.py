@@ -87,7 +87,12 @@ def test_corrupting_test_metrics_changes_no_selection_and_no_ranking(baselines, 
     def chosen(root: Path) -> dict:
         picks = {}
         for opt in ("sgd", "adamw"):
-            cfg = StudyConfig("toy", opt, 2, root / "toy" / opt, steps=30, extra=("threads=1",))
+            budget = json.loads((root / "toy" / opt / "study.json").read_text())["budget"]
+            cfg = StudyConfig(  # the study's own budget: open_study refuses any other
+                "toy", opt, budget["trials"], root / "toy" / opt, steps=budget["steps"],
+                evals=budget["evals"], extra=tuple(budget["extra"]),
+                sampler_seed=budget["sampler_seed"], tune_seed=budget["tune_seed"],
+            )  # fmt: skip
             picks[opt] = select(cfg, open_study(cfg)).number
         return picks
 
