@@ -251,3 +251,10 @@ def test_workload_verdict_lines(tmp_path):
     assert "verdicts" in write_verdicts(lines, tmp_path, "fast", "torch_adamw_fused").name
     none = workload_verdicts(tmp_path, tmp_path, tmp_path / "targets.json", "absent")
     assert none == ["no workload has scored runs of both 'absent' and 'torch_adamw_fused'"]
+
+
+def test_an_effect_of_float_noise_reads_zero():
+    from suite.report.compute.claims import paired
+
+    c = paired({1: 0.1 + 0.2, 2: 0.3, 3: 0.7}, {1: 0.3, 2: 0.3, 3: 0.7})  # d[0] = 5.6e-17
+    assert c.mean_diff == 0.0 and f"{c.mean_diff:+.4g}" == "+0"

@@ -84,6 +84,7 @@ def paired(
     if not np.isfinite(d).all():
         raise ValueError(f"non-finite paired differences at seeds {seeds}: {d.tolist()}")
     mean = float(d.mean())
+    mean = 0.0 if abs(mean) < 1e-12 else mean  # float noise of equal values, not an effect
     sd = float(d.std(ddof=1)) if n > 1 else math.nan
     min_p = min(1.0, 2.0 / 2**n)
     if n < 2:
