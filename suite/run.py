@@ -86,17 +86,12 @@ def loop_config(cfg: DictConfig, default_steps: int) -> LoopConfig:
     )
 
 
-# Keys Hydra's instantiate() itself reads; every other ``_name_`` key of an optimizer config
-# (``_entry_``: what the entry is, ``_search_``: its search space) is the suite's, not an argument.
-HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
-
-
 def constructor_config(optimizer_cfg: DictConfig) -> DictConfig:
     """The optimizer config without the suite's own ``_*_`` keys: what instantiate() builds."""
     keep = {
         k: v
         for k, v in OmegaConf.to_container(optimizer_cfg, resolve=True).items()
-        if not (k.startswith("_") and k.endswith("_")) or k in HYDRA_KEYS
+        if not (k.startswith("_") and k.endswith("_")) or k in schema.HYDRA_KEYS
     }
     return OmegaConf.create(keep)
 

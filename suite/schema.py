@@ -26,6 +26,8 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 CONF = Path(__file__).resolve().parent / "conf"
 GROUPS = ("task", "optimizer", "schedule", "logger", "experiment")
+# Keys Hydra's instantiate() itself reads; every other ``_name_`` key of an optimizer config
+# (``_entry_``: what the entry is, ``_search_``: its search space) is the suite's, not an argument.
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 SUITE_KEYS = ("_entry_", "_search_")  # the suite's own keys of an optimizer entry
 
