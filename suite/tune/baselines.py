@@ -20,31 +20,23 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 from pathlib import Path
 
+import yaml
+
 from suite.report.compute.scoring import calibrate_targets
 from suite.report.documents.protocol import write as write_report
 from suite.report.read.studies import find_studies, run_rows
-from suite.tune.space import SpaceError
+from suite.tune.space import CONF, SpaceError
 from suite.tune.study import StudyConfig, StudyError, tune
 
-# The committed CPU budget: four real-data workloads, steps per run chosen so that all
-# optimizers together fit about 1.5 hours on a 2-core CPU (two studies at a time, one
-# thread each); the same protocol scales unchanged to real budgets on a GPU or a cluster.
-TASK_STEPS = {"fmnist_2c2d": 200, "mnist_mlp": 400, "fmnist_mlp": 400, "lm_shakespeare": 100}
-OPTIMIZERS = ("sgd", "adam", "adamw", "torch_adamw", "adamw8bit", "bnb_adamw8bit")
-BUDGET = {"trials": 6, "evals": 8, "sampler": "sobol", "sampler_seed": 0, "tune_seed": 0}
-RERUN_SEEDS = (1, 2, 3)
-RUN_OVERRIDES = ("threads=1",)  # same threads for every run: seconds compare like with like
-# Evaluation sets at this budget: fixed 2,000-image subsets of train, val and test (an
-# evaluation of all 30,000 images costs 8x a 200-step run of fmnist_2c2d on one core), and
-# 200 windows per split for the LM; batches of 128 images evaluate 1.4x faster than 1,000
-# on one core (the activations stay in cache). The same for every optimizer of a workload.
-_IMAGES = ("++task.eval_size=2000", "++task.eval_train_size=2000", "++task.eval_batch_size=128")
-EVAL_OVERRIDES = {
-    "fmnist_2c2d": _IMAGES,
-    "mnist_mlp": _IMAGES,
-    "fmnist_mlp": _IMAGES,
-    "lm_shakespeare": ("++task.eval_windows=200",),
-}
+# The committed budget lives in suite/conf/hparams_search/baselines.yaml (one file says what
+# the baselines are); these names are its values, read as plain data.
+SPEC = yaml.safe_load((CONF / "hparams_search" / "baselines.yaml").read_text())
+TASK_STEPS = {task: int(steps) for task, steps in SPEC["tasks"].items()}
+OPTIMIZERS = tuple(SPEC["optimizers"])
+BUDGET = dict(SPEC["budget"])
+RERUN_SEEDS = tuple(int(s) for s in SPEC["rerun_seeds"])
+RUN_OVERRIDES = tuple(SPEC["run_overrides"])
+EVAL_OVERRIDES = {task: tuple(o) for task, o in SPEC["eval_overrides"].items()}
 
 
 def config(task: str, optimizer: str, steps: int, out: Path, trials: int) -> StudyConfig:
