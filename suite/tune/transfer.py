@@ -31,6 +31,8 @@ from pathlib import Path
 import yaml
 
 from suite.record import atomic_write_text, read_jsonl
+from suite.report.read.scored import best_value
+from suite.report.read.targets import Target
 from suite.tune.campaign import _run
 from suite.tune.space import CONF
 from suite.tune.study import StudyConfig, StudyError, check_optimizer_overrides
@@ -111,17 +113,6 @@ class Transfer:
         return out
 
 
-def _best(run_dir: Path, metric: str, direction: str) -> float:
-    vals = [
-        float(e[metric])
-        for e in read_jsonl(run_dir / "metrics.jsonl")
-        if e.get("event") == "eval" and isinstance(e.get(metric), int | float)
-    ]
-    if not vals:
-        return float("nan")
-    return max(vals) if direction == "max" else min(vals)
-
-
 def run(t: Transfer, jobs: int, log=print) -> int:
     """Every target-setting and scored run not yet finished, ``jobs`` at a time; then each
     workload's ``target/target.json``. 0 when all are done."""
@@ -155,7 +146,11 @@ def run(t: Transfer, jobs: int, log=print) -> int:
     for task in t.workloads:
         folder = t.out / task / "target"
         own = json.loads((folder / f"s{t.target_seeds[0]}" / "summary.json").read_text())["target"]
-        values = [_best(folder / f"s{s}", own["metric"], own["direction"]) for s in t.target_seeds]
+        metric = Target(own["metric"], float(own["value"]), own["direction"])
+        values = [
+            best_value(read_jsonl(folder / f"s{s}" / "metrics.jsonl"), metric)
+            for s in t.target_seeds
+        ]
         target = {
             "metric": own["metric"],
             "direction": own["direction"],

@@ -39,7 +39,7 @@ class ScoredRun:
     ttt: TimeToTarget
 
 
-def _best(events: list[dict], target: Target) -> float:
+def best_value(events: list[dict], target: Target) -> float:
     vals = [
         float(e[target.metric])
         for e in events
@@ -77,7 +77,7 @@ def scored_runs(root: Path, targets: dict[str, Target]) -> list[ScoredRun]:
                         seed,
                         run,
                         summary["status"],
-                        _best(events, target),
+                        best_value(events, target),
                         time_to_target(run, target),
                     )
                 )
@@ -126,7 +126,7 @@ def study_runs(studies, targets: dict[str, Target]) -> list[ScoredRun]:
             folder = inside(st.folder, r.get("run_dir"), f"{st.folder} rerun run_dir")
             summary = read_summary(folder)
             events = read_jsonl(folder / "metrics.jsonl")
-            best, ttt = _best(events, target), time_to_target(folder, target)
+            best, ttt = best_value(events, target), time_to_target(folder, target)
             runs.append(
                 ScoredRun(
                     st.task,

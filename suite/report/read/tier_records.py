@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from suite.record import read_jsonl, read_summary
-from suite.report.read.scored import ScoredRun, scored_runs
+from suite.report.read.scored import ScoredRun, best_value, scored_runs
 from suite.report.read.targets import Target, TimeToTarget, time_to_target
 from suite.trust import inside
 
@@ -121,19 +121,6 @@ def _workload(root: Path, task: str, spec: dict) -> Workload:
     )
 
 
-def _best(run_dir: Path, target: Target) -> float:
-    if read_summary(run_dir).get("status") != "ok":
-        return math.nan
-    vals = [
-        float(e[target.metric])
-        for e in read_jsonl(run_dir / "metrics.jsonl")
-        if e.get("event") == "eval" and isinstance(e.get(target.metric), int | float)
-    ]
-    if not vals:
-        return math.nan
-    return max(vals) if target.direction == "max" else min(vals)
-
-
 def _trials(root: Path, protocol: dict, workloads: dict[str, Workload]) -> list[Trial]:
     out = []
     for task, wl in workloads.items():
@@ -142,9 +129,11 @@ def _trials(root: Path, protocol: dict, workloads: dict[str, Workload]) -> list[
                 folder = root / task / opt / f"study-{k}"
                 for t in _study_trials(folder):
                     run_dir = inside(folder, t["run_dir"], "a study's run_dir")
-                    best, ttt = _best(run_dir, wl.target), time_to_target(run_dir, wl.target)
-                    if read_summary(run_dir).get("status") != "ok":
-                        ttt = TimeToTarget(ttt.step, False)  # a diverged trial is a miss
+                    ttt = time_to_target(run_dir, wl.target)
+                    if read_summary(run_dir).get("status") == "ok":
+                        best = best_value(read_jsonl(run_dir / "metrics.jsonl"), wl.target)
+                    else:  # a diverged trial: no value, and a miss
+                        best, ttt = math.nan, TimeToTarget(ttt.step, False)
                     out.append(Trial(task, opt, k, int(t["number"]), best, ttt))
     return out
 
