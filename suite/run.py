@@ -23,29 +23,21 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from suite import (
-    distributed,
-    interrupt,
-    memory_estimate,
-    preflight,
-    record,
-    run_folder,
-    schema,
-    trust,
-)
+from suite import record, trust
 from suite.data import DatasetError
-from suite.diagnose import with_family_hint
-from suite.distributed import local_device
-from suite.env import environment
-from suite.lock import RunLock
 from suite.optim import entry, provenance
-from suite.progress import MODES as PROGRESS_MODES
-from suite.progress import make_progress
+from suite.runner import distributed, interrupt, memory_estimate, preflight, run_folder, schema
+from suite.runner.diagnose import with_family_hint
+from suite.runner.distributed import local_device
+from suite.runner.env import environment
+from suite.runner.lock import RunLock
+from suite.runner.progress import MODES as PROGRESS_MODES
+from suite.runner.progress import make_progress
+from suite.runner.threads import threads_for_run
+from suite.runner.wandb_mirror import MODES as WANDB_MODES
+from suite.runner.wandb_mirror import WandbMirror
 from suite.tasks import task_from_config
-from suite.threads import threads_for_run
 from suite.train import LoopConfig, train
-from suite.wandb_mirror import MODES as WANDB_MODES
-from suite.wandb_mirror import WandbMirror
 
 
 class SetupError(ValueError):

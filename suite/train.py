@@ -25,17 +25,18 @@ from typing import Any
 
 import torch
 
-from suite import checkpoint
-from suite.checkpoint import seed_everything
-from suite.diagnose import checklist, first_nonfinite, zero_second_moments
-from suite.distributed import SINGLE, Dist
-from suite.faults import maybe_kill, maybe_poison
-from suite.measure import peak_memory, reset_peak_memory, state_bytes, tensor_bytes
 from suite.optim.entry import describe, eval_mode, needs_closure, train_mode
 from suite.optim.roles import with_roles
+from suite.optim.state import state_bytes, tensor_bytes
 from suite.record import append_jsonl
+from suite.runner import checkpoint
+from suite.runner.checkpoint import seed_everything
+from suite.runner.diagnose import checklist, first_nonfinite, zero_second_moments
+from suite.runner.distributed import SINGLE, Dist
+from suite.runner.faults import maybe_kill, maybe_poison
+from suite.runner.peak_memory import peak_memory, reset_peak_memory
+from suite.runner.telemetry import Telemetry, flat
 from suite.tasks.base import Task
-from suite.telemetry import Telemetry, flat
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -210,7 +211,7 @@ def train(
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
             save()
         maybe_kill("step", step + 1)
-        if stop():  # SIGINT/SIGTERM/preemption (suite.interrupt): resumable from here
+        if stop():  # SIGINT/SIGTERM/preemption (suite.runner.interrupt): resumable from here
             if cfg.checkpoint_every:
                 save()
             status = "interrupted"

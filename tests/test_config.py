@@ -10,8 +10,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from suite import preflight, schema
 from suite.optim.registry import REGISTRY
+from suite.runner import preflight, schema
 from suite.tasks import TASKS
 
 CONF = Path(__file__).resolve().parent.parent / "suite" / "conf"

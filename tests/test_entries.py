@@ -297,7 +297,7 @@ def test_state_of_tensor_subclasses_is_measured_through_its_inner_tensors(bits, 
     and the precision come from the inner tensors (its step needs torch.compile: slow)."""
     from torchao.optim import subclass_4bit, subclass_8bit
 
-    from suite.measure import state_bytes
+    from suite.optim.state import state_bytes
 
     cls = {8: subclass_8bit.OptimState8bit, 4: subclass_4bit.OptimState4bit}[bits]
     p = nn.Parameter(torch.zeros(64, 64))

@@ -34,7 +34,7 @@ pytestmark = [
 ]
 
 CUDA = "cuda"
-PEAK_KIND = "cuda_max_allocated"  # what suite.measure records for a CUDA run
+PEAK_KIND = "cuda_max_allocated"  # what suite.runner.peak_memory records for a CUDA run
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 
 

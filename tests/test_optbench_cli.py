@@ -127,7 +127,7 @@ if __name__ == "__main__":
 def test_prodigy_effective_lr_includes_its_step_size_d():
     """Prodigy keeps v = d^2 EMA(g^2) and steps d*lr*m/(sqrt(v)+d*eps): eff lr is d*lr over
     sqrt(v)/d + eps (telemetry.py), not lr/sqrt(v), which is off by a factor ~1/d^2."""
-    from suite.telemetry import effective_lr
+    from suite.runner.telemetry import effective_lr
 
     p = torch.zeros(3)
     d, lr, eps = 0.05, 1.0, 1e-8

@@ -24,9 +24,10 @@ import pytest
 import torch
 from torch import nn
 
-from suite import faults, record
-from suite.diagnose import first_nonfinite
-from suite.preflight import check_checkpoint
+from suite import record
+from suite.runner import faults
+from suite.runner.diagnose import first_nonfinite
+from suite.runner.preflight import check_checkpoint
 from tests.conftest import REPO, run_suite
 
 FAST = ("task=toy", "logger=none", "progress=none")
@@ -211,7 +212,7 @@ def test_sweep_goes_on_past_a_diverged_run(tmp_path):
 
 @needs(
     RUNDIR_WIRED,
-    "suite/conf/config.yaml: hydra.callbacks.run_dir_check (suite.preflight.RunDirCheck)",
+    "suite/conf/config.yaml: hydra.callbacks.run_dir_check (suite.runner.preflight.RunDirCheck)",
 )
 @pytest.mark.parametrize("multirun", [False, True], ids=["run", "sweep"])
 def test_run_folder_under_a_file_is_refused_before_training(tmp_path, multirun):

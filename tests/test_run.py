@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from suite import record
-from suite.lock import RunLock
+from suite.runner.lock import RunLock
 from tests import wandb_files
 from tests.conftest import REPO, run_suite
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from suite import preflight, schema
 from suite.record import RecordError
+from suite.runner import preflight, schema
 from tests.conftest import run_suite
 
 

@@ -12,8 +12,8 @@ from torch import nn
 from suite import record
 from suite.optim.registry import REGISTRY
 from suite.report.documents.standard import write_report
+from suite.runner.telemetry import QUANTILES, Telemetry, flat
 from suite.tasks.toy import ToyTask
-from suite.telemetry import QUANTILES, Telemetry, flat
 from suite.train import LoopConfig, train
 
 LR, BETAS, EPS = 1e-2, (0.9, 0.99), 1e-8
@@ -146,7 +146,7 @@ def test_the_doctor_names_a_zero_8bit_second_moment_not_lr(tmp_path, monkeypatch
 
 
 def test_the_adam_weight_decay_hint_is_added_by_the_runner_not_the_loop():
-    from suite.diagnose import with_family_hint
+    from suite.runner.diagnose import with_family_hint
 
     lr_line = "loss blew up early or kept rising: lower lr 2-10x or add warmup"
     assert with_family_hint(lr_line, "adam", 0.1).endswith(

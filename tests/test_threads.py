@@ -1,5 +1,5 @@
 """No oversubscription: jobs of a parallel sweep on one machine share the cores
-(suite/threads.py), through a real joblib multirun of the toy task, read from the records."""
+(suite/runner/threads.py), through a real joblib multirun of the toy task, read from the records."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from suite.threads import cores, threads_for_run
+from suite.runner.threads import cores, threads_for_run
 from tests.conftest import run_suite
 
 JOBLIB = {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"}

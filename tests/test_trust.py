@@ -24,7 +24,7 @@ from suite.data.fetch import ensure, file_digest
 from suite.data.images import read_cifar_batch
 from suite.data.text import _read_bpe_cache
 from suite.record import RecordError
-from suite.run_folder import check_resume_config
+from suite.runner.run_folder import check_resume_config
 from suite.tune.study import StudyConfig, StudyError, check_stored_overrides, open_study
 
 
@@ -116,16 +116,16 @@ def test_a_checkpoint_pickle_payload_is_never_run(tmp_path):
     with pytest.raises(pickle.UnpicklingError):
         torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # how train.py loads now
     assert not marker.exists()
-    source = (Path(__file__).parent.parent / "suite" / "checkpoint.py").read_text()
+    source = (Path(__file__).parent.parent / "suite" / "runner" / "checkpoint.py").read_text()
     assert "weights_only=False" not in source
 
 
 def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
     import random
 
-    from suite.checkpoint import rng_state as _rng_state
-    from suite.checkpoint import seed_everything
-    from suite.checkpoint import set_rng_state as _set_rng_state
+    from suite.runner.checkpoint import rng_state as _rng_state
+    from suite.runner.checkpoint import seed_everything
+    from suite.runner.checkpoint import set_rng_state as _set_rng_state
 
     seed_everything(3)
     torch.save({"rng": _rng_state()}, tmp_path / "c.pt")

@@ -11,7 +11,7 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from suite.lock import RunLock
+from suite.runner.lock import RunLock
 from suite.tune.study import StudyConfig, open_study
 from suite.tune.workers import budget_taken, running
 

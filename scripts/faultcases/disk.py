@@ -14,7 +14,7 @@ from pathlib import Path
 
 from faultcases.campaign import KILL, Campaign, Row, brief, comparable, differences, skipped
 from suite import record
-from suite.preflight import check_checkpoint
+from suite.runner.preflight import check_checkpoint
 
 EXPECTED = (
     "says no space left on device + path; nothing torn; resume after freeing == uninterrupted"

@@ -43,8 +43,8 @@ import torch.nn.functional as F
 from scipy import stats
 
 from suite.bench.overhead import load_task
-from suite.checkpoint import seed_everything
 from suite.optim.registry import get
+from suite.runner.checkpoint import seed_everything
 from suite.train import LoopConfig, train
 
 # The CPU tier's sizes (suite/conf/protocol/cpu.yaml), train-side only.

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from suite.checkpoint import seed_everything
 from suite.optim.registry import get
+from suite.runner.checkpoint import seed_everything
 from suite.tasks import build_task, task_from_config
 from suite.train import LoopConfig, train
 

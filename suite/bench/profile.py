@@ -21,8 +21,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from suite.data import DatasetError
-from suite.env import environment
 from suite.optim.registry import REGISTRY
+from suite.runner.env import environment
 from suite.tasks import task_from_config
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ a second process busy on one core (:mod:`suite.bench.contend`); ``ms contended``
 median and ``slowdown`` its ratio to the quiet one, measured in the same invocation.
 
 Columns:
-- ``state B/param``: ``suite.measure.state_bytes`` (every tensor in ``optimizer.state``)
+- ``state B/param``: ``suite.optim.state.state_bytes`` (every tensor in ``optimizer.state``)
   over the parameter count: 8 for 32-bit Adam, ~2.03 for 8-bit (codes + absmax + qmap).
 - ``GB/s``: bytes moved / median time, where bytes moved is the least traffic a fully
   fused step needs: every parameter read and written, every gradient read, every state
@@ -57,10 +57,10 @@ import pandas as pd
 import torch
 
 from suite.bench.contend import BusyCore
-from suite.env import cpu_model
-from suite.measure import state_bytes
 from suite.optim.entry import train_mode
 from suite.optim.registry import REGISTRY, OptimSpec
+from suite.optim.state import state_bytes
+from suite.runner.env import cpu_model
 
 BASELINE = "torch_adamw"
 LAYERS = 4

@@ -25,10 +25,10 @@ from typing import Any
 
 import torch
 
-from suite.measure import inner_tensors
 from suite.optim.registry import OptimSpec, impl_of, import_class, spec_from_config
 from suite.optim.registry import builder as builder  # re-exported: run.py builds through it
 from suite.optim.roles import with_roles
+from suite.optim.state import inner_tensors
 
 CUSTOM = "custom"
 

@@ -7,7 +7,9 @@ doctor; nothing else reads codes, absmax or maps.
 ``first_moment(state, p)`` is :math:`m` (``exp_avg``; bitsandbytes' ``state1``),
 ``second_moment(state, p)`` is :math:`v` (``exp_avg_sq``; ``state2``), each float32 of
 ``p``'s shape, or None where the optimizer keeps no such moment (SGD, Lion's v, ...).
-``is_8bit(state)`` says whether the moments are uint8 codes.
+``is_8bit(state)`` says whether the moments are uint8 codes. ``state_bytes(optimizer)``
+is what the state costs: exact bytes, each storage once; ``tensor_bytes`` adds the
+parameters and their gradients.
 """
 
 from __future__ import annotations
@@ -75,3 +77,38 @@ def is_8bit(state: dict) -> bool:
         torch.is_tensor(state.get(k)) and state[k].dtype == torch.uint8
         for k in ("exp_avg_sq", "state2")
     )
+
+
+def inner_tensors(t: torch.Tensor) -> list[torch.Tensor]:
+    """The plain tensors holding a tensor's bytes: a tensor subclass (torchao's quantized
+    optimizer state: codes + scales) flattened through ``__tensor_flatten__``; else itself."""
+    if type(t) is not torch.Tensor and hasattr(t, "__tensor_flatten__"):
+        names, _ = t.__tensor_flatten__()
+        return [x for n in names for x in inner_tensors(getattr(t, n))]
+    return [t]
+
+
+def state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    """Exact bytes held in the optimizer's state: numel * element_size over every tensor in
+    ``optimizer.state`` (moments, 8-bit codes, absmax, quantization maps, step; a tensor
+    subclass by its inner tensors), each storage counted once (an 8-bit optimizer may share
+    one quantization map across params)."""
+    seen: dict[tuple, int] = {}
+    for per_param in optimizer.state.values():
+        for value in per_param.values():
+            if not torch.is_tensor(value):
+                continue
+            for t in inner_tensors(value):
+                key = (t.device, t.untyped_storage().data_ptr(), t.storage_offset())
+                seen[key] = max(seen.get(key, 0), t.numel() * t.element_size())
+    return sum(seen.values())
+
+
+def tensor_bytes(params: list[torch.Tensor], optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of the parameters, their gradients and the optimizer state: sum over params of
+    numel * element_size, twice for a parameter that takes a gradient (the loop frees
+    gradients between steps, so they are counted at their parameter's size), plus
+    :func:`state_bytes`."""
+    return sum(
+        p.numel() * p.element_size() * (2 if p.requires_grad else 1) for p in params
+    ) + state_bytes(optimizer)

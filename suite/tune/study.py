@@ -141,7 +141,7 @@ class StudyConfig:
         sets, the task's arguments, schedule/logger/data fields) as an extra override."""
         from dataclasses import fields
 
-        from suite import schema
+        from suite.runner import schema
         from suite.tasks import TASKS, task_arguments
 
         top, _, rest = key.partition(".")

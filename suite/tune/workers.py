@@ -8,7 +8,7 @@
 - :func:`die_with_parent`: a trial's ``suite.run`` gets SIGTERM when its ``suite.tune``
   dies, however it dies (SIGKILL included), via Linux's ``PR_SET_PDEATHSIG``; the run then
   checkpoints and records ``interrupted``, so no orphan trains on beside a rerun.
-- :func:`running`: whether a run folder's lock is held by a live process (``suite.lock``).
+- :func:`running`: whether a run folder's lock is held by a live process (``suite.runner.lock``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from suite.lock import LOCK_NAME
+from suite.runner.lock import LOCK_NAME
 
 PR_SET_PDEATHSIG = 1
 

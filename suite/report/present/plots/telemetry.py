@@ -1,7 +1,7 @@
 """Telemetry plots: effective-lr bands and update/weight ratios over steps, per layer group.
 
 For each run whose ``metrics.jsonl`` holds ``telemetry`` events (``telemetry_every=N``,
-see suite/telemetry.py), one PNG with two panels:
+see suite/runner/telemetry.py), one PNG with two panels:
 
 - effective lr lr / (sqrt(v_hat) + eps): per layer group the median over its layers of
   the 5 %, 50 % and 95 % quantiles, drawn as a band (5-95 %) around a line (50 %);

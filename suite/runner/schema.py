@@ -24,7 +24,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-CONF = Path(__file__).resolve().parent / "conf"
+CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ("task", "optimizer", "schedule", "logger", "experiment")
 # Keys Hydra's instantiate() itself reads; every other ``_name_`` key of an optimizer config
 # (``_entry_``: what the entry is, ``_search_``: its search space) is the suite's, not an argument.

@@ -179,7 +179,7 @@ except ImportError:  # hydra is a dependency; this keeps the checks above import
 
 
 # The nearest folder that existed before Hydra made the run folder: a refused run removes
-# the empty folders it made up to here (suite.run_folder.remove_if_empty).
+# the empty folders it made up to here (suite.runner.run_folder.remove_if_empty).
 EXISTED: Path | None = None
 
 

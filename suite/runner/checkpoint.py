@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from suite.faults import maybe_kill
 from suite.record import read_jsonl, rewrite_jsonl, write_bytes
+from suite.runner.faults import maybe_kill
 
 
 def seed_everything(seed: int) -> None:

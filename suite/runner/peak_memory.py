@@ -1,4 +1,4 @@
-"""What a run costs: optimizer state bytes, peak memory, step timing.
+"""Peak memory of a run.
 
 Peak memory on a GPU is CUDA's peak allocated bytes. On a CPU it is the resident-set
 high-water mark *above the process's baseline* (kind ``cpu_rss_above_baseline``):
@@ -9,9 +9,9 @@ added (the whole-process RSS, about 1 GB of libraries on any run, hid all of tha
 
 On a small CPU model that figure is still dominated by activations and allocator slack
 (cnn_digits, 20 steps: AdamW 130 MiB, 8-bit AdamW 140 MiB, for a state difference of
-1.7 MiB), so runs also record :func:`tensor_bytes`: the exact bytes of parameters,
-gradients and optimizer state at the end of the run, the memory an optimizer choice
-changes, counted, not sampled.
+1.7 MiB), so runs also record ``suite.optim.state.tensor_bytes``: the exact bytes of
+parameters, gradients and optimizer state at the end of the run, the memory an optimizer
+choice changes, counted, not sampled.
 """
 
 from __future__ import annotations
@@ -20,42 +20,6 @@ import resource
 import sys
 
 import torch
-
-
-def inner_tensors(t: torch.Tensor) -> list[torch.Tensor]:
-    """The plain tensors holding a tensor's bytes: a tensor subclass (torchao's quantized
-    optimizer state: codes + scales) flattened through ``__tensor_flatten__``; else itself."""
-    if type(t) is not torch.Tensor and hasattr(t, "__tensor_flatten__"):
-        names, _ = t.__tensor_flatten__()
-        return [x for n in names for x in inner_tensors(getattr(t, n))]
-    return [t]
-
-
-def state_bytes(optimizer: torch.optim.Optimizer) -> int:
-    """Exact bytes held in the optimizer's state: numel * element_size over every tensor in
-    ``optimizer.state`` (moments, 8-bit codes, absmax, quantization maps, step; a tensor
-    subclass by its inner tensors), each storage counted once (an 8-bit optimizer may share
-    one quantization map across params)."""
-    seen: dict[tuple, int] = {}
-    for per_param in optimizer.state.values():
-        for value in per_param.values():
-            if not torch.is_tensor(value):
-                continue
-            for t in inner_tensors(value):
-                key = (t.device, t.untyped_storage().data_ptr(), t.storage_offset())
-                seen[key] = max(seen.get(key, 0), t.numel() * t.element_size())
-    return sum(seen.values())
-
-
-def tensor_bytes(params: list[torch.Tensor], optimizer: torch.optim.Optimizer) -> int:
-    """Bytes of the parameters, their gradients and the optimizer state: sum over params of
-    numel * element_size, twice for a parameter that takes a gradient (the loop frees
-    gradients between steps, so they are counted at their parameter's size), plus
-    :func:`state_bytes`."""
-    return sum(
-        p.numel() * p.element_size() * (2 if p.requires_grad else 1) for p in params
-    ) + state_bytes(optimizer)
-
 
 _BASELINE: dict[str, int] = {}  # resident set at the last reset (bytes)
 

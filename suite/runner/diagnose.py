@@ -31,8 +31,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from suite.runner.telemetry import early_update_ratio
 from suite.tasks.base import Task
-from suite.telemetry import early_update_ratio
 
 
 def _tensors(obj: Any) -> Iterator[torch.Tensor]:

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from suite.measure import peak_memory, reset_peak_memory
+from suite.runner.peak_memory import peak_memory, reset_peak_memory
 
 CPU = torch.device("cpu")
 
