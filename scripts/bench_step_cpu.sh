@@ -38,7 +38,7 @@ if [ "$DEEPSPEED" = 1 ]; then
     export PYTHONPATH=".bench-deps${PYTHONPATH:+:$PYTHONPATH}" DS_ACCELERATOR=cpu
     ENTRIES="$ENTRIES deepspeed_cpuadam"
     # build (or load) its op before the timed run, so the wall time below is the bench's
-    "$PY" -c "import torch; from suite.bench.step import deepspeed_cpu_adam as b; p = [torch.zeros(8)]; p[0].grad = torch.zeros(8); b(p).step()"
+    "$PY" -c "import torch; from suite.bench.step_timing import deepspeed_cpu_adam as b; p = [torch.zeros(8)]; p[0].grad = torch.zeros(8); b(p).step()"
 fi
 # the in-house fused CPU kernels: built once (cold ~15 s), then loaded from the cache
 "$PY" -c "from suite.optim.kernels import cpu; print('fused CPU kernels:', cpu.build_info())"

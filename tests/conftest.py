@@ -99,7 +99,8 @@ TOY_TIER = dict(out="", reference="adamw", studies=3, trials_per_study=1, sample
 def toy_tier(tmp_path_factory):
     """A real campaign on the toy task, run once per test session: ``(root, protocol)``.
     Read it, never change it (copy it first)."""
-    from suite.tune.campaign import Protocol, campaign
+    from suite.tune.campaign import campaign
+    from suite.tune.protocol import Protocol
 
     root = tmp_path_factory.mktemp("toy-tier")
     raw = {**TOY_TIER, "out": str(root)}

@@ -12,16 +12,11 @@ import shutil
 import pytest
 
 from suite import record
-from suite.tune.campaign import (
-    Protocol,
-    StudyError,
-    campaign,
-    done,
-    estimate,
-    plan,
-    ready,
-    time_to_target,
-)
+from suite.tune.campaign import campaign
+from suite.tune.plan import done, estimate, plan, ready
+from suite.tune.protocol import Protocol
+from suite.tune.stages import time_to_target
+from suite.tune.study_config import StudyError
 
 
 def test_committed_cpu_protocol_is_valid_and_sized():

@@ -16,7 +16,8 @@ import pytest
 
 from suite.record import read_jsonl, read_summary, rewrite_jsonl, write_json
 from suite.report.documents.protocol import write as write_report
-from suite.tune.study import StudyConfig, open_study, select
+from suite.tune.study import open_study, select
+from suite.tune.study_config import StudyConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

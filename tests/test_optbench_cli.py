@@ -14,8 +14,9 @@ from hydra import compose, initialize_config_dir
 from suite import cli, own
 from suite.optim import provenance
 from suite.report.present.plots import style
+from suite.tune.launch import run_command
 from suite.tune.space import CONF, SpaceError
-from suite.tune.study import StudyConfig, run_command
+from suite.tune.study_config import StudyConfig
 
 
 class LrFree(torch.optim.Optimizer):

@@ -12,9 +12,9 @@ import yaml
 
 from suite import record
 from suite.report.documents import tier
-from suite.tune.campaign import Protocol
+from suite.tune.protocol import Protocol
 from suite.tune.space import CONF
-from suite.tune.study import StudyError
+from suite.tune.study_config import StudyError
 from suite.tune.transfer import Transfer, run
 
 

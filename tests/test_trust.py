@@ -25,7 +25,8 @@ from suite.data.images import read_cifar_batch
 from suite.data.text import _read_bpe_cache
 from suite.record import RecordError
 from suite.runner.run_folder import check_resume_config
-from suite.tune.study import StudyConfig, StudyError, check_stored_overrides, open_study
+from suite.tune.study import check_stored_overrides, open_study
+from suite.tune.study_config import StudyConfig, StudyError
 
 
 class Payload:

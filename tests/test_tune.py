@@ -107,7 +107,8 @@ def test_bad_input_is_one_line_exit_2_before_any_work(tmp_path, capsys, args, wo
 
 def test_a_resumed_study_must_keep_its_budget(tmp_path, capsys):
     out = tmp_path / "s"
-    from suite.tune.study import StudyConfig, open_study
+    from suite.tune.study import open_study
+    from suite.tune.study_config import StudyConfig
 
     open_study(StudyConfig("toy", "sgd", 2, out, steps=40))
     assert (
@@ -146,7 +147,7 @@ def test_trials_run_through_a_hydra_launcher(tmp_path):
 def test_a_task_that_fixes_a_hyperparameter_is_searched_without_it(optimizer):
     """DeepOBS's problems are unregularized: weight_decay leaves the search and every run
     gets weight_decay=0; a task that fixes nothing searches it (conf/optimizer/*.yaml)."""
-    from suite.tune.study import StudyConfig
+    from suite.tune.study_config import StudyConfig
 
     deepobs = StudyConfig("fmnist_2c2d", optimizer, 2, Path("unused"))
     assert "weight_decay" not in [p.path for p in deepobs.check()]

@@ -12,7 +12,8 @@ import optuna
 from optuna.trial import TrialState
 
 from suite.runner.lock import RunLock
-from suite.tune.study import StudyConfig, open_study
+from suite.tune.study import open_study
+from suite.tune.study_config import StudyConfig
 from suite.tune.workers import budget_taken, running
 
 
@@ -75,7 +76,7 @@ def test_a_corrupt_or_foreign_study_db_is_one_line(tmp_path):
 
     import pytest
 
-    from suite.tune.study import StudyError
+    from suite.tune.study_config import StudyError
 
     (tmp_path / "corrupt").mkdir()
     (tmp_path / "corrupt" / "study.db").write_bytes(b"SQLite format 3\x00" + b"\xff" * 300)

@@ -117,7 +117,8 @@ def compare_case(c: Campaign) -> Row:
 STUDY_DB = """
 import sys, optuna
 from pathlib import Path
-from suite.tune.study import StudyConfig, open_study
+from suite.tune.study import open_study
+from suite.tune.study_config import StudyConfig
 cfg = StudyConfig("toy", "sgd", 1, Path(sys.argv[1]), steps=5)
 study = open_study(cfg)
 study.add_trial(optuna.trial.create_trial(value=0.0, user_attrs={

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from suite.tune.space import SpaceError
-from suite.tune.study import SAMPLERS, StudyConfig, StudyError, tune
+from suite.tune.study import tune
+from suite.tune.study_config import SAMPLERS, StudyConfig, StudyError
 
 
 def parse(argv: list[str] | None) -> StudyConfig:

@@ -26,7 +26,8 @@ from suite.report.compute.scoring import calibrate_targets
 from suite.report.documents.protocol import write as write_report
 from suite.report.read.studies import find_studies, run_rows
 from suite.tune.space import CONF, SpaceError
-from suite.tune.study import StudyConfig, StudyError, tune
+from suite.tune.study import tune
+from suite.tune.study_config import StudyConfig, StudyError
 
 # The committed budget lives in suite/conf/hparams_search/baselines.yaml (one file says what
 # the baselines are); these names are its values, read as plain data.

@@ -26,7 +26,8 @@ from suite.report.read.studies import find_studies
 from suite.report.read.targets import read_targets
 from suite.tune import control
 from suite.tune.space import SpaceError
-from suite.tune.study import StudyConfig, StudyError, tune
+from suite.tune.study import tune
+from suite.tune.study_config import StudyConfig, StudyError
 
 
 def budgets(baselines: Path) -> dict[str, dict]:

@@ -32,7 +32,8 @@ from suite.report.compute.claims import paired
 from suite.report.read.scored import by_seed, scored_runs
 from suite.report.read.studies import find_studies
 from suite.report.read.targets import Target
-from suite.tune.study import StudyConfig, StudyError, check_optimizer_overrides, rerun_seed
+from suite.tune.study import rerun_seed
+from suite.tune.study_config import StudyConfig, StudyError, check_optimizer_overrides
 
 REFERENCES = ("torch_adamw_fused", "torch_adamw", "adamw")  # first committed one is used
 TIMELINE = "timeline.json"

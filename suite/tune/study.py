@@ -12,17 +12,18 @@ any RDB URL that many machines share). Each trial sends a heartbeat; a trial who
 was killed is marked failed once its heartbeat is older than the grace period, and its
 hyperparameters are queued again (``RetryHeartbeatStaleTrialCallback``), so a rerun of the same
 command continues where the killed one stopped and never overwrites a record.
+
+Here: the search, the selection, the reruns and ``study.json``. What a study is and its
+checks: :mod:`suite.tune.study_config`; one run to its end: :mod:`suite.tune.launch`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -33,161 +34,15 @@ from optuna.trial import TrialState
 
 from suite import trust
 from suite.record import atomic_write_text, read_summary
-from suite.tune import objective, warm, workers
-from suite.tune.space import CONF, Param, load_config, load_space, overrides, suggest
+from suite.tune import objective, workers
+from suite.tune.launch import RunCrashed, finished, launch
+from suite.tune.space import Param, load_config, overrides, suggest
+from suite.tune.study_config import StudyConfig, StudyError, check_optimizer_overrides
 
-SAMPLERS = ("sobol", "tpe", "random")
-PLUGIN_LAUNCHERS = (
-    "basic",
-    "joblib",
-    "submitit_local",
-    "submitit_slurm",
-)  # installed with the suite
 # QMCSampler and trial heartbeats are marked experimental by Optuna; they are what we use.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-FINISHED = ("ok", "diverged", "failed")
-
-
-class StudyError(ValueError):
-    """Bad input or a study that cannot go on; one line, exit code 2."""
-
-
-class RunCrashed(RuntimeError):
-    """A trial's run ended without a summary (killed, out of memory): the trial fails, the study goes on."""
-
 
 WAIT_S = 2.0  # how often a worker whose budget is taken looks again
-
-# Top-level run keys a study's extra overrides may set (the study sets task, optimizer,
-# seed, steps; resume is the run's own business).
-EXTRA_TOP_KEYS = (
-    "amp", "checkpoint_every", "data", "device", "eval_every", "grad_clip", "log_every",
-    "logger", "progress", "schedule", "telemetry_every", "threads",
-)  # fmt: skip
-
-
-@dataclass
-class StudyConfig:
-    task: str
-    optimizer: str
-    trials: int
-    out: Path
-    steps: int | None = None
-    storage: str | None = None  # None: sqlite:///<out>/study.db
-    sampler: str = "sobol"
-    sampler_seed: int = 0
-    tune_seed: int = 0  # the training seed of every trial
-    rerun_seeds: tuple[int, ...] = (1, 2, 3)
-    evals: int = 20  # evaluations per run (time to target is measured at evaluations)
-    extra: tuple[str, ...] = ()  # further Hydra overrides for every run, e.g. threads=1
-    heartbeat_s: int = 10
-    grace_s: int = 30
-    reruns: bool = True
-    launcher: str | None = None  # a Hydra launcher for each run (joblib, slurm, ...); None: local
-    conf: Path = field(default=CONF)
-    config_dir: Path | None = None  # a user's folder of optimizer/*.yaml, on hydra.searchpath
-
-    @property
-    def optimizer_conf(self) -> Path:
-        """Where the optimizer's entry lives: the user's folder if it holds it, else conf."""
-        if self.config_dir and (self.config_dir / "optimizer" / f"{self.optimizer}.yaml").is_file():
-            return self.config_dir
-        return self.conf
-
-    def check(self) -> list[Param]:
-        """Refuse bad input before any work; returns the search space."""
-        tasks = sorted(p.stem for p in (self.conf / "task").glob("*.yaml"))
-        if self.task not in tasks:
-            raise StudyError(f"unknown task {self.task!r}; valid: {', '.join(tasks)}")
-        space = load_space(self.optimizer, self.optimizer_conf)
-        if self.trials < 1:
-            raise StudyError(f"invalid trials: {self.trials} (must be >= 1)")
-        if self.steps is not None and self.steps < 1:
-            raise StudyError(f"invalid steps: {self.steps} (must be >= 1)")
-        if self.sampler not in SAMPLERS:
-            raise StudyError(f"unknown sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
-        seeds = self.rerun_seeds
-        if len(set(seeds)) < 3 or self.tune_seed in seeds or any(s < 0 for s in seeds):
-            raise StudyError(
-                f"invalid rerun seeds {list(seeds)}: need >= 3 distinct seeds >= 0, "
-                f"none equal to the tuning seed {self.tune_seed}"
-            )
-        launchers = sorted(
-            {
-                *PLUGIN_LAUNCHERS,
-                *(p.stem for p in (self.conf / "hydra" / "launcher").glob("*.yaml")),
-            }
-        )
-        if self.launcher is not None and self.launcher not in launchers:
-            raise StudyError(f"unknown launcher {self.launcher!r}; valid: {', '.join(launchers)}")
-        if self.evals < 1:
-            raise StudyError(f"invalid evals: {self.evals} (must be >= 1)")
-        for o in self.extra:
-            key = o.split("=", 1)[0].lstrip("+~")
-            if key in ("task", "optimizer", "seed", "steps") or key.startswith("hydra."):
-                raise StudyError(f"override {o!r} is set by the study; pass it as an option")
-        try:  # extra may come from a baseline's study.json: only keys a run accepts, plain values
-            trust.check_overrides(self.extra, self.accepts_extra, "extra", self.extra_keys())
-        except ValueError as e:
-            raise StudyError(str(e)) from None
-        fixed = self.fixed_hparams()
-        return [p for p in space if p.path.split(".")[0] not in fixed]
-
-    def _task_name(self) -> str:
-        return yaml.safe_load((self.conf / "task" / f"{self.task}.yaml").read_text())["name"]
-
-    def accepts_extra(self, key: str) -> bool:
-        """Whether a run of this task takes ``key`` (top-level run keys but those the study
-        sets, the task's arguments, schedule/logger/data fields) as an extra override."""
-        from dataclasses import fields
-
-        from suite.runner import schema
-        from suite.tasks import TASKS, task_arguments
-
-        top, _, rest = key.partition(".")
-        if not rest:
-            return top in EXTRA_TOP_KEYS
-        if top == "task":
-            return self._task_name() in TASKS and rest in task_arguments(self._task_name())
-        groups = {"schedule": schema.Schedule, "logger": schema.Logger, "data": schema.Data}
-        return top in groups and rest in {f.name for f in fields(groups[top])}
-
-    def extra_keys(self) -> str:
-        return (
-            f"valid: {', '.join(EXTRA_TOP_KEYS)}, task.<argument of {self.task}>, "
-            "schedule.*, logger.*, data.root, with plain values"
-        )
-
-    def fixed_hparams(self) -> dict[str, Any]:
-        """The optimizer hyperparameters the task fixes (``Task.fixed_hparams``, e.g. no
-        weight decay on DeepOBS's problems) that this optimizer's config holds: left out of
-        the search, passed as they are to every trial and rerun."""
-        from suite.tasks import TASKS
-
-        name = self._task_name()
-        base = load_config(self.optimizer, self.optimizer_conf)
-        fixed = TASKS[name].fixed_hparams if name in TASKS else {}
-        return {k: v for k, v in fixed.items() if k in base}
-
-    @property
-    def storage_url(self) -> str:
-        return self.storage or f"sqlite:///{(self.out / 'study.db').resolve()}"
-
-    @property
-    def name(self) -> str:
-        return f"{self.task}.{self.optimizer}"
-
-    def budget(self) -> dict[str, Any]:
-        """What every optimizer of a comparison must share (checked when a study resumes)."""
-        return {
-            "task": self.task,
-            "steps": self.steps,
-            "evals": self.evals,
-            "sampler": self.sampler,
-            "sampler_seed": self.sampler_seed,
-            "tune_seed": self.tune_seed,
-            "extra": list(self.extra),
-        }
 
 
 def _sampler(cfg: StudyConfig) -> optuna.samplers.BaseSampler:
@@ -238,51 +93,6 @@ def open_study(cfg: StudyConfig) -> optuna.Study:
             f"(stored, given): {diff}; use another OUT or the same options"
         )
     return study
-
-
-def run_command(cfg: StudyConfig, seed: int, run_overrides: list[str], run_dir: Path) -> list[str]:
-    """The ``python -m suite.run`` command line of one trial or rerun."""
-    cmd = [sys.executable, "-m", "suite.run", f"task={cfg.task}", f"optimizer={cfg.optimizer}"]
-    cmd.append(f"seed={seed}")
-    if cfg.steps is not None:
-        cmd += [f"steps={cfg.steps}", f"eval_every={max(1, cfg.steps // cfg.evals)}"]
-    keys = {o.split("=", 1)[0] for o in cfg.extra}
-    cmd += [d for d in ("logger=none", "progress=none") if d.split("=")[0] not in keys]
-    cmd += [*run_overrides, *cfg.extra]
-    if cfg.config_dir is not None:  # the user's entries, for this run as for the study
-        cmd.append(f"hydra.searchpath=[file://{cfg.config_dir.resolve()}]")
-    if cfg.launcher is None:
-        return cmd + [f"hydra.run.dir={run_dir}"]
-    # one job through a Hydra launcher (e.g. a Slurm array of one), written to run_dir itself
-    cmd.insert(3, "-m")
-    return cmd + [
-        f"hydra/launcher={cfg.launcher}",
-        f"hydra.sweep.dir={run_dir}",
-        "hydra.sweep.subdir=.",
-    ]
-
-
-def launch(cfg: StudyConfig, seed: int, run_overrides: list[str], run_dir: Path) -> dict:
-    """Run one record to its end; its summary. StudyError on bad input (exit 2)."""
-    if run_dir.exists():
-        raise StudyError(f"{run_dir} already exists; nothing was overwritten")
-    cmd = run_command(cfg, seed, run_overrides, run_dir)
-    log = cfg.out / "logs" / f"{run_dir.parent.name}_{run_dir.name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text(" ".join(cmd) + "\n")
-    if cfg.launcher is None:  # forked from a warm fork server: no interpreter start, no imports
-        returncode = warm.run(cmd[3:], log)
-    else:  # through a Hydra launcher plugin; the run dies with this process, no orphan trains on
-        with open(log, "a") as f:
-            returncode = subprocess.run(
-                cmd, stdout=f, stderr=subprocess.STDOUT, preexec_fn=workers.die_with_parent
-            ).returncode
-    if returncode == 2:
-        last = log.read_text().strip().splitlines()[-1]
-        raise StudyError(f"a run refused its input ({last}); log: {log}")
-    if not (run_dir / "summary.json").is_file():
-        raise RunCrashed(f"{run_dir}: exit {returncode} without a summary; log: {log}")
-    return read_summary(run_dir)
 
 
 def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -337,28 +147,6 @@ def check_stored_overrides(cfg: StudyConfig, t: optuna.trial.FrozenTrial) -> Non
     check_optimizer_overrides(
         cfg, t.user_attrs.get("overrides") or [], f"trial {t.number}'s stored", cfg.storage_url
     )
-
-
-def check_optimizer_overrides(
-    cfg: StudyConfig, overrides: list[str], what: str, source: str
-) -> list[str]:
-    """``overrides`` read from ``source`` (a study's storage or folder) set only this
-    optimizer's hyperparameters to plain values; StudyError naming ``source`` otherwise."""
-    keys = {
-        f"optimizer.{k}"
-        for k in load_config(cfg.optimizer, cfg.optimizer_conf)
-        if not k.startswith("_")
-    }
-    try:
-        trust.check_overrides(
-            overrides,
-            keys.__contains__,
-            what,
-            f"valid: {', '.join(sorted(keys))}, with plain values",
-        )
-    except ValueError as e:
-        raise StudyError(f"{source}: {e}") from None
-    return overrides
 
 
 def _trial_row(cfg: StudyConfig, t: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -423,14 +211,6 @@ def rerun_seed(cfg: StudyConfig, seed: int, overrides: list[str], log=print) -> 
         log(f"rerun seed {seed}: {s['status']}, steps to target {s.get('steps_to_target')}")
     row = {"seed": seed, "run_dir": str(run_dir.relative_to(cfg.out)), **_outcome(s)}
     return row, ran
-
-
-def finished(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds a record that ended (ok, diverged or failed)."""
-    try:
-        return read_summary(run_dir)["status"] in FINISHED
-    except (OSError, ValueError):
-        return False
 
 
 def write_result(

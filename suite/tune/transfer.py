@@ -11,7 +11,7 @@ report says so. The target is set as in the CPU tier, apart from scoring: the re
 chosen point rerun at the target seeds, the median of their best val metric.
 
 Runs go ``--jobs`` at a time (small models share one GPU), each a warm fork
-(:mod:`suite.tune.warm`) through the same :func:`suite.tune.study.launch` as every study;
+(:mod:`suite.tune.warm`) through the same :func:`suite.tune.launch.launch` as every study;
 a finished record is kept, an unfinished one set aside as ``<name>.killed-<n>`` (resumable).
 Nothing read from the CPU tier runs code: a selection's overrides are checked against
 the keys a run accepts (``check_optimizer_overrides``) before any run starts.
@@ -28,14 +28,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from suite.record import atomic_write_text, read_jsonl
 from suite.report.read.scored import best_value
 from suite.report.read.targets import Target
-from suite.tune.campaign import _run
+from suite.tune.launch import run_or_reuse
+from suite.tune.protocol import read_protocol
 from suite.tune.space import CONF
-from suite.tune.study import StudyConfig, StudyError, check_optimizer_overrides
+from suite.tune.study_config import StudyConfig, StudyError, check_optimizer_overrides
 
 
 @dataclass(frozen=True)
@@ -55,11 +54,7 @@ class Transfer:
 
     @classmethod
     def load(cls, name: str, conf: Path = CONF) -> Transfer:
-        path = conf / "protocol" / f"{name}.yaml"
-        valid = sorted(p.stem for p in (conf / "protocol").glob("*.yaml"))
-        if not path.is_file():
-            raise StudyError(f"unknown protocol {name!r}; valid: {', '.join(valid)}")
-        return cls.from_mapping(name, yaml.safe_load(path.read_text()))
+        return cls.from_mapping(name, read_protocol(name, conf))
 
     @classmethod
     def from_mapping(cls, name: str, raw: dict) -> Transfer:
@@ -134,7 +129,7 @@ def run(t: Transfer, jobs: int, log=print) -> int:
     def one(item) -> None:
         nonlocal finished
         cfg, seed, overrides, run_dir = item
-        s = _run(cfg, seed, overrides, run_dir)
+        s = run_or_reuse(cfg, seed, overrides, run_dir)
         finished += 1
         eta = (time.perf_counter() - start) / finished * (len(work) - finished) / 60
         log(
