@@ -3,11 +3,13 @@
     python -m suite.run task=cnn_digits optimizer=adamw8bit seed=1
     python -m suite.run -m optimizer=adamw,torch_adamw seed=0,1,2
 
-Everything that can be checked is checked before the first step: the task and
-optimizer names (Hydra lists the valid group options), the task's arguments,
-the optimizer's hyperparameters (each optimizer validates its own) and the data
-files. A failure there is one line on stderr and exit code 2 (in a sweep, the
-other runs go on). A failure during training is recorded as status ``failed``.
+Everything that can be checked is checked before the first step: the command line's
+group options (``runner.command_line``), then the composed config in one pass
+(``runner.schema.check``: keys, types, ranges, the optimizer entry and its
+hyperparameters), then what needs building (the data files, the memory, the optimizer
+on the real model's groups). A refusal is one ``ConfigError`` line on stderr and exit
+code 2 (in a sweep, the other runs go on). A failure during training is recorded as
+status ``failed``.
 """
 
 from __future__ import annotations
@@ -23,42 +25,41 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from suite import record, trust
+from suite import record
 from suite.data import DatasetError
 from suite.optim import entry, provenance
-from suite.runner import distributed, interrupt, memory_estimate, preflight, run_folder, schema
+from suite.runner import (
+    command_line,
+    distributed,
+    interrupt,
+    memory_estimate,
+    preflight,
+    run_folder,
+    schema,
+)
 from suite.runner.diagnose import with_family_hint
 from suite.runner.distributed import local_device
 from suite.runner.env import environment
 from suite.runner.lock import RunLock
-from suite.runner.progress import MODES as PROGRESS_MODES
 from suite.runner.progress import make_progress
+from suite.runner.schema import ConfigError
 from suite.runner.threads import threads_for_run
-from suite.runner.wandb_mirror import MODES as WANDB_MODES
 from suite.runner.wandb_mirror import WandbMirror
 from suite.tasks import task_from_config
 from suite.train import LoopConfig, train
-
-
-class SetupError(ValueError):
-    """Bad input found before any training."""
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise SetupError("device=cuda but no CUDA device is available; use device=cpu or auto")
-    if name not in ("cpu", "cuda"):
-        raise SetupError(f"invalid device {name!r}; valid: auto, cpu, cuda")
+        raise ValueError("device=cuda but no CUDA device is available; use device=cpu or auto")
     return torch.device(name)
 
 
 def loop_config(cfg: DictConfig, default_steps: int) -> LoopConfig:
     steps = int(cfg.steps) if cfg.steps is not None else default_steps
     telemetry_every = cfg.get("telemetry_every") or 0
-    if not isinstance(telemetry_every, int) or isinstance(telemetry_every, bool):
-        raise ValueError(f"invalid telemetry_every: {telemetry_every!r} (must be an integer >= 0)")
     warmup = cfg.schedule.get("warmup_steps", 0) or 0
     warmup_steps = int(warmup * steps) if 0 < warmup < 1 else int(warmup)
     eval_every = cfg.eval_every if cfg.eval_every is not None else max(1, steps // 5)
@@ -89,27 +90,14 @@ def constructor_config(optimizer_cfg: DictConfig) -> DictConfig:
 
 
 def setup(cfg: DictConfig, task_name: str, optimizer_name: str, overrides=()):
-    """Build everything a run needs, failing with SetupError before any training."""
+    """Check the config in one pass, then build everything a run needs; any refusal is a
+    ConfigError of one line, before the first step."""
+    checked = schema.check(cfg, task_name, optimizer_name, overrides)  # nothing built yet
+    spec, hparams = checked.spec, checked.hparams
     try:
-        trust.check_run_config(cfg)  # no _target_ but the optimizer's class: nothing built yet
-        preflight.check_config(cfg, task_name, optimizer_name)
-        schema.check(cfg)  # unknown keys (+foo=1, +schedule.warmup_step=5) and types
-        if cfg.threads is not None and int(cfg.threads) < 1:
-            raise ValueError(f"invalid threads: {cfg.threads} (must be >= 1 or null)")
         threads = threads_for_run(cfg.threads)  # a parallel sweep's job: cores // jobs
         if threads is not None:
             torch.set_num_threads(threads)
-        if cfg.logger.mode not in WANDB_MODES:
-            raise ValueError(
-                f"invalid logger.mode {cfg.logger.mode!r}; valid: {', '.join(WANDB_MODES)}"
-            )
-        if cfg.progress not in PROGRESS_MODES:
-            raise ValueError(
-                f"invalid progress {cfg.progress!r}; valid: {', '.join(PROGRESS_MODES)}"
-            )
-        # what this run is: the entry, or custom:<module.Class> if the command line changed it
-        opt_cfg = OmegaConf.to_container(cfg.optimizer, resolve=True)
-        spec = entry.identity(optimizer_name, opt_cfg, overrides)
         device = local_device(resolve_device(cfg.device))
         entry.check_device(spec, device)
         task = task_from_config(
@@ -129,23 +117,16 @@ def setup(cfg: DictConfig, task_name: str, optimizer_name: str, overrides=()):
             raise ValueError(
                 f"invalid task.batch_size: {task.batch_size} (must divide by the {world} processes)"
             )
-        hparams = {
-            k: v
-            for k, v in OmegaConf.to_container(cfg.optimizer, resolve=True).items()
-            if not k.startswith("_")
-        }
-        task.check_hparams(hparams)
-        preflight.check_hparams(spec.family, hparams)
         make_optimizer = entry.builder(
             hydra.utils.instantiate(constructor_config(cfg.optimizer)), spec.target
         )
         # Build once on the real model's groups so invalid hyperparameters fail now, not mid-run.
         entry.validate(make_optimizer, task, float(hparams.get("weight_decay", 0.0)))
     except (ValueError, TypeError, OSError, DatasetError) as e:
-        raise SetupError(f"{task_name}/{optimizer_name}: {e}".splitlines()[0]) from e
+        raise ConfigError(f"{task_name}/{optimizer_name}: {e}".splitlines()[0]) from e
     except hydra.errors.InstantiationException as e:
         cause = e.__cause__ or e
-        raise SetupError(f"{task_name}/{optimizer_name}: {cause}".splitlines()[0]) from e
+        raise ConfigError(f"{task_name}/{optimizer_name}: {cause}".splitlines()[0]) from e
     return spec, task, loop, hparams, make_optimizer
 
 
@@ -273,7 +254,7 @@ def main(cfg: DictConfig) -> None:
             interrupt.finish(summary, Path(HydraConfig.get().runtime.output_dir))
         if summary.get("status") == "failed" and str(HydraConfig.get().mode) != "RunMode.MULTIRUN":
             sys.exit(1)  # recorded, and a single run says so in its exit code too
-    except (SetupError, record.RecordError) as e:
+    except (ConfigError, record.RecordError) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         sweep = str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
         run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -298,7 +279,7 @@ def main(cfg: DictConfig) -> None:
 def cli() -> None:
     """``python -m suite.run`` (and a warm run, suite.tune.warm): the command line's checks,
     then Hydra's main."""
-    schema.refuse_unknown_choices(sys.argv[1:])  # task=nope: one line, not Hydra's listing
+    command_line.refuse_unknown_choices(sys.argv[1:])  # task=nope: one line, not Hydra's listing
     main()
 
 

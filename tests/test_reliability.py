@@ -41,7 +41,7 @@ def _source(path: str) -> str:
 
 
 NAN_WIRED = "maybe_poison(" in _source("suite/train.py")
-CONFIG_WIRED = "check_config(" in _source("suite/run.py")
+CONFIG_WIRED = "schema.check(" in _source("suite/run.py")
 CKPT_WIRED = "check_checkpoint(" in _source("suite/run.py")
 RUNDIR_WIRED = "RunDirCheck" in _source("suite/conf/config.yaml")
 OSERROR_WIRED = "except OSError" in _source("suite/run.py")
@@ -422,9 +422,7 @@ HOSTILE = [
             id=" ".join(bad),
             marks=()
             if today
-            else needs(
-                CONFIG_WIRED, "run.py setup(): preflight.check_config(cfg, task, optimizer)"
-            ),
+            else needs(CONFIG_WIRED, "run.py setup(): schema.check(cfg, task, optimizer)"),
         )
         for bad, word, today in HOSTILE
     ],

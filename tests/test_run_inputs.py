@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
+from suite.optim import entry
 from suite.record import RecordError
-from suite.runner import preflight, schema
+from suite.runner import command_line, preflight, schema
 from tests.conftest import run_suite
 
 
@@ -22,12 +23,12 @@ from tests.conftest import run_suite
 )
 def test_hparams_that_cannot_train_are_refused(hparams, words):
     with pytest.raises(ValueError, match="invalid optimizer") as e:
-        preflight.check_hparams("sgd", hparams)
+        entry.check_hparams(hparams)
     assert words in str(e.value) and "\n" not in str(e.value)
 
 
 def test_hparams_that_can_train_pass():
-    preflight.check_hparams("sgd", {"lr": 0.1, "momentum": 0.0, "betas": [0.9, 0.999]})
+    entry.check_hparams({"lr": 0.1, "momentum": 0.0, "betas": [0.9, 0.999]})
 
 
 def test_a_run_dir_name_longer_than_the_file_system_allows_is_refused(tmp_path):
@@ -52,7 +53,9 @@ def test_a_yaml_syntax_error_in_a_group_option_is_one_line(tmp_path):
     """Before: Hydra's 89-line ScannerError."""
     (tmp_path / "optimizer").mkdir()
     (tmp_path / "optimizer" / "broken.yaml").write_text("_target_: x\nlr: [0.1\n")
-    problem = schema.check_choices(["optimizer=broken", f"hydra.searchpath=[file://{tmp_path}]"])
+    problem = command_line.check_choices(
+        ["optimizer=broken", f"hydra.searchpath=[file://{tmp_path}]"]
+    )
     assert problem and "broken.yaml:3" in problem and "not valid YAML" in problem
 
 

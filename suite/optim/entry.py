@@ -5,6 +5,8 @@
   apart, never under the entry's name); one that changes a fixed argument (``foreach``
   of ``torch_adamw``, ``optim_bits`` of ``bnb_adamw8bit``) or ``_entry_`` is refused.
   ``optimizer=custom optimizer._target_=torch.optim.NAdam`` is ``custom:torch.optim.NAdam``.
+- :func:`check_hparams`: hyperparameters an optimizer accepts but that cannot train
+  (non-finite or past float32, momentum >= 1, eps = 0), refused before anything is built.
 - :func:`validate`: the optimizer built on the real model's parameter groups (on the meta
   device, or a real copy where a task's model cannot be built there), before any training.
 - :func:`describe`: what the run record states about the optimizer, measured: the class
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -168,3 +171,50 @@ def needs_closure(optimizer: torch.optim.Optimizer) -> bool:
     """Whether ``step`` requires a closure (LBFGS: ``step(self, closure)``, no default)."""
     closure = inspect.signature(type(optimizer).step).parameters.get("closure")
     return closure is not None and closure.default is inspect.Parameter.empty
+
+
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _representable(value: float) -> bool:
+    """Finite and within float32's range (an int past float64 overflows, so it is not)."""
+    try:
+        return math.isfinite(float(value)) and abs(float(value)) <= FLOAT32_MAX
+    except OverflowError:
+        return False
+
+
+def _numbers(tree: Any, prefix: str = ""):
+    """(dotted key, value) for every number in a hyperparameter tree (lists indexed)."""
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+    for key, value in items:
+        name = f"{prefix}{key}" if isinstance(tree, dict) else f"{prefix[:-1]}[{key}]"
+        if isinstance(value, (dict, list, tuple)):
+            yield from _numbers(value, f"{name}.")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield name, value
+
+
+def check_hparams(hparams: dict) -> None:
+    """Refuse hyperparameters an optimizer accepts but that cannot train: an adaptive update
+    m / (sqrt(v) + eps) (Adam and every optimizer with an ``eps`` of that kind) is 0/0 = NaN
+    at step 1 wherever a gradient is 0 when eps = 0. Each optimizer's constructor checks
+    its own ranges (lr >= 0, betas in [0, 1)) when ``validate`` builds it."""
+    for key, value in _numbers(hparams):
+        if not _representable(value):
+            raise ValueError(
+                f"invalid optimizer.{key}: {value!r:.40} (must be finite and within float32's "
+                f"range, |x| <= {FLOAT32_MAX:.3g}: optimizer state is float32)"
+            )
+    momentum = hparams.get("momentum")
+    if isinstance(momentum, (int, float)) and not isinstance(momentum, bool):
+        if not 0 <= momentum < 1:
+            raise ValueError(
+                f"invalid optimizer.momentum: {momentum!r} (must be in [0, 1): at 1 or above "
+                "the momentum buffer never forgets and the update grows without bound)"
+            )
+    if hparams.get("eps", 1.0) == 0:
+        raise ValueError(
+            "invalid optimizer.eps: 0 (Adam divides by sqrt(v) + eps: with eps=0 a zero "
+            "gradient gives 0/0 = NaN at the first step; use eps > 0, e.g. 1e-8)"
+        )

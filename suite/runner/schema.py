@@ -1,21 +1,31 @@
-"""The typed schema of a run's config: an unknown key or a mistyped value is refused
-before any work, naming the key and the valid ones.
+"""The run config's one checking pass: :func:`check` refuses bad input before anything is
+built (no data read, no model, no optimizer), with one :class:`ConfigError` of one line
+that names the key, the bad value and the valid ones.
 
-The top level and the ``schedule``, ``logger`` and ``data`` groups are dataclasses,
-checked by OmegaConf's structured merge (``+schedule.warmup_step=5`` is a
-``ConfigKeyError``, ``grad_clip=abc`` a ``ValidationError``). The ``task`` group is
-checked against its task's constructor (``suite.tasks.task_arguments``) and the
-``optimizer`` group against the signature of its ``_target_`` class, plus the suite's
-own ``_entry_``/``_search_`` keys and Hydra's instantiate keys.
+The pass, in order:
 
-:func:`check_choices` refuses an unknown group option (``task=nope``) on the command
-line, before Hydra composes and prints its 20-line listing.
+1. no ``_target_`` but the optimizer's class (``suite.trust``), and the group choices
+   are names, not paths;
+2. the top level and the ``schedule``, ``logger`` and ``data`` groups against the
+   dataclasses below: unknown keys (``+schedule.warmup_step=5``) and types
+   (``grad_clip=abc``) by OmegaConf's structured merge, then each value as written
+   (``resume=no`` is a string, ``seed=true`` a bool) against its field's type and
+   :class:`Rule` (range or choices);
+3. the ``task`` group against its task's constructor (``suite.tasks.task_arguments``),
+   the ``optimizer`` group against its ``_target_`` class's signature plus the suite's own
+   ``_entry_``/``_search_`` keys and Hydra's instantiate keys;
+4. which entry the run is (``suite.optim.entry.identity``), and the hyperparameters
+   every optimizer must meet (``entry.check_hparams``) and the task fixes
+   (``Task.fixed_hparams``).
+
+What needs a built thing (the data files, the model's parameter groups, the memory)
+is checked right after, by ``suite.run.setup``, still before the first step.
 """
 
 from __future__ import annotations
 
 import inspect
-import sys
+import re
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -24,24 +34,59 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
+from suite import trust
+from suite.runner.progress import MODES as PROGRESS_MODES
+from suite.runner.wandb_mirror import MODES as WANDB_MODES
+
 CONF = Path(__file__).resolve().parents[1] / "conf"
-GROUPS = ("task", "optimizer", "schedule", "logger", "experiment")
 # Keys Hydra's instantiate() itself reads; every other ``_name_`` key of an optimizer config
 # (``_entry_``: what the entry is, ``_search_``: its search space) is the suite's, not an argument.
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 SUITE_KEYS = ("_entry_", "_search_")  # the suite's own keys of an optimizer entry
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a group choice: a file name, not a path
+
+
+class ConfigError(ValueError):
+    """Bad input found before any training: one line naming the value and the valid ones."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a value must be beyond its type: ``low <= value <= high``, or one of ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+    text: str = ""  # the range as the error states it, where ``low``/``high`` read badly
+
+    def holds(self, value: Any) -> bool:
+        if self.choices:
+            return value in self.choices
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+    def describe(self) -> str:
+        if self.text:
+            return self.text
+        if self.low is not None and self.high is not None:
+            return f" in [{self.low:g}, {self.high:g}]"
+        return f" >= {self.low:g}" if self.low is not None else f" <= {self.high:g}"
+
+
+def ruled(default: Any, **rule: Any) -> Any:
+    """A dataclass field with a :class:`Rule`."""
+    return field(default=default, metadata={"rule": Rule(**rule)})
 
 
 @dataclass
 class Schedule:
-    name: str = "constant"
-    warmup_steps: float = 0.0  # a fraction (< 1) of the steps, or a step count
-    min_lr_ratio: float = 0.1
+    name: str = ruled("constant", choices=("constant", "warmup_cosine"))
+    warmup_steps: float = ruled(0.0, low=0)  # a fraction (< 1) of the steps, or a step count
+    min_lr_ratio: float = ruled(0.1, low=0, high=1)
 
 
 @dataclass
 class Logger:
-    mode: str = "auto"
+    mode: str = ruled("auto", choices=WANDB_MODES)
     project: str = "optbench"
     entity: Optional[str] = None  # noqa: UP045 (OmegaConf reads typing.Optional)
     tags: list[str] = field(default_factory=list)
@@ -59,18 +104,18 @@ class Config:
     schedule: Schedule = field(default_factory=Schedule)
     logger: Logger = field(default_factory=Logger)
     data: Data = field(default_factory=Data)
-    seed: int = 0
-    steps: Optional[int] = None  # noqa: UP045
-    eval_every: Optional[int] = None  # noqa: UP045
-    log_every: int = 10
-    amp: Optional[str] = None  # noqa: UP045
-    grad_clip: Optional[float] = None  # noqa: UP045
-    checkpoint_every: int = 0
+    seed: int = ruled(0, low=0, high=2**63 - 1, text=" in [0, 2^63 - 1]")
+    steps: Optional[int] = ruled(None, low=1)  # noqa: UP045
+    eval_every: Optional[int] = ruled(None, low=0)  # noqa: UP045
+    log_every: int = ruled(10, low=1)
+    amp: Optional[str] = ruled(None, choices=("bf16", "fp16"))  # noqa: UP045
+    grad_clip: Optional[float] = ruled(None, low=0, text=" > 0")  # noqa: UP045
+    checkpoint_every: int = ruled(0, low=0)
     resume: bool = False
-    device: str = "auto"
-    threads: Optional[int] = None  # noqa: UP045
-    telemetry_every: int = 0
-    progress: str = "auto"
+    device: str = ruled("auto", choices=("auto", "cpu", "cuda"))
+    threads: Optional[int] = ruled(None, low=1)  # noqa: UP045
+    telemetry_every: int = ruled(0, low=0)
+    progress: str = ruled("auto", choices=PROGRESS_MODES)
 
 
 KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
@@ -92,12 +137,13 @@ def _expected(key: str) -> str:
     return kind + (" or null" if type(None) in args else "")
 
 
-def _valid(cls: type) -> str:
+def valid_keys(cls: type) -> str:
     return ", ".join(sorted(f.name for f in fields(cls)))
 
 
 def check_structure(cfg: DictConfig) -> None:
-    """Raise ValueError naming an unknown key (and the valid ones) or a mistyped value."""
+    """Raise ValueError naming an unknown key (and the valid ones) or a value that does not
+    convert to its field's type."""
     try:
         OmegaConf.merge(OmegaConf.structured(Config), cfg)
     except ConfigKeyError as e:
@@ -105,7 +151,7 @@ def check_structure(cfg: DictConfig) -> None:
         cls, _ = _node(key)
         where = key.rsplit(".", 1)[0] + " " if "." in key else "top-level "
         raise ValueError(
-            f"unknown key {key!r}; valid {where}keys: {_valid(cls) if is_dataclass(cls) else '?'}"
+            f"unknown key {key!r}; valid {where}keys: {valid_keys(cls) if is_dataclass(cls) else '?'}"
         ) from None
     except ValidationError as e:
         key = str(e.full_key)
@@ -157,115 +203,90 @@ def check_optimizer_keys(optimizer_cfg: DictConfig) -> None:
         )
 
 
-def check(cfg: DictConfig) -> None:
-    """Every key of a composed run config is known and typed (ValueError otherwise)."""
-    check_structure(cfg)
-    check_task_keys(cfg.task)
-    check_optimizer_keys(cfg.optimizer)
+def _typed(value: Any, hint: Any) -> bool:
+    """``value`` as written is of the field's type (a bool is not an int, an int is a number)."""
+    args = typing.get_args(hint)
+    if value is None:
+        return type(None) in args
+    kind = next((a for a in args if a is not type(None)), hint)
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return not isinstance(kind, type) or isinstance(value, kind)
 
 
-def options(group: str, searchpath: list[str] = ()) -> list[str]:
-    """The options of a config group: conf/<group>/ plus the file:// folders of
-    ``hydra.searchpath`` (other kinds of search path, pkg://, are left to Hydra)."""
-    roots = [CONF] + [
-        Path(p.removeprefix("file://"))
-        for p in searchpath
-        if "://" not in p or p.startswith("file://")
-    ]
-    return sorted({p.stem for root in roots for p in (Path(root) / group).glob("*.yaml")})
+def check_values(cfg: DictConfig, cls: type = Config, prefix: str = "") -> None:
+    """Each value as written against its field's type and :class:`Rule` (ValueError)."""
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        key, value = prefix + f.name, cfg.get(f.name) if cfg is not None else None
+        if is_dataclass(hints[f.name]):
+            check_values(value, hints[f.name], f"{key}.")
+            continue
+        if f.name not in cfg or hints[f.name] in (dict[str, Any], list[str]):
+            continue  # absent: its default; task and optimizer: checked by their classes
+        rule = f.metadata.get("rule")
+        if rule and rule.choices and value is not None and not rule.holds(value):
+            valid = ", ".join(["null"] * (type(None) in typing.get_args(hints[f.name])))
+            valid += ", " * bool(valid) + ", ".join(map(str, rule.choices))
+            raise ValueError(f"invalid {key} {value!r}; valid: {valid}")
+        if not _typed(value, hints[f.name]) or (
+            rule and value is not None and not rule.choices and not rule.holds(value)
+        ):
+            must = _expected(key) if not rule or rule.choices else _ranged(key, rule)
+            raise ValueError(f"invalid {key}: {value!r} (must be {must})")
 
 
-def check_choices(argv: list[str]) -> str | None:
-    """The one-line error for an unknown option of a config group on the command line
-    (``task=nope``, ``optimizer=adamw,nope``) or an unknown key set without ``+``
-    (``bogus=1``), or None. Globs and the like are left to Hydra."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
+def _ranged(key: str, rule: Rule) -> str:
+    kind, _, null = _expected(key).partition(" or ")
+    return kind + rule.describe() + (" or null" if null else "")
+
+
+def fixed_hparams_problem(task_name: str, fixed: dict, hparams: dict) -> str | None:
+    """Why ``hparams`` break what the task fixes (``Task.fixed_hparams``), or None."""
+    for key, value in fixed.items():
+        got = hparams.get(key) or 0.0
+        if got != value:
+            return (
+                f"{task_name} fixes optimizer.{key} = {value:g} (got {got:g}): its definition "
+                f"rules out tuning it; pass optimizer.{key}={value:g}"
+            )
+    return None
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the pass found the run to be: its optimizer entry and hyperparameters."""
+
+    spec: Any  # suite.optim.registry.OptimSpec
+    hparams: dict[str, Any]
+
+
+def check(cfg: DictConfig, task_name: str, optimizer_name: str, overrides=()) -> Checked:
+    """The one pass over a composed run config, before anything is built (module docstring);
+    raises :class:`ConfigError` of one line, prefixed ``<task>/<optimizer>: ``."""
+    from suite.optim import entry
+    from suite.tasks import TASKS
 
     try:
-        overrides = OverridesParser.create().parse_overrides(
-            [a for a in argv if not a.startswith("-")]
-        )
-    except HydraException:
-        return None  # a malformed override: Hydra says what is wrong with it
-    searchpath = [
-        str(p)
-        for o in overrides
-        if o.key_or_group == "hydra.searchpath" and isinstance(o.value(), list)
-        for p in o.value()
-    ]
-    for o in overrides:
-        group = o.key_or_group in GROUPS
-        unknown = _unknown_key(o.key_or_group) if o.type.name == "CHANGE" and not group else None
-        if unknown:
-            return unknown
-        if o.key_or_group not in GROUPS or o.package or o.is_delete():
-            continue
-        if o.is_sweep_override():
-            if o.value_type is None or o.value_type.name != "SIMPLE_CHOICE_SWEEP":
-                continue
-            names = list(o.sweep_string_iterator())
-        else:
-            value = o.value()
-            if value is None:
-                continue
-            names = [str(value)]
-        if any("://" in p and not p.startswith("file://") for p in searchpath):
-            continue  # pkg:// and other search paths: Hydra itself lists what it finds
-        valid = options(o.key_or_group, searchpath)
-        for name in names:
-            if name not in valid:
-                return f"unknown {o.key_or_group} {name!r}; valid: {', '.join(valid)}"
-            problem = _yaml_problem(o.key_or_group, name, searchpath)
-            if problem:
-                return problem
-    return None
-
-
-def _yaml_problem(group: str, name: str, searchpath: list[str]) -> str | None:
-    """One line for a group option whose YAML does not parse (Hydra prints ~90 lines)."""
-    import yaml
-
-    roots = [CONF] + [
-        Path(p.removeprefix("file://"))
-        for p in searchpath
-        if "://" not in p or p.startswith("file://")
-    ]
-    for root in roots:
-        path = Path(root) / group / f"{name}.yaml"
-        if path.is_file():
-            try:
-                yaml.safe_load(path.read_text())
-            except yaml.YAMLError as e:
-                mark = getattr(e, "problem_mark", None)
-                where = f"{path}:{mark.line + 1}" if mark else str(path)
-                what = getattr(e, "problem", None) or type(e).__name__
-                return f"{where}: not valid YAML ({what}); fix the file"
-            except (OSError, UnicodeDecodeError) as e:
-                return f"{path}: unreadable ({e})"
-    return None
-
-
-def _unknown_key(key: str) -> str | None:
-    """Hydra's multi-line "Could not override" as one line, for keys the schema knows."""
-    top, _, rest = key.partition(".")
-    if top == "hydra" or "@" in key or "/" in key:
-        return None
-    hints = typing.get_type_hints(Config)
-    if top not in hints:
-        return f"unknown key {key!r}; valid top-level keys: {_valid(Config)}"
-    if (
-        rest
-        and is_dataclass(hints[top])
-        and rest.split(".")[0] not in hints[top].__dataclass_fields__
-    ):
-        return f"unknown key {key!r}; valid {top} keys: {_valid(hints[top])}"
-    return None
-
-
-def refuse_unknown_choices(argv: list[str] = sys.argv[1:]) -> None:  # noqa: B006
-    """Exit 2 with one line if the command line names an unknown group option."""
-    problem = check_choices(argv)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        trust.check_run_config(cfg)
+        for group, name in (("task", task_name), ("optimizer", optimizer_name)):
+            if not NAME.fullmatch(str(name)):
+                raise ValueError(f"invalid {group} {name!r}: a name from conf/{group}/, not a path")
+        check_structure(cfg)
+        check_values(cfg)
+        check_task_keys(cfg.task)
+        check_optimizer_keys(cfg.optimizer)
+        optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
+        spec = entry.identity(optimizer_name, optimizer, overrides)
+        hparams = {k: v for k, v in optimizer.items() if not k.startswith("_")}
+        entry.check_hparams(hparams)
+        problem = fixed_hparams_problem(task_name, TASKS[cfg.task.name].fixed_hparams, hparams)
+        if problem:
+            raise ValueError(problem)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{task_name}/{optimizer_name}: {e}".splitlines()[0]) from e
+    return Checked(spec, hparams)
