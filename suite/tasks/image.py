@@ -20,7 +20,7 @@ from torch import nn
 from suite.data import IMAGE_DATASETS, load_images
 from suite.data.batches import epoch_indices, generator, random_crop, random_hflip
 
-from .base import Target, Task
+from .base import Task
 
 # Crop padding and flips per dataset: digits stay as they are (8x8 leaves no room).
 CROP_PAD = {"digits": 0, "mnist": 2, "fashion_mnist": 2, "cifar10": 4}
@@ -40,11 +40,11 @@ def strided(n: int, k: int, device: torch.device) -> torch.Tensor:
 
 
 class ImageClassification(Task):
-    """Base of the image tasks; subclasses set family, TARGETS, STEPS and build_model."""
+    """Base of the image tasks; subclasses set family and build_model, and call set_budget
+    with their workload's budget and target (its conf/task file)."""
 
     family: str
-    TARGETS: dict[str, float]  # dataset -> val/acc to reach
-    STEPS: dict[str, int]  # dataset -> default step budget
+    val_metrics = ("val/loss", "val/acc")
 
     def __init__(
         self,
@@ -67,8 +67,6 @@ class ImageClassification(Task):
         )
         self.dataset = dataset
         self.name = f"{self.family}_{dataset}"
-        self.target = Target("val/acc", self.TARGETS[dataset], "max")
-        self.default_steps = self.STEPS[dataset]
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
