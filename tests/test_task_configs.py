@@ -106,3 +106,16 @@ def test_no_task_config_or_several_is_one_line():
     with pytest.raises(ValueError, match="4 task configs .* name=cnn .*cnn_digits") as e:
         workload("cnn")
     assert "\n" not in str(e.value)
+
+
+def test_augmentation_comes_from_the_file_and_bad_values_are_one_line():
+    small = dict(dataset="digits", width=8, batch_size=16, eval_train_size=50)
+    assert (build_task("cnn", **small).crop_pad, build_task("cnn", **small).hflip) == (0, False)
+    task = build_task("cnn", **small, crop_pad=1, hflip=True)
+    assert (task.crop_pad, task.hflip) == (1, True)
+    off = build_task("cnn", **small, augment=False, crop_pad=1, hflip=True)
+    assert (off.crop_pad, off.hflip) == (0, False)  # augment=False: neither
+    for bad, match in ((dict(crop_pad=-1), "crop_pad must be"), (dict(hflip="yes"), "hflip must")):
+        with pytest.raises(ValueError, match=match) as e:
+            build_task("cnn", **small, **bad)
+        assert "\n" not in str(e.value)

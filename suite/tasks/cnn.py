@@ -34,11 +34,13 @@ class CNNTask(ImageClassification):
         eval_size: int | None = None,
         data_root: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
+        crop_pad: int | None = None,
+        hflip: bool | None = None,
         steps: int | None = None,
         target: Mapping | None = None,
     ) -> None:
-        """``steps`` and ``target``: the workload's budget and val target, as its
-        conf/task/cnn_<dataset>.yaml sets them (None: read from that file)."""
+        """``crop_pad``, ``hflip`` (augmentation), ``steps`` (the budget) and ``target``: as the
+        workload's conf/task/cnn_*.yaml sets them (None: read from that file)."""
         check_positive(width=width)
         if batch_size == 1:  # BatchNorm on the 1x1 map of the last stage: one value per channel
             raise ValueError(
@@ -60,6 +62,8 @@ class CNNTask(ImageClassification):
             data_root,
             device,
             eval_size,
+            crop_pad,
+            hflip,
         )
         w = fill(self.family, {"dataset": dataset}, steps=steps, target=target)
         self.set_budget(w["steps"], w["target"])

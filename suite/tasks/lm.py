@@ -21,9 +21,7 @@ from suite.data.batches import fixed_windows, generator, random_windows
 
 from .base import Task
 from .image import check_positive
-from .workloads import fill
-
-DEFAULT_TOKENIZER = {"tinyshakespeare": "char", "wikitext2": "bpe", "brown": "bpe"}
+from .workloads import fill, workload
 
 
 class LMTask(Task):
@@ -47,8 +45,9 @@ class LMTask(Task):
         steps: int | None = None,
         target: Mapping | None = None,
     ) -> None:
-        """``steps`` and ``target``: the workload's budget and val target, as its
-        conf/task/lm_*.yaml sets them (None: read from that file)."""
+        """``tokenizer``, ``steps`` and ``target``: as the dataset's conf/task/lm_*.yaml sets
+        them (None: read from that file). Another tokenizer than the file's is named in the
+        task's name (``lm_tinyshakespeare_bpe``); the target stays the file's."""
         if dataset not in TEXT_DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(TEXT_DATASETS)}")
         check_positive(
@@ -65,11 +64,10 @@ class LMTask(Task):
             raise ValueError(f"n_embd {n_embd} must be divisible by n_head {n_head}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.tokenizer = tokenizer or DEFAULT_TOKENIZER[dataset]
+        usual = workload("lm", dataset=dataset)[1]["tokenizer"]  # the dataset's workload's
+        self.tokenizer = tokenizer or usual
         self.dataset = dataset
-        self.name = f"lm_{dataset}" + (
-            "" if tokenizer in (None, DEFAULT_TOKENIZER[dataset]) else f"_{tokenizer}"
-        )
+        self.name = f"lm_{dataset}" + ("" if self.tokenizer == usual else f"_{self.tokenizer}")
         w = fill("lm", {"dataset": dataset}, steps=steps, target=target)
         self.set_budget(w["steps"], w["target"])
         self.device = torch.device(device)

@@ -36,11 +36,13 @@ class ViTTask(ImageClassification):
         eval_size: int | None = None,
         data_root: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
+        crop_pad: int | None = None,
+        hflip: bool | None = None,
         steps: int | None = None,
         target: Mapping | None = None,
     ) -> None:
-        """``patch_size``, ``steps`` and ``target``: as the workload's
-        conf/task/vit_<dataset>.yaml sets them (None: read from that file)."""
+        """``patch_size``, ``crop_pad``, ``hflip`` (augmentation), ``steps`` (the budget) and
+        ``target``: as the workload's conf/task/vit_*.yaml sets them (None: read from it)."""
         check_positive(embed_dim=embed_dim, depth=depth, num_heads=num_heads, patch_size=patch_size)
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
@@ -60,6 +62,8 @@ class ViTTask(ImageClassification):
             data_root,
             device,
             eval_size,
+            crop_pad,
+            hflip,
         )
         w = fill(
             self.family, {"dataset": dataset}, patch_size=patch_size, steps=steps, target=target
