@@ -16,8 +16,8 @@ From ``deepobs/pytorch/testproblems/`` (fsschneider/DeepOBS): ``fmnist_2c2d``,
 Inputs are pixels scaled to [0, 1] (torchvision's ``ToTensor``) and nothing
 else: no normalisation, no augmentation. Cross-entropy loss, no regularisation:
 a weight decay is refused. Batch 128; the default budget is DeepOBS's epochs (``epochs``
-in each problem's conf/task file) over our 50,000-image train split (390 steps per epoch, the last partial batch
-dropped as DeepOBS's ``drop_last=True`` does). DeepOBS samples its truncated
+in each problem's conf/task file) over our 50,000-image train split (390 steps per epoch,
+the last partial batch dropped as DeepOBS's ``drop_last=True`` does). DeepOBS samples its truncated
 normal with scipy from a numpy state seeded by torch; ours is
 ``nn.init.trunc_normal_``: the same distribution, other random numbers.
 """

@@ -4,9 +4,9 @@ loss, eval.
 The dataset sits on the task's device as uint8 (N, C, H, W); a batch is indexed
 from an epoch permutation of the train split, augmented (random crop with zero
 padding; left-right flips for CIFAR-10 only: ``crop_pad`` and ``hflip`` in each task
-config) and normalised with the train split's channel statistics. Evaluation covers a fixed subset of the train split
-(``train/*``), the val split (``val/*``, what targets and tuning read) and the
-official test set (``test/*``).
+config) and normalised with the train split's channel statistics. Evaluation covers a
+fixed subset of the train split (``train/*``), the val split (``val/*``, what targets and
+tuning read) and the official test set (``test/*``).
 """
 
 from __future__ import annotations

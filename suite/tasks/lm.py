@@ -64,7 +64,7 @@ class LMTask(Task):
             raise ValueError(f"n_embd {n_embd} must be divisible by n_head {n_head}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        usual = workload("lm", dataset=dataset)[1]["tokenizer"]  # the dataset's workload's
+        usual = workload("lm", dataset=dataset)[1]["tokenizer"]  # what its task config names
         self.tokenizer = tokenizer or usual
         self.dataset = dataset
         self.name = f"lm_{dataset}" + ("" if self.tokenizer == usual else f"_{self.tokenizer}")

@@ -87,7 +87,8 @@ class ToyTask(Task):
             k: (x.to(self.device), y.to(self.device)) for k, (x, y, _) in self.splits.items()
         }
         self.train_x, self.train_y = self.splits["train"]
-        # Reached within the budget by AdamW at lr 1e-2 (python -m suite.run task=toy optimizer.lr=1e-2).
+        # Reached within the budget by AdamW at lr 1e-2
+        # (python -m suite.run task=toy optimizer.lr=1e-2).
         value = round(fraction * self.bayes_acc, 3)
         self.set_budget(w["steps"], {"metric": "val/acc", "value": value, "direction": "max"})
 
