@@ -85,6 +85,14 @@ def test_task_builds_steps_and_evaluates(name, small_root):
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
+def test_val_metrics_are_what_evaluate_returns_on_val(name, small_root):
+    """A task config's target may name only these (Target.from_config refuses others)."""
+    task = make(name, small_root)
+    metrics = task.evaluate(task.build_model())
+    assert sorted(task.val_metrics) == sorted(k for k in metrics if k.startswith("val/"))
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
 def test_task_is_deterministic(name, small_root):
     task = make(name, small_root)
     a, b = task.batch(3, 5), task.batch(3, 5)

@@ -1,15 +1,17 @@
 """The Task interface: what the training loop needs from a workload.
 
 In the spirit of AlgoPerf's ``Workload``: a task owns its model, its data, its
-loss, its evaluation, its target and its default step budget. It never builds
-an optimizer. Batches are a pure function of ``(seed, step)`` so a resumed run
+loss, its evaluation, its target and its default step budget; the last two, like
+the dataset, come from the workload's ``conf/task/*.yaml`` (``workloads.py``). It never
+builds an optimizer. Batches are a pure function of ``(seed, step)`` so a resumed run
 sees exactly the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -29,14 +31,43 @@ class Target:
             return False
         return got >= self.value if self.direction == "max" else got <= self.value
 
+    @classmethod
+    def from_config(cls, cfg: Mapping, metrics: tuple[str, ...]) -> Target:
+        """A target from a task config's ``target: {metric, value, direction}``; ``metrics``
+        are the val metrics the task evaluates. A ValueError in one line names a bad value."""
+        keys = ("metric", "value", "direction")
+        if not isinstance(cfg, Mapping) or sorted(cfg) != sorted(keys):
+            raise ValueError(f"invalid task.target {cfg!r}: must set exactly {', '.join(keys)}")
+        metric, value, direction = (cfg[k] for k in keys)
+        if metric not in metrics:
+            raise ValueError(f"invalid task.target.metric {metric!r}; valid: {', '.join(metrics)}")
+        if direction not in ("max", "min"):
+            raise ValueError(f"invalid task.target.direction {direction!r}; valid: max, min")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise ValueError(f"invalid task.target.value {value!r}: must be a finite number")
+        return cls(metric, float(value), direction)
+
 
 class Task(abc.ABC):
-    """One workload. Subclasses set ``name``, ``target`` and ``default_steps``."""
+    """One workload. Subclasses set ``name``, ``val_metrics`` and, through
+    :meth:`set_budget`, ``default_steps`` and ``target``."""
 
     name: str
     target: Target
     default_steps: int
+    val_metrics: ClassVar[tuple[str, ...]]  # the val/* keys of evaluate(): what a target may read
     device: torch.device = torch.device("cpu")
+
+    def set_budget(self, steps: int, target: Mapping) -> None:
+        """The workload's default step budget and its val target, from its task config."""
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"invalid task.steps {steps!r}: must be an integer >= 1")
+        self.default_steps = steps
+        self.target = Target.from_config(target, self.val_metrics)
 
     @abc.abstractmethod
     def build_model(self) -> nn.Module:

@@ -10,22 +10,17 @@ the CIFAR ResNets of He et al. Feature maps: 32 -> 32, 16, 8, 4 (28 -> 28, 14, 7
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
 from .image import ImageClassification, check_positive
+from .workloads import fill
 
 
 class CNNTask(ImageClassification):
     family = "cnn"
-    # val/acc targets and step budgets (batch 128), measured on this CPU (results/tasks/README.md:
-    # AdamW lr 3e-3, seed 0; the budget is the run's length, the target its final val/acc
-    # rounded down). digits was measured on its old train/test split. cifar10 is NOT measured
-    # (no CIFAR-10 on the CPU machine): what small CIFAR ResNets are known to reach.
-    TARGETS = {"digits": 0.97, "mnist": 0.98, "fashion_mnist": 0.88, "cifar10": 0.88}
-    STEPS = {"digits": 300, "mnist": 800, "fashion_mnist": 800, "cifar10": 20_000}
 
     def __init__(
         self,
@@ -39,7 +34,13 @@ class CNNTask(ImageClassification):
         eval_size: int | None = None,
         data_root: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
+        crop_pad: int | None = None,
+        hflip: bool | None = None,
+        steps: int | None = None,
+        target: Mapping | None = None,
     ) -> None:
+        """``crop_pad``, ``hflip`` (augmentation), ``steps`` (the budget) and ``target``: as the
+        workload's conf/task/cnn_*.yaml sets them (None: read from that file)."""
         check_positive(width=width)
         if batch_size == 1:  # BatchNorm on the 1x1 map of the last stage: one value per channel
             raise ValueError(
@@ -61,7 +62,11 @@ class CNNTask(ImageClassification):
             data_root,
             device,
             eval_size,
+            crop_pad,
+            hflip,
         )
+        w = fill(self.family, {"dataset": dataset}, steps=steps, target=target)
+        self.set_budget(w["steps"], w["target"])
 
     def build_model(self) -> nn.Module:
         # Imported here so that importing the task (and the suite) stays fast.

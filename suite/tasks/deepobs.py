@@ -15,9 +15,9 @@ From ``deepobs/pytorch/testproblems/`` (fsschneider/DeepOBS): ``fmnist_2c2d``,
 
 Inputs are pixels scaled to [0, 1] (torchvision's ``ToTensor``) and nothing
 else: no normalisation, no augmentation. Cross-entropy loss, no regularisation:
-a weight decay is refused. Batch 128; the default budget is DeepOBS's epochs
-over our 50,000-image train split (390 steps per epoch, the last partial batch
-dropped as DeepOBS's ``drop_last=True`` does). DeepOBS samples its truncated
+a weight decay is refused. Batch 128; the default budget is DeepOBS's epochs (``epochs``
+in each problem's conf/task file) over our 50,000-image train split (390 steps per epoch,
+the last partial batch dropped as DeepOBS's ``drop_last=True`` does). DeepOBS samples its truncated
 normal with scipy from a numpy state seeded by torch; ours is
 ``nn.init.trunc_normal_``: the same distribution, other random numbers.
 """
@@ -25,15 +25,16 @@ normal with scipy from a numpy state seeded by torch; ours is
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-from .image import ImageClassification
+from .image import ImageClassification, check_positive
+from .workloads import fill
 
 ARCHS = ("2c2d", "mlp")
 SHORT = {"fashion_mnist": "fmnist", "mnist": "mnist"}
-EPOCHS = {"2c2d": 100, "mlp": 100}  # DeepOBS's default num_epochs for these problems
 
 
 def _trunc_normal_(w: torch.Tensor, std: float) -> None:
@@ -79,18 +80,10 @@ def net_mlp(num_outputs: int = 10) -> nn.Sequential:
 
 
 NETS = {"2c2d": net_2c2d, "mlp": net_mlp}
-# val/acc to reach per problem, measured here at 3 epochs (results/tasks/README.md):
-# fmnist_2c2d by AlgoPerf's rule over the DeepOBS runs (best over SGD / Momentum / Adam of the
-# median over 3 seeds of the best val/acc: Momentum, 0.8911); the others from one Adam run
-# (lr 2.5e-4, seed 0), its final val/acc rounded down.
-TARGETS = {"fmnist_2c2d": 0.89, "mnist_2c2d": 0.98, "fmnist_mlp": 0.85, "mnist_mlp": 0.95}
 
 
 class DeepOBSTask(ImageClassification):
     family = "deepobs"
-    # Per problem, not per dataset: the base class's tables are overridden in __init__.
-    TARGETS = dict.fromkeys(SHORT, 0.0)
-    STEPS = dict.fromkeys(SHORT, 1)
 
     def __init__(
         self,
@@ -102,7 +95,11 @@ class DeepOBSTask(ImageClassification):
         eval_size: int | None = None,
         data_root: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
+        epochs: int | None = None,
+        target: Mapping | None = None,
     ) -> None:
+        """``epochs`` (the budget: epochs x batches per epoch) and ``target``: as the
+        problem's conf/task file sets them (None: read from that file)."""
         if dataset not in SHORT:
             raise ValueError(f"unknown DeepOBS dataset {dataset!r}; valid: {', '.join(SHORT)}")
         if arch not in ARCHS:
@@ -119,8 +116,9 @@ class DeepOBSTask(ImageClassification):
             eval_size,
         )
         self.name = f"{SHORT[dataset]}_{arch}"
-        self.target = type(self.target)("val/acc", TARGETS[self.name], "max")
-        self.default_steps = EPOCHS[arch] * (len(self.data.train_x) // batch_size)
+        w = fill(self.family, {"dataset": dataset, "arch": arch}, epochs=epochs, target=target)
+        check_positive(epochs=w["epochs"])
+        self.set_budget(w["epochs"] * (len(self.data.train_x) // batch_size), w["target"])
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return x.float() / 255  # ToTensor: pixels in [0, 1], nothing else

@@ -3,10 +3,10 @@ loss, eval.
 
 The dataset sits on the task's device as uint8 (N, C, H, W); a batch is indexed
 from an epoch permutation of the train split, augmented (random crop with zero
-padding; left-right flips for CIFAR-10 only) and normalised with the train
-split's channel statistics. Evaluation covers a fixed subset of the train split
-(``train/*``), the val split (``val/*``, what targets and tuning read) and the
-official test set (``test/*``).
+padding; left-right flips for CIFAR-10 only: ``crop_pad`` and ``hflip`` in each task
+config) and normalised with the train split's channel statistics. Evaluation covers a
+fixed subset of the train split (``train/*``), the val split (``val/*``, what targets and
+tuning read) and the official test set (``test/*``).
 """
 
 from __future__ import annotations
@@ -20,11 +20,8 @@ from torch import nn
 from suite.data import IMAGE_DATASETS, load_images
 from suite.data.batches import epoch_indices, generator, random_crop, random_hflip
 
-from .base import Target, Task
-
-# Crop padding and flips per dataset: digits stay as they are (8x8 leaves no room).
-CROP_PAD = {"digits": 0, "mnist": 2, "fashion_mnist": 2, "cifar10": 4}
-HFLIP = {"digits": False, "mnist": False, "fashion_mnist": False, "cifar10": True}
+from .base import Task
+from .workloads import fill
 
 
 def check_positive(**values: int | None) -> None:
@@ -40,11 +37,11 @@ def strided(n: int, k: int, device: torch.device) -> torch.Tensor:
 
 
 class ImageClassification(Task):
-    """Base of the image tasks; subclasses set family, TARGETS, STEPS and build_model."""
+    """Base of the image tasks; subclasses set family and build_model, and call set_budget
+    with their workload's budget and target (its conf/task file)."""
 
     family: str
-    TARGETS: dict[str, float]  # dataset -> val/acc to reach
-    STEPS: dict[str, int]  # dataset -> default step budget
+    val_metrics = ("val/loss", "val/acc")
 
     def __init__(
         self,
@@ -56,7 +53,12 @@ class ImageClassification(Task):
         data_root: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
         eval_size: int | None = None,
+        crop_pad: int | None = None,
+        hflip: bool | None = None,
     ) -> None:
+        """With ``augment``: random crops of the image zero-padded by ``crop_pad`` pixels and,
+        if ``hflip``, left-right flips, as the workload's conf/task file sets them (None: read
+        from that file); without: neither."""
         if dataset not in IMAGE_DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(IMAGE_DATASETS)}")
         check_positive(
@@ -67,8 +69,6 @@ class ImageClassification(Task):
         )
         self.dataset = dataset
         self.name = f"{self.family}_{dataset}"
-        self.target = Target("val/acc", self.TARGETS[dataset], "max")
-        self.default_steps = self.STEPS[dataset]
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
@@ -78,8 +78,14 @@ class ImageClassification(Task):
             raise ValueError(
                 f"batch_size {batch_size} exceeds the {n} training images of {dataset}"
             )
-        self.crop_pad = CROP_PAD[dataset] if augment else 0
-        self.hflip = HFLIP[dataset] and augment
+        self.crop_pad, self.hflip = 0, False
+        if augment:
+            w = fill(self.family, {"dataset": dataset}, crop_pad=crop_pad, hflip=hflip)
+            if type(w["crop_pad"]) is not int or w["crop_pad"] < 0:
+                raise ValueError(f"crop_pad must be an integer >= 0, got {w['crop_pad']!r}")
+            if type(w["hflip"]) is not bool:
+                raise ValueError(f"hflip must be true or false, got {w['hflip']!r}")
+            self.crop_pad, self.hflip = w["crop_pad"], w["hflip"]
         shape = (1, -1, 1, 1)
         self.mean = torch.tensor(self.data.mean, device=self.device).view(shape)
         self.std = torch.tensor(self.data.std, device=self.device).view(shape)

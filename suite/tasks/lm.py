@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -18,19 +19,13 @@ from torch import nn
 from suite.data import TEXT_DATASETS, load_text
 from suite.data.batches import fixed_windows, generator, random_windows
 
-from .base import Target, Task
+from .base import Task
 from .image import check_positive
-
-DEFAULT_TOKENIZER = {"tinyshakespeare": "char", "wikitext2": "bpe", "brown": "bpe"}
+from .workloads import fill, workload
 
 
 class LMTask(Task):
-    # val/loss targets (nats per token) and step budgets, measured on this CPU
-    # (results/tasks/README.md). tinyshakespeare (char): AdamW lr 2e-3, 1000 steps, final
-    # val/loss 1.788 rounded up; brown (BPE 4096): AdamW lr 2e-3, 1500 steps, final val/loss
-    # 4.713 rounded up; wikitext2 is NOT measured (no data on the CPU machine): a placeholder.
-    TARGETS = {"tinyshakespeare": 1.79, "wikitext2": 5.5, "brown": 4.72}
-    STEPS = {"tinyshakespeare": 1000, "wikitext2": 5000, "brown": 1500}
+    val_metrics = ("val/loss", "val/ppl", "val/bpc")
 
     def __init__(
         self,
@@ -47,7 +42,12 @@ class LMTask(Task):
         eval_batch_size: int = 100,
         data_root: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
+        steps: int | None = None,
+        target: Mapping | None = None,
     ) -> None:
+        """``tokenizer``, ``steps`` and ``target``: as the dataset's conf/task/lm_*.yaml sets
+        them (None: read from that file). Another tokenizer than the file's is named in the
+        task's name (``lm_tinyshakespeare_bpe``); the target stays the file's."""
         if dataset not in TEXT_DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(TEXT_DATASETS)}")
         check_positive(
@@ -64,13 +64,12 @@ class LMTask(Task):
             raise ValueError(f"n_embd {n_embd} must be divisible by n_head {n_head}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.tokenizer = tokenizer or DEFAULT_TOKENIZER[dataset]
+        usual = workload("lm", dataset=dataset)[1]["tokenizer"]  # what its task config names
+        self.tokenizer = tokenizer or usual
         self.dataset = dataset
-        self.name = f"lm_{dataset}" + (
-            "" if tokenizer in (None, DEFAULT_TOKENIZER[dataset]) else f"_{tokenizer}"
-        )
-        self.target = Target("val/loss", self.TARGETS[dataset], "min")
-        self.default_steps = self.STEPS[dataset]
+        self.name = f"lm_{dataset}" + ("" if self.tokenizer == usual else f"_{self.tokenizer}")
+        w = fill("lm", {"dataset": dataset}, steps=steps, target=target)
+        self.set_budget(w["steps"], w["target"])
         self.device = torch.device(device)
         self.n_layer, self.n_head, self.n_embd = n_layer, n_head, n_embd
         self.block_size, self.dropout, self.batch_size = block_size, float(dropout), batch_size

@@ -1,29 +1,24 @@
 """A small Vision Transformer (timm) for 8x8 to 32x32 images.
 
 Patches of 4x4 for 28/32 px images (7x7 or 8x8 tokens) and 2x2 for the 8x8
-digits (4x4 tokens); mean-pooled tokens (no class token) feed the classifier.
+digits (4x4 tokens), as each conf/task/vit_*.yaml sets ``patch_size``; mean-pooled
+tokens (no class token) feed the classifier.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 
 from .image import ImageClassification, check_positive
-
-PATCH = {"digits": 2, "mnist": 4, "fashion_mnist": 4, "cifar10": 4}
+from .workloads import fill
 
 
 class ViTTask(ImageClassification):
     family = "vit"
-    # val/acc targets and step budgets (batch 128), measured on this CPU (results/tasks/README.md:
-    # AdamW lr 2e-3, seed 0; the budget is the run's length, the target its final val/acc
-    # rounded down). digits was measured on its old train/test split. cifar10 is NOT measured
-    # (no CIFAR-10 on the CPU machine): what small ViTs trained from scratch are known to reach.
-    TARGETS = {"digits": 0.95, "mnist": 0.84, "fashion_mnist": 0.77, "cifar10": 0.75}
-    STEPS = {"digits": 600, "mnist": 800, "fashion_mnist": 800, "cifar10": 30_000}
 
     def __init__(
         self,
@@ -41,7 +36,13 @@ class ViTTask(ImageClassification):
         eval_size: int | None = None,
         data_root: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
+        crop_pad: int | None = None,
+        hflip: bool | None = None,
+        steps: int | None = None,
+        target: Mapping | None = None,
     ) -> None:
+        """``patch_size``, ``crop_pad``, ``hflip`` (augmentation), ``steps`` (the budget) and
+        ``target``: as the workload's conf/task/vit_*.yaml sets them (None: read from it)."""
         check_positive(embed_dim=embed_dim, depth=depth, num_heads=num_heads, patch_size=patch_size)
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
@@ -61,8 +62,15 @@ class ViTTask(ImageClassification):
             data_root,
             device,
             eval_size,
+            crop_pad,
+            hflip,
         )
-        self.patch_size = patch_size or PATCH[dataset]
+        w = fill(
+            self.family, {"dataset": dataset}, patch_size=patch_size, steps=steps, target=target
+        )
+        check_positive(patch_size=w["patch_size"])
+        self.patch_size = w["patch_size"]
+        self.set_budget(w["steps"], w["target"])
         if self.data.size % self.patch_size:
             raise ValueError(
                 f"patch_size {self.patch_size} must divide the image size {self.data.size}"
