@@ -16,6 +16,7 @@ from suite.data import DatasetError, DatasetSpec, FileSpec, brown, catalog, ensu
 from suite.data.batches import epoch_indices
 from suite.data.root import resolve_root
 from suite.data.splits import SPLIT_SEED, holdout, nanogpt_split
+from suite.runner.schema import fixed_hparams_problem
 from suite.tasks import build_task
 from suite.tasks.deepobs import net_2c2d, net_mlp
 
@@ -224,9 +225,10 @@ def test_deepobs_task_is_unregularized_and_unnormalised():
     # pixels / 255 and nothing else: no normalisation, no augmentation
     assert torch.equal(x, task.data.train_x[idx].float() / 255)
     assert torch.equal(y, task.data.train_y[idx])
-    task.check_hparams({"lr": 0.1, "weight_decay": 0.0})
-    with pytest.raises(ValueError, match="weight_decay must be 0, got 0.01"):
-        task.check_hparams({"lr": 0.1, "weight_decay": 0.01})
+    fixed = task.fixed_hparams
+    assert fixed_hparams_problem(task.name, fixed, {"lr": 0.1, "weight_decay": 0.0}) is None
+    problem = fixed_hparams_problem(task.name, fixed, {"lr": 0.1, "weight_decay": 0.01})
+    assert "weight_decay must be 0, got 0.01" in problem
 
 
 def test_eval_size_evaluates_a_fixed_subset_of_val_and_test():

@@ -251,8 +251,9 @@ def fixed_hparams_problem(task_name: str, fixed: dict, hparams: dict) -> str | N
         got = hparams.get(key) or 0.0
         if got != value:
             return (
-                f"{task_name} fixes optimizer.{key} = {value:g} (got {got:g}): its definition "
-                f"rules out tuning it; pass optimizer.{key}={value:g}"
+                f"task {task_name} fixes optimizer.{key}: {key} must be {value:g}, got {got:g} "
+                f"(the task's definition, e.g. DeepOBS's unregularized problems); "
+                f"pass optimizer.{key}={value:g}"
             )
     return None
 

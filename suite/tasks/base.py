@@ -95,13 +95,9 @@ class Task(abc.ABC):
 
     # Optimizer hyperparameters this task's definition fixes, e.g. DeepOBS's unregularized
     # problems: {"weight_decay": 0.0}. Runs must match them; tuning leaves them out of the
-    # search space and passes them as they are (suite/tune/study.py).
+    # search space and passes them as they are (suite/tune/study.py); the run's checking
+    # pass refuses others (suite/runner/schema.py).
     fixed_hparams: ClassVar[dict[str, float]] = {}
-
-    def check_hparams(self, hparams: dict) -> None:
-        """Refuse optimizer hyperparameters this task's definition rules out (ValueError).
-        Every hyperparameter is allowed unless a task says otherwise (``fixed_hparams``)."""
-        return None
 
     def decays(self, name: str, param: nn.Parameter) -> bool:
         """Whether weight decay applies: not to biases, norms or other 1-d params."""

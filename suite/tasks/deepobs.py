@@ -125,13 +125,5 @@ class DeepOBSTask(ImageClassification):
 
     fixed_hparams = {"weight_decay": 0.0}  # unregularized: tuning searches without it
 
-    def check_hparams(self, hparams: dict) -> None:
-        wd = hparams.get("weight_decay") or 0.0
-        if wd:
-            raise ValueError(
-                f"{self.name} is unregularized (DeepOBS): weight_decay must be 0, got {wd}; "
-                "pass optimizer.weight_decay=0"
-            )
-
     def build_model(self) -> nn.Module:
         return NETS[self.arch](self.num_classes).to(self.device)
