@@ -7,7 +7,8 @@ committed hyperparameters, rerun at the same seeds in this invocation (candidate
 candidate, ...; :mod:`suite.tune.control`), so that seconds and step-time ratios come from
 comparable runs. Then it writes the leaderboard against the baselines into DIR
 (``report.md``) and one verdict line per workload against the reference (``verdicts.md``:
-paired by seed with the committed reruns, Holm, TOST, reach; seconds from the control).
+paired by seed with the control, Holm, TOST, reach, seconds; the committed reruns are
+compared with the control in a note, which shows a stale baseline).
 The committed targets are used as they are.
 """
 
@@ -121,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                 + ("" if k == n else " (the baselines may be stale: compare with care)")
             )
         try:
-            lines = workload_verdicts(
+            lines = workload_verdicts(  # paired with the control: same code, seeds, stretch
                 a.out / "studies",
-                a.baselines,
+                a.out / "control",
                 a.baselines / "targets.json",
                 a.optimizer,
                 reference,
