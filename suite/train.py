@@ -6,15 +6,16 @@
               `checkpoint_every`; a non-finite loss stops the run at once.
 
 The loop never knows which optimizer family it drives: it receives a callable
-that turns param groups into an optimizer. Everything it measures goes to the
-run record through ``recorder`` (see suite/record.py) and to any mirrors
-(W&B) through ``log``.
+that turns param groups into an optimizer. What it keeps and writes (the checkpointed
+track, ``metrics.jsonl`` events, evaluations, checkpoints, the measured summary fields)
+goes through a ``LoopRecord`` (suite/runner/loop_record.py), and to any mirrors (W&B)
+through ``log``; what it saw at a non-finite loss, through a ``Divergence``
+(suite/runner/diagnose.py).
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -25,17 +26,15 @@ from typing import Any
 
 import torch
 
-from suite.optim.entry import describe, eval_mode, needs_closure, train_mode
+from suite.optim.entry import needs_closure, train_mode
 from suite.optim.roles import with_roles
-from suite.optim.state import state_bytes, tensor_bytes
-from suite.record import append_jsonl
-from suite.runner import checkpoint
 from suite.runner.checkpoint import seed_everything
-from suite.runner.diagnose import checklist, first_nonfinite, zero_second_moments
+from suite.runner.diagnose import Divergence, divergence_fields
 from suite.runner.distributed import SINGLE, Dist
 from suite.runner.faults import maybe_kill, maybe_poison
-from suite.runner.peak_memory import peak_memory, reset_peak_memory
-from suite.runner.telemetry import Telemetry, flat
+from suite.runner.loop_record import LoopRecord
+from suite.runner.peak_memory import reset_peak_memory
+from suite.runner.telemetry import Telemetry
 from suite.tasks.base import Task
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -72,6 +71,12 @@ class LoopConfig:
         if self.grad_clip is not None and not (self.grad_clip > 0):
             raise ValueError(f"invalid grad_clip: {self.grad_clip} (must be > 0 or null)")
 
+    @property
+    def early_steps(self) -> int:
+        """The first tenth of the run, at least 10 steps: the divergence checklist reads the
+        telemetry of these steps (a large update/weight ratio there points at the lr)."""
+        return max(10, self.steps // 10)
+
 
 def lr_factor(step: int, cfg: LoopConfig) -> float:
     """Multiplier of the peak lr at ``step``: linear warmup, then constant or cosine decay."""
@@ -100,74 +105,40 @@ def train(
 
     Under data parallelism (``dist.world > 1``) every rank trains on its slice of the
     global batch and only rank 0 writes metrics, evaluations and checkpoints."""
-    run_dir = Path(run_dir)
-    metrics_path, ckpt_path = run_dir / "metrics.jsonl", run_dir / "checkpoint.pt"
-    device = task.device
 
     # --- build: the model's init depends only on the seed ---
-    reset_peak_memory(device)  # before the model: the CPU peak is measured above this baseline
+    reset_peak_memory(task.device)  # before the model: the CPU peak is measured above this baseline
     seed_everything(cfg.seed)
-    model = task.build_model().to(device)
+    model = task.build_model().to(task.device)
     optimizer = make_optimizer(with_roles(model, task.param_groups(model, weight_decay)))
     train_mode(optimizer)  # optimizers with modes (Schedule-Free) start in training mode
-    telemetry = Telemetry(model, optimizer, cfg.telemetry_every)
+    telemetry = Telemetry(model, optimizer, cfg.telemetry_every, early_steps=cfg.early_steps)
     closure_needed = needs_closure(optimizer)
-    # DDP all-reduces (averages) gradients in backward; `model` stays the bare module for
-    # evaluation and checkpoints.
+    # DDP averages gradients in backward; `model` stays the bare module (eval, checkpoints).
     ddp = torch.nn.parallel.DistributedDataParallel(model) if dist.world > 1 else model
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
     amp_dtype = AMP_DTYPES.get(cfg.amp)
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
+    scaler = torch.amp.GradScaler(task.device.type, enabled=cfg.amp == "fp16")
     params = [p for g in optimizer.param_groups for p in g["params"]]
     parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
 
     # --- what the loop tracks; all of it is checkpointed so a resume continues exactly ---
-    track = new_track()
-    if cfg.resume and ckpt_path.exists():
-        track = checkpoint.restore(ckpt_path, parts, device)
-        if dist.main:
-            checkpoint.trim_metrics(metrics_path, track["step"], log)
-    elif metrics_path.exists() and dist.main:
-        metrics_path.unlink()  # a fresh start in a reopened folder (resume=true, no checkpoint)
-
-    def save() -> None:
-        if dist.main:
-            checkpoint.save(ckpt_path, parts, track)
-
-    def record(event: dict) -> None:  # rank 0 writes; the mirrors get the same event
-        if dist.main:
-            append_jsonl(metrics_path, event)
-            log(flat(event) if event["event"] == "telemetry" else event)
-
-    def evaluate(step: int) -> dict[str, float]:
-        if not dist.main:  # rank 0 evaluates; the others go on and wait in the next all-reduce
-            return {}
-        with eval_mode(optimizer):  # Schedule-Free evaluates its averaged weights
-            metrics = task.evaluate(model)
-        event = {"event": "eval", "step": step, "elapsed_s": track["train_seconds"], **metrics}
-        record(event)
-        track["evals"].append(event)
-        if track["steps_to_target"] is None and task.target.reached(metrics):
-            track["steps_to_target"], track["seconds_to_target"] = step, track["train_seconds"]
-        return metrics
-
-    early_telemetry: list[dict] = []  # for the diagnosis of a run that diverges early
-    status, diverged_at, diverged_layer, zero_v, window = "ok", None, None, None, track["window"]
+    run = LoopRecord(task, Path(run_dir), parts, resume=cfg.resume, dist=dist, log=log)
+    status, divergence = "ok", None
     model.train()
     # Batches are a function of (seed, step): a resumed run sees the batches it would have seen.
-    batches = task.train_batches(cfg.seed, start_step=track["step"])
-    for step in range(track["step"], cfg.steps):
+    batches = task.train_batches(cfg.seed, start_step=run.track["step"])
+    for step in range(run.track["step"], cfg.steps):
         maybe_poison(model, step)  # fault injection (OPTBENCH_NAN_AT); a no-op unless set
         t0 = time.perf_counter()
         batch = dist.shard(next(batches))
-        with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
+        with autocast(task.device, amp_dtype):
             loss = task.loss(ddp, batch)
         # One sync per step, needed to stop a diverged run at once (on every rank together).
         loss_value = dist.mean(loss.detach()).item()
         if not math.isfinite(loss_value):  # stop before the bad step touches the state
-            status, diverged_at = "diverged", step
-            diverged_layer = first_nonfinite(model, task, batch, amp_dtype=amp_dtype)
-            zero_v = zero_second_moments(optimizer)  # 8-bit state that lost v
+            status = "diverged"
+            divergence = Divergence.seen(step, model, task, batch, optimizer, amp_dtype)
             break
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -186,120 +157,48 @@ def train(
             scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        if device.type == "cuda":  # the step time must include the queued kernels
+        if task.device.type == "cuda":  # the step time must include the queued kernels
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
         if observe:  # its cost is reported apart, not in the step time
-            event = telemetry.after_step(step + 1)
+            run.record(telemetry.after_step(step + 1))
             dt -= telemetry.before_cost
-            if step < max(10, cfg.steps // 10):
-                early_telemetry.append(event)
-            record(event)
-
-        track["step"] = step + 1
-        track["train_seconds"] += dt
-        track["step_times"].append(dt)
-        track["losses"].append(loss_value)
-        window.append(loss_value)
+        run.step_done(step + 1, loss_value, dt)
         progress(step + 1, loss_value)
-        if logging_now:  # the mean over the window, not one noisy batch
-            step_time = statistics.median(track["step_times"][-len(window) :])
-            record(train_event(step + 1, statistics.fmean(window), lr, grad_norm, step_time))
-            window.clear()
+        if logging_now:  # the mean loss since the last train event, not one noisy batch
+            run.train_event(lr, grad_norm)
         if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 != cfg.steps:
-            evaluate(step + 1)
+            run.evaluate(step + 1)  # the last step's evaluation is the final one, below
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
-            save()
+            run.save()
         maybe_kill("step", step + 1)
         if stop():  # SIGINT/SIGTERM/preemption (suite.runner.interrupt): resumable from here
             if cfg.checkpoint_every:
-                save()
+                run.save()
             status = "interrupted"
             break
 
-    final = evaluate(track["step"]) if status == "ok" else {}
+    final = run.evaluate(run.track["step"]) if status == "ok" else {}
     if status == "ok" and cfg.checkpoint_every:
-        save()
-    diagnosis = (
-        checklist(track["losses"], diverged_at, cfg.steps, cfg.amp, early_telemetry, zero_v)
-        if diverged_at is not None
-        else None
-    )
+        run.save()
     return {
         "status": status,
-        **measured(task, track, final, optimizer, params, telemetry, cfg.log_every),
-        "diverged_at_step": diverged_at,
-        "diverged_layer": diverged_layer,
-        "diagnosis": diagnosis,
-        "train_seconds": track["train_seconds"],
+        **run.measured(final, params, telemetry, cfg.log_every),
+        **divergence_fields(divergence, run.track["losses"], cfg.steps, cfg.amp, telemetry.early),
+        "train_seconds": run.track["train_seconds"],
     }
 
 
-def new_track() -> dict[str, Any]:
-    """The loop's state besides model and optimizer (a checkpoint saves it as is)."""
-    return {
-        "step": 0,
-        "train_seconds": 0.0,
-        "losses": [],
-        "step_times": [],
-        "evals": [],
-        "steps_to_target": None,
-        "seconds_to_target": None,
-        "window": [],  # losses since the last train event
-    }
-
-
-def train_event(step: int, loss: float, lr: float, grad_norm, step_time_s: float) -> dict:
-    return {
-        "event": "train",
-        "step": step,
-        "loss": loss,
-        "lr": lr,
-        "grad_norm": grad_norm,
-        "step_time_s": step_time_s,
-    }
-
-
-def measured(task, track: dict, final: dict, optimizer, params, telemetry, log_every: int) -> dict:
-    """The summary fields measured at the end of the loop (see suite.record.Summary)."""
-    tail = track["losses"][-max(1, log_every) :]
-    times = track["step_times"]
-    return {
-        "steps": track["step"],
-        "final": final,
-        "best": _best(track["evals"], task),
-        "final_train_loss": statistics.fmean(tail) if tail else None,
-        "steps_to_target": track["steps_to_target"],
-        "seconds_to_target": track["seconds_to_target"],
-        "n_params": sum(p.numel() for p in params),
-        "optimizer_state_bytes": state_bytes(optimizer),
-        "tensor_bytes": tensor_bytes(params, optimizer),
-        **describe(optimizer),  # the class built and the state precision, measured
-        "telemetry": telemetry.summary(times),
-        **peak_memory(task.device),
-        "median_step_time_s": statistics.median(times) if times else None,
-    }
+def autocast(device: torch.device, amp_dtype: torch.dtype | None):
+    """Mixed precision in ``amp_dtype`` on ``device``; full precision when None."""
+    return torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext()
 
 
 def _reevaluate(task: Task, model, batch, optimizer, amp_dtype) -> torch.Tensor:
     """The closure an LBFGS-style optimizer calls: loss and gradients on the same batch."""
     with torch.enable_grad():
         optimizer.zero_grad(set_to_none=True)
-        autocast = torch.autocast(task.device.type, dtype=amp_dtype) if amp_dtype else None
-        with autocast or nullcontext():
+        with autocast(task.device, amp_dtype):
             loss = task.loss(model, batch)
         loss.backward()
     return loss
-
-
-def _best(evals: list[dict], task: Task) -> dict[str, float]:
-    """Best value of each metric over evaluations: max for accuracies, min for losses."""
-    best: dict[str, float] = {}
-    for event in evals:
-        for key, value in event.items():
-            if key in ("event", "step", "elapsed_s") or not isinstance(value, (int, float)):
-                continue
-            higher_better = not any(w in key for w in ("loss", "ppl", "bpc", "error"))
-            if key not in best or (value > best[key] if higher_better else value < best[key]):
-                best[key] = value
-    return best

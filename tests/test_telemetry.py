@@ -157,3 +157,16 @@ def test_the_adam_weight_decay_hint_is_added_by_the_runner_not_the_loop():
     fp16 = "non-finite under fp16: use a GradScaler (on by default) or amp=bf16, or lower lr"
     assert with_family_hint(fp16, "adam", 0.1) == fp16  # not an lr/decay cause
     assert with_family_hint(None, "adam", 0.1) is None
+
+
+def test_only_the_early_events_are_kept_for_the_checklist():
+    model = nn.Linear(4, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    telemetry = Telemetry(model, opt, every=1, early_steps=2)
+    for step in (1, 2, 3):
+        model.weight.grad, model.bias.grad = torch.ones(3, 4), torch.ones(3)
+        telemetry.before_step()
+        opt.step()
+        telemetry.after_step(step)
+    assert [e["step"] for e in telemetry.early] == [1, 2]
+    assert len(telemetry.costs) == 3

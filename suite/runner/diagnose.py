@@ -19,6 +19,8 @@ its class name (the toy task's model is a bare ``Linear``).
 It never raises: a diagnostic must not turn a diverged run into a failed one.
 
 ``checklist(...)`` turns what the loop saw into one line of advice for the record.
+The loop keeps what it saw at that step in a :class:`Divergence`; :func:`divergence_fields`
+turns it into the summary's ``diverged_at_step``, ``diverged_layer`` and ``diagnosis``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -179,6 +182,48 @@ def checklist(
     if early or rising:
         return "loss blew up early or kept rising: lower lr 2-10x or add warmup"
     return "non-finite loss late in training: add grad_clip=1.0 or lower lr"
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """What the loop saw at the step whose loss went non-finite, before that step touched
+    the state: the module that first went non-finite and any 8-bit state that lost v."""
+
+    step: int
+    layer: str | None
+    zero_v: dict[str, Any] | None
+
+    @classmethod
+    def seen(
+        cls,
+        step: int,
+        model: nn.Module,
+        task: Task,
+        batch: Any,
+        optimizer: torch.optim.Optimizer,
+        amp_dtype: torch.dtype | None = None,
+    ) -> Divergence:
+        layer = first_nonfinite(model, task, batch, amp_dtype=amp_dtype)
+        return cls(step, layer, zero_second_moments(optimizer))
+
+
+def divergence_fields(
+    divergence: Divergence | None,
+    loss_history: list[float],
+    steps: int,
+    amp: str | None,
+    telemetry: list[dict] = (),
+) -> dict[str, Any]:
+    """The summary's ``diverged_at_step``, ``diverged_layer`` and ``diagnosis`` (the
+    :func:`checklist` line); all None for a run that did not diverge."""
+    if divergence is None:
+        return {"diverged_at_step": None, "diverged_layer": None, "diagnosis": None}
+    diagnosis = checklist(loss_history, divergence.step, steps, amp, telemetry, divergence.zero_v)
+    return {
+        "diverged_at_step": divergence.step,
+        "diverged_layer": divergence.layer,
+        "diagnosis": diagnosis,
+    }
 
 
 # Causes that point away from lr and weight decay: no optimizer hint is added to them.

@@ -99,12 +99,21 @@ def quantiles(x: torch.Tensor) -> list[float]:
 
 class Telemetry:
     """Call :meth:`before_step` and :meth:`after_step` around ``optimizer.step()`` on the
-    steps :meth:`due` names; :meth:`after_step` returns the event."""
+    steps :meth:`due` names; :meth:`after_step` returns the event. The events of steps up
+    to ``early_steps`` are also kept in :attr:`early`, for the diagnosis of a run that
+    diverges early (see suite.runner.diagnose.checklist)."""
 
-    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, every: int):
-        self.every, self.optimizer = every, optimizer
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        every: int,
+        early_steps: int = 0,
+    ):
+        self.every, self.optimizer, self.early_steps = every, optimizer, early_steps
         self.names = {id(p): n for n, p in model.named_parameters()}
         self.costs: list[float] = []
+        self.early: list[dict] = []
         self._before: dict[int, torch.Tensor] = {}
         self.before_cost = 0.0
 
@@ -144,7 +153,10 @@ class Telemetry:
         self._before = {}
         cost = self.before_cost + time.perf_counter() - t0
         self.costs.append(cost)
-        return {"event": "telemetry", "step": step, "cost_s": cost, "layers": layers}
+        event = {"event": "telemetry", "step": step, "cost_s": cost, "layers": layers}
+        if step <= self.early_steps:
+            self.early.append(event)
+        return event
 
     def summary(self, step_times: list[float]) -> dict[str, Any] | None:
         """Its cost beside the step time of the same run (None when telemetry is off)."""
