@@ -208,13 +208,12 @@ def append_jsonl(path: Path, event: dict) -> None:
         size = os.fstat(fd).st_size
         try:
             written = os.write(fd, line)
-        except OSError:
+            if written != len(line):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            os.fsync(fd)
+        except OSError as e:  # os.write and fsync name no file: the error line must say which
             os.ftruncate(fd, size)
-            raise
-        if written != len(line):
-            os.ftruncate(fd, size)
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        os.fsync(fd)
+            raise OSError(e.errno, e.strerror, str(path)) from e
     finally:
         os.close(fd)
 
