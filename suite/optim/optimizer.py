@@ -7,12 +7,14 @@
   :mod:`suite.optim._compat`), and runs ``step`` as torch's optimizers do: the closure
   under ``enable_grad``, then :meth:`Optimizer._step_group` once per parameter group.
   A family implements ``_validate`` (one group's values) and ``_step_group`` (gather the
-  group's tensors, initialise missing state, call its functional core: the pure one, or
-  the fused one of :mod:`suite.optim.kernels` when built with ``fused=True``).
+  group's tensors, initialise missing state, call :meth:`Optimizer._update`), and names
+  its two functional cores: ``_core``, the pure one, and ``_fused_core``, the fused one of
+  :mod:`suite.optim.kernels` that runs when built with ``fused=True``.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -54,6 +56,11 @@ class Optimizer(torch.optim.Optimizer):
     # foreach); True, the fused one (C++ on the CPU, Triton on a GPU, the pure core for
     # the tensors neither takes). Set by the constructor's ``fused`` flag.
     fused = False
+    # The functional cores that step a group, with the same arguments, as
+    # "module:function": ``_core`` the pure one, ``_fused_core`` the fused one (imported
+    # on first use: its module imports the family's, and Triton stays optional).
+    _core: str
+    _fused_core: str
 
     def __init__(self, params: Any, defaults: dict, fused: bool | None = None) -> None:
         self._validate(defaults)
@@ -72,6 +79,11 @@ class Optimizer(torch.optim.Optimizer):
     def _step_group(self, group: dict) -> None:
         """Update the parameters of ``group`` that have a gradient."""
         raise NotImplementedError
+
+    def _update(self, *args: Any, **kwargs: Any) -> None:
+        """Step a group through the functional core of this optimizer's path."""
+        module, name = (self._fused_core if self.fused else self._core).split(":")
+        getattr(importlib.import_module(module), name)(*args, **kwargs)
 
     def __setstate__(self, state: dict) -> None:  # load_state_dict, unpickling, deepcopy
         super().__setstate__(state)
