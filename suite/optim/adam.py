@@ -41,7 +41,7 @@ from torch import Tensor
 
 from suite.optim.adam_paths import decay_and_moments_, foreach_adam, single_tensor_adam
 from suite.optim.hparams import AdamHparams
-from suite.optim.optimizer import Optimizer, check, dense_real
+from suite.optim.optimizer import Optimizer, check, dense_real, with_defaults
 
 __all__ = ["Adam", "AdamW", "adam", "rsqrt_adam_"]
 
@@ -147,31 +147,7 @@ class AdamW(Adam):
     defaults to 1e-2 as in torch. Arguments as :class:`Adam`."""
 
     decoupled = True
-
-    def __init__(
-        self,
-        params: Any,
-        lr: float | Tensor = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        amsgrad: bool = False,
-        *,
-        maximize: bool = False,
-        foreach: bool = True,
-        fused: bool | None = None,
-    ) -> None:
-        super().__init__(
-            params,
-            lr,
-            betas,
-            eps,
-            weight_decay,
-            amsgrad,
-            maximize=maximize,
-            foreach=foreach,
-            fused=fused,
-        )
+    __init__ = with_defaults(Adam.__init__, weight_decay=1e-2)
 
 
 def adam(

@@ -53,7 +53,7 @@ from torch import Tensor
 
 from suite.optim.adam import _validate, rsqrt_adam_
 from suite.optim.hparams import AdamHparams
-from suite.optim.optimizer import Optimizer, dense_real
+from suite.optim.optimizer import Optimizer, dense_real, with_defaults
 from suite.optim.quant import BLOCKSIZE, dequantize_blockwise, dynamic_map, num_blocks, quantize_
 from suite.optim.verbatim import load_state_verbatim
 
@@ -175,29 +175,7 @@ class AdamW8bit(Adam8bit):
     ``weight_decay`` defaults to 1e-2 as in torch. Arguments as :class:`Adam8bit`."""
 
     decoupled = True
-
-    def __init__(
-        self,
-        params: Any,
-        lr: float | Tensor = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        *,
-        maximize: bool = False,
-        min_8bit_size: int = 4096,
-        fused: bool | None = None,
-    ) -> None:
-        super().__init__(
-            params,
-            lr,
-            betas,
-            eps,
-            weight_decay,
-            maximize=maximize,
-            min_8bit_size=min_8bit_size,
-            fused=fused,
-        )
+    __init__ = with_defaults(Adam8bit.__init__, weight_decay=1e-2)
 
 
 # ------------------------------------------------------------------ functional core

@@ -2,6 +2,8 @@
 
 - :func:`as_float` and :func:`check`: a hyperparameter as a Python float, refused in one
   line that names it and its value when it is not a finite number of the allowed range.
+- :func:`with_defaults`: a family's constructor with other defaults (AdamW is Adam with
+  ``weight_decay=1e-2``), the signature written once.
 - :class:`Optimizer`: validates the defaults and every group added later
   (``add_param_group``), fills what older state dicts lack (``__setstate__``, see
   :mod:`suite.optim._compat`), and runs ``step`` as torch's optimizers do: the closure
@@ -14,7 +16,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +28,7 @@ from torch import Tensor
 
 from suite.optim._compat import upgrade_state
 
-__all__ = ["Optimizer", "as_float", "check", "dense_real"]
+__all__ = ["Optimizer", "as_float", "check", "dense_real", "with_defaults"]
 
 
 def as_float(name: str, value: Any) -> float:
@@ -47,6 +51,34 @@ def check(name: str, value: Any, ok: Callable[[float], bool], rule: str) -> floa
     if not (math.isfinite(x) and ok(x)):
         raise ValueError(f"invalid {name}: {x} (must be {rule})")
     return x
+
+
+def with_defaults(init: Callable[..., None], **defaults: Any) -> Callable[..., None]:
+    """``init`` (a constructor) with ``defaults`` in place of some of its default values:
+    the signature that ``inspect`` reports shows them, and a call binds its arguments
+    to it as to ``init``'s own (positional ones included), then calls ``init``."""
+    signature = inspect.signature(init)
+    unknown = set(defaults) - set(signature.parameters)
+    if unknown:
+        raise TypeError(f"with_defaults: {sorted(unknown)} are not arguments of {init}")
+    signature = signature.replace(
+        parameters=[
+            p.replace(default=defaults.get(p.name, p.default))
+            for p in signature.parameters.values()
+        ]
+    )
+
+    @functools.wraps(init)
+    def __init__(*args: Any, **kwargs: Any) -> None:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as e:  # as Python words it: "AdamW.__init__() got ..."
+            raise TypeError(f"{type(args[0]).__name__}.__init__() {e}") from None
+        bound.apply_defaults()
+        init(*bound.args, **bound.kwargs)
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    return __init__
 
 
 class Optimizer(torch.optim.Optimizer):
