@@ -100,7 +100,7 @@ def main() -> None:
         g[torch.rand(n, generator=gen) < 0.01] = 0.0
         g = g.to(dtype)
         s = step_scalars(lr, b1, b2, eps, wd, float(step))
-        scal = cpu._adam_scalars(**s, decoupled=not args.l2, maximize=False)
+        scal, _ = cpu._adam_scalars(**s, decoupled=not args.l2, maximize=False)
         order = list(kernels) if step % 2 else list(kernels)[::-1]
         for name in order:
             p, mc, vc, ma, va = state[name]

@@ -40,7 +40,8 @@ import torch
 from torch import Tensor
 
 from suite.optim.adam_paths import decay_and_moments_, foreach_adam, single_tensor_adam
-from suite.optim.optimizer import Optimizer, as_float, check, dense_real
+from suite.optim.hparams import AdamHparams
+from suite.optim.optimizer import Optimizer, check, dense_real, with_defaults
 
 __all__ = ["Adam", "AdamW", "adam", "rsqrt_adam_"]
 
@@ -106,6 +107,8 @@ class Adam(Optimizer):
         super().__init__(params, defaults, fused)
 
     _validate = staticmethod(_validate)
+    _core = "suite.optim.adam:adam"
+    _fused_core = "suite.optim.kernels.adamw:fused_adam"
 
     def _init_group(self, group: dict) -> tuple[list[Tensor], ...]:
         """The group's parameters that have a gradient and their state lists (params,
@@ -134,29 +137,8 @@ class Adam(Optimizer):
         return params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps
 
     def _step_group(self, group: dict) -> None:
-        beta1, beta2 = group["betas"]
-        self._update(
-            *self._init_group(group),
-            lr=as_float("lr", group["lr"]),
-            beta1=as_float("betas[0]", beta1),
-            beta2=as_float("betas[1]", beta2),
-            eps=as_float("eps", group["eps"]),
-            weight_decay=as_float("weight_decay", group["weight_decay"]),
-            decoupled=self.decoupled,
-            amsgrad=group["amsgrad"],
-            maximize=group["maximize"],
-            foreach=group["foreach"],
-        )
-
-    def _update(self, *args: Any, **kwargs: Any) -> None:
-        """The functional core that steps a group: :func:`adam`, or fused
-        :func:`suite.optim.kernels.adamw.fused_adam` (same arguments)."""
-        if self.fused:
-            from suite.optim.kernels.adamw import fused_adam  # imports this module
-
-            fused_adam(*args, **kwargs)
-        else:
-            adam(*args, **kwargs)
+        hparams = AdamHparams.of(group, self.decoupled)
+        self._update(*self._init_group(group), hparams, foreach=group["foreach"])
 
 
 class AdamW(Adam):
@@ -165,31 +147,7 @@ class AdamW(Adam):
     defaults to 1e-2 as in torch. Arguments as :class:`Adam`."""
 
     decoupled = True
-
-    def __init__(
-        self,
-        params: Any,
-        lr: float | Tensor = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        amsgrad: bool = False,
-        *,
-        maximize: bool = False,
-        foreach: bool = True,
-        fused: bool | None = None,
-    ) -> None:
-        super().__init__(
-            params,
-            lr,
-            betas,
-            eps,
-            weight_decay,
-            amsgrad,
-            maximize=maximize,
-            foreach=foreach,
-            fused=fused,
-        )
+    __init__ = with_defaults(Adam.__init__, weight_decay=1e-2)
 
 
 def adam(
@@ -199,36 +157,19 @@ def adam(
     exp_avg_sqs: list[Tensor],
     max_exp_avg_sqs: list[Tensor],
     steps: list[Tensor],
+    h: AdamHparams,
     *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    decoupled: bool,
-    amsgrad: bool,
-    maximize: bool,
     foreach: bool,
 ) -> None:
     """The functional core: update ``params`` and the state lists in place (see the
-    module docstring for the math). ``max_exp_avg_sqs`` is empty unless ``amsgrad``."""
+    module docstring for the math). ``max_exp_avg_sqs`` is empty unless ``h.amsgrad``."""
     if not params:
         return
-    fn = foreach_adam if foreach else single_tensor_adam
-    blocking = dict(cpu_block_numel=CPU_BLOCK_NUMEL) if foreach else {}
     lists = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps)
-    fn(
-        *lists,
-        lr=lr,
-        beta1=beta1,
-        beta2=beta2,
-        eps=eps,
-        weight_decay=weight_decay,
-        decoupled=decoupled,
-        amsgrad=amsgrad,
-        maximize=maximize,
-        **blocking,
-    )
+    if foreach:
+        foreach_adam(*lists, h, cpu_block_numel=CPU_BLOCK_NUMEL)
+    else:
+        single_tensor_adam(*lists, h)
 
 
 def rsqrt_adam_(
@@ -237,29 +178,23 @@ def rsqrt_adam_(
     m: Tensor,
     v: Tensor,
     denom: Tensor,
+    h: AdamHparams,
     *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    decoupled: bool,
-    maximize: bool,
     step_size: float,
     bias_correction2_sqrt: float,
 ) -> None:
     """The Adam update of one float32 ``p``, ``m``, ``v`` in place, in torch.optim.Adam's
     order with :math:`\sqrt{v}` as ``1 / rsqrt(v)``: the 8-bit optimizer's math
     (:mod:`suite.optim.adam8bit`), on its float32 moments and dequantized chunks;
-    ``denom``: a scratch tensor like ``v``."""
+    ``denom``: a scratch tensor like ``v``; ``h.amsgrad`` is not read."""
     if g.dtype != torch.float32:
         g = g.float()
-    if maximize:
+    if h.maximize:
         g = -g
-    decay_and_moments_(p, g, m, v, lr, beta1, beta2, weight_decay, decoupled)
+    decay_and_moments_(p, g, m, v, h)
     # sqrt(v) as 1/rsqrt(v) (within 2 ulp; 0 stays 0): torch's CPU sqrt is MKL's, which
     # splits even 1k values across threads, and on a busy machine each call then waits a
     # scheduler tick (~10 ms) for a descheduled peer; rsqrt and reciprocal stay on the
     # calling thread below torch's 32k grain. Measured: 80 us vs 15 ms per 32k chunk.
-    torch.rsqrt(v, out=denom).reciprocal_().div_(bias_correction2_sqrt).add_(eps)
+    torch.rsqrt(v, out=denom).reciprocal_().div_(bias_correction2_sqrt).add_(h.eps)
     p.addcdiv_(m, denom, value=-step_size)

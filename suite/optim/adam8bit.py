@@ -52,7 +52,8 @@ import torch
 from torch import Tensor
 
 from suite.optim.adam import _validate, rsqrt_adam_
-from suite.optim.optimizer import Optimizer, as_float, dense_real
+from suite.optim.hparams import AdamHparams
+from suite.optim.optimizer import Optimizer, dense_real, with_defaults
 from suite.optim.quant import BLOCKSIZE, dequantize_blockwise, dynamic_map, num_blocks, quantize_
 from suite.optim.verbatim import load_state_verbatim
 
@@ -117,6 +118,8 @@ class Adam8bit(Optimizer):
         self._maps: dict[tuple[torch.device, bool], Tensor] = {}
 
     _validate = staticmethod(_validate_8bit)
+    _core = "suite.optim.adam8bit:adam8bit"
+    _fused_core = "suite.optim.kernels.adam8bit:fused_adam8bit"
 
     def __setstate__(self, state: dict) -> None:  # load_state_dict, unpickling, deepcopy
         super().__setstate__(state)
@@ -158,27 +161,7 @@ class Adam8bit(Optimizer):
         return params, grads, states
 
     def _step_group(self, group: dict) -> None:
-        beta1, beta2 = group["betas"]
-        self._update(
-            *self._init_group(group),
-            lr=as_float("lr", group["lr"]),
-            beta1=as_float("betas[0]", beta1),
-            beta2=as_float("betas[1]", beta2),
-            eps=as_float("eps", group["eps"]),
-            weight_decay=as_float("weight_decay", group["weight_decay"]),
-            decoupled=self.decoupled,
-            maximize=group["maximize"],
-        )
-
-    def _update(self, *args: Any, **kwargs: Any) -> None:
-        """The functional core that steps a group: :func:`adam8bit`, or fused
-        :func:`suite.optim.kernels.adam8bit.fused_adam8bit` (same arguments)."""
-        if self.fused:
-            from suite.optim.kernels.adam8bit import fused_adam8bit  # imports this module
-
-            fused_adam8bit(*args, **kwargs)
-        else:
-            adam8bit(*args, **kwargs)
+        self._update(*self._init_group(group), AdamHparams.of(group, self.decoupled))
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Load as torch does, except that state tensors come back exactly as saved
@@ -192,29 +175,7 @@ class AdamW8bit(Adam8bit):
     ``weight_decay`` defaults to 1e-2 as in torch. Arguments as :class:`Adam8bit`."""
 
     decoupled = True
-
-    def __init__(
-        self,
-        params: Any,
-        lr: float | Tensor = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        *,
-        maximize: bool = False,
-        min_8bit_size: int = 4096,
-        fused: bool | None = None,
-    ) -> None:
-        super().__init__(
-            params,
-            lr,
-            betas,
-            eps,
-            weight_decay,
-            maximize=maximize,
-            min_8bit_size=min_8bit_size,
-            fused=fused,
-        )
+    __init__ = with_defaults(Adam8bit.__init__, weight_decay=1e-2)
 
 
 # ------------------------------------------------------------------ functional core
@@ -224,41 +185,27 @@ def adam8bit(
     params: list[Tensor],
     grads: list[Tensor],
     states: list[dict[str, Tensor]],
-    *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    decoupled: bool,
-    maximize: bool,
+    h: AdamHparams,
 ) -> None:
     """Update ``params`` and their ``states`` (dicts as built by :class:`Adam8bit`) in
     place: 8-bit moments chunk by chunk, float32 moments (small tensors) whole."""
-    hyper = dict(
-        lr=lr,
-        beta1=beta1,
-        beta2=beta2,
-        eps=eps,
-        weight_decay=weight_decay,
-        decoupled=decoupled,
-        maximize=maximize,
-    )
     for p, g, state in zip(params, grads, states, strict=True):
         state["step"] += 1
         t = state["step"].item()
-        scal = dict(step_size=lr / (1 - beta1**t), bias_correction2_sqrt=(1 - beta2**t) ** 0.5)
+        scal = dict(
+            step_size=h.lr / (1 - h.beta1**t), bias_correction2_sqrt=(1 - h.beta2**t) ** 0.5
+        )
         if state["exp_avg"].dtype == torch.uint8:  # the path per tensor (module doc)
-            _update_8bit(p, g, state, **hyper, **scal)
+            _update_8bit(p, g, state, h, **scal)
         else:
             p32 = p if p.dtype == torch.float32 else p.float()
             m, v = state["exp_avg"], state["exp_avg_sq"]
-            rsqrt_adam_(p32, g, m, v, torch.empty_like(v), **hyper, **scal)
+            rsqrt_adam_(p32, g, m, v, torch.empty_like(v), h, **scal)
             if p32 is not p:
                 p.copy_(p32)
 
 
-def _update_8bit(p: Tensor, g: Tensor, state: dict, **kw: Any) -> None:
+def _update_8bit(p: Tensor, g: Tensor, state: dict, h: AdamHparams, **scal: float) -> None:
     """One step of a parameter with 8-bit moments, chunk by chunk (module docstring)."""
     n = p.numel()
     chunk = CHUNK_NUMEL if p.device.type == "cpu" else n  # one chunk on a GPU
@@ -279,7 +226,7 @@ def _update_8bit(p: Tensor, g: Tensor, state: dict, **kw: Any) -> None:
         )
         p_chunk = flat_p[start:stop]
         p32 = p_chunk if p_chunk.dtype == torch.float32 else p_chunk.float()
-        rsqrt_adam_(p32, flat_g[start:stop], m, v, buf_d[: stop - start], **kw)
+        rsqrt_adam_(p32, flat_g[start:stop], m, v, buf_d[: stop - start], h, **scal)
         if p32 is not p_chunk:
             p_chunk.copy_(p32)
         quantize_(m, m_map, m_codes[start:stop], m_absmax[blocks])

@@ -24,49 +24,36 @@ __all__ = [
 ]
 
 
-def single_tensor_adam(
-    params,
-    grads,
-    exp_avgs,
-    exp_avg_sqs,
-    max_exp_avg_sqs,
-    steps,
-    *,
-    lr,
-    beta1,
-    beta2,
-    eps,
-    weight_decay,
-    decoupled,
-    amsgrad,
-    maximize,
-) -> None:
-    """The reference: one tensor at a time, each op over the whole tensor."""
+def single_tensor_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h) -> None:
+    """The reference: one tensor at a time, each op over the whole tensor; ``h``: an
+    :class:`suite.optim.hparams.AdamHparams`."""
+    lr, beta1, beta2, eps = h.lr, h.beta1, h.beta2, h.eps
     for i, p in enumerate(params):
-        g = -grads[i] if maximize else grads[i]
+        g = -grads[i] if h.maximize else grads[i]
         m, v = exp_avgs[i], exp_avg_sqs[i]
 
         steps[i] += 1
         t = steps[i].item()
 
-        decay_and_moments_(p, g, m, v, lr, beta1, beta2, weight_decay, decoupled)
+        decay_and_moments_(p, g, m, v, h)
 
         bias_correction1 = 1 - beta1**t
         bias_correction2_sqrt = (1 - beta2**t) ** 0.5
         step_size = lr / bias_correction1
 
-        if amsgrad:
+        if h.amsgrad:
             torch.maximum(max_exp_avg_sqs[i], v, out=max_exp_avg_sqs[i])
             v = max_exp_avg_sqs[i]
         denom = (v.sqrt() / bias_correction2_sqrt).add_(eps)
         p.addcdiv_(m, denom, value=-step_size)
 
 
-def decay_and_moments_(p, g, m, v, lr, beta1, beta2, weight_decay, decoupled) -> None:
+def decay_and_moments_(p, g, m, v, h) -> None:
     """One tensor's weight decay (decoupled: on ``p``; else L2: added to ``g``, a new
     tensor) and moment updates, in place, in torch.optim.Adam's ops."""
+    lr, beta1, beta2, weight_decay = h.lr, h.beta1, h.beta2, h.weight_decay
     if weight_decay != 0:
-        if decoupled:
+        if h.decoupled:
             p.mul_(1 - lr * weight_decay)
         else:
             g = g.add(p, alpha=weight_decay)
@@ -75,25 +62,12 @@ def decay_and_moments_(p, g, m, v, lr, beta1, beta2, weight_decay, decoupled) ->
 
 
 def foreach_adam(
-    params,
-    grads,
-    exp_avgs,
-    exp_avg_sqs,
-    max_exp_avg_sqs,
-    steps,
-    *,
-    lr,
-    beta1,
-    beta2,
-    eps,
-    weight_decay,
-    decoupled,
-    amsgrad,
-    maximize,
-    cpu_block_numel,
+    params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h, *, cpu_block_numel
 ) -> None:
     """Each op over many tensors at once (``torch._foreach_*``), per (device, dtype); on
     the CPU in blocks of ``cpu_block_numel`` values (:func:`blocks`)."""
+    lr, beta1, beta2, eps, weight_decay = h.lr, h.beta1, h.beta2, h.eps, h.weight_decay
+    decoupled, amsgrad, maximize = h.decoupled, h.amsgrad, h.maximize
     # Per-tensor scalars first: steps may differ between tensors (a parameter that had
     # no gradient for a while), so the bias corrections are per tensor, as in torch.
     torch._foreach_add_(steps, 1.0)

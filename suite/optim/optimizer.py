@@ -2,17 +2,23 @@
 
 - :func:`as_float` and :func:`check`: a hyperparameter as a Python float, refused in one
   line that names it and its value when it is not a finite number of the allowed range.
+- :func:`with_defaults`: a family's constructor with other defaults (AdamW is Adam with
+  ``weight_decay=1e-2``), the signature written once.
 - :class:`Optimizer`: validates the defaults and every group added later
   (``add_param_group``), fills what older state dicts lack (``__setstate__``, see
   :mod:`suite.optim._compat`), and runs ``step`` as torch's optimizers do: the closure
   under ``enable_grad``, then :meth:`Optimizer._step_group` once per parameter group.
   A family implements ``_validate`` (one group's values) and ``_step_group`` (gather the
-  group's tensors, initialise missing state, call its functional core: the pure one, or
-  the fused one of :mod:`suite.optim.kernels` when built with ``fused=True``).
+  group's tensors, initialise missing state, call :meth:`Optimizer._update`), and names
+  its two functional cores: ``_core``, the pure one, and ``_fused_core``, the fused one of
+  :mod:`suite.optim.kernels` that runs when built with ``fused=True``.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +28,7 @@ from torch import Tensor
 
 from suite.optim._compat import upgrade_state
 
-__all__ = ["Optimizer", "as_float", "check", "dense_real"]
+__all__ = ["Optimizer", "as_float", "check", "dense_real", "with_defaults"]
 
 
 def as_float(name: str, value: Any) -> float:
@@ -47,6 +53,34 @@ def check(name: str, value: Any, ok: Callable[[float], bool], rule: str) -> floa
     return x
 
 
+def with_defaults(init: Callable[..., None], **defaults: Any) -> Callable[..., None]:
+    """``init`` (a constructor) with ``defaults`` in place of some of its default values:
+    the signature that ``inspect`` reports shows them, and a call binds its arguments
+    to it as to ``init``'s own (positional ones included), then calls ``init``."""
+    signature = inspect.signature(init)
+    unknown = set(defaults) - set(signature.parameters)
+    if unknown:
+        raise TypeError(f"with_defaults: {sorted(unknown)} are not arguments of {init}")
+    signature = signature.replace(
+        parameters=[
+            p.replace(default=defaults.get(p.name, p.default))
+            for p in signature.parameters.values()
+        ]
+    )
+
+    @functools.wraps(init)
+    def __init__(*args: Any, **kwargs: Any) -> None:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as e:  # as Python words it: "AdamW.__init__() got ..."
+            raise TypeError(f"{type(args[0]).__name__}.__init__() {e}") from None
+        bound.apply_defaults()
+        init(*bound.args, **bound.kwargs)
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    return __init__
+
+
 class Optimizer(torch.optim.Optimizer):
     """Base of the in-house optimizers (module docstring)."""
 
@@ -54,6 +88,11 @@ class Optimizer(torch.optim.Optimizer):
     # foreach); True, the fused one (C++ on the CPU, Triton on a GPU, the pure core for
     # the tensors neither takes). Set by the constructor's ``fused`` flag.
     fused = False
+    # The functional cores that step a group, with the same arguments, as
+    # "module:function": ``_core`` the pure one, ``_fused_core`` the fused one (imported
+    # on first use: its module imports the family's, and Triton stays optional).
+    _core: str
+    _fused_core: str
 
     def __init__(self, params: Any, defaults: dict, fused: bool | None = None) -> None:
         self._validate(defaults)
@@ -72,6 +111,11 @@ class Optimizer(torch.optim.Optimizer):
     def _step_group(self, group: dict) -> None:
         """Update the parameters of ``group`` that have a gradient."""
         raise NotImplementedError
+
+    def _update(self, *args: Any, **kwargs: Any) -> None:
+        """Step a group through the functional core of this optimizer's path."""
+        module, name = (self._fused_core if self.fused else self._core).split(":")
+        getattr(importlib.import_module(module), name)(*args, **kwargs)
 
     def __setstate__(self, state: dict) -> None:  # load_state_dict, unpickling, deepcopy
         super().__setstate__(state)

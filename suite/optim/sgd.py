@@ -28,7 +28,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from suite.optim.optimizer import Optimizer, as_float, check, dense_real
+from suite.optim.hparams import SGDHparams
+from suite.optim.optimizer import Optimizer, check, dense_real
 
 __all__ = ["SGD", "sgd"]
 
@@ -87,6 +88,8 @@ class SGD(Optimizer):
         super().__init__(params, defaults, fused)
 
     _validate = staticmethod(_validate)
+    _core = "suite.optim.sgd:sgd"
+    _fused_core = "suite.optim.kernels.sgd:fused_sgd"
 
     def _init_group(self, group: dict, momentum: float) -> tuple[list, list, list]:
         """The group's parameters that have a gradient, their gradients and (when
@@ -103,46 +106,20 @@ class SGD(Optimizer):
         return params, grads, bufs
 
     def _step_group(self, group: dict) -> None:
-        momentum = as_float("momentum", group["momentum"])
-        params, grads, bufs = self._init_group(group, momentum)
-        self._update(
-            params,
-            grads,
-            bufs,
-            lr=as_float("lr", group["lr"]),
-            momentum=momentum,
-            dampening=as_float("dampening", group["dampening"]),
-            weight_decay=as_float("weight_decay", group["weight_decay"]),
-            nesterov=group["nesterov"],
-            maximize=group["maximize"],
-            foreach=group["foreach"],
-        )
-        if momentum != 0:  # first steps created the buffers
+        h = SGDHparams.of(group)
+        params, grads, bufs = self._init_group(group, h.momentum)
+        self._update(params, grads, bufs, h, foreach=group["foreach"])
+        if h.momentum != 0:  # first steps created the buffers
             for p, buf in zip(params, bufs, strict=True):
                 self.state[p]["momentum_buffer"] = buf
-
-    def _update(self, *args: Any, **kwargs: Any) -> None:
-        """The functional core that steps a group: :func:`sgd`, or fused
-        :func:`suite.optim.kernels.sgd.fused_sgd` (same arguments)."""
-        if self.fused:
-            from suite.optim.kernels.sgd import fused_sgd  # imports this module
-
-            fused_sgd(*args, **kwargs)
-        else:
-            sgd(*args, **kwargs)
 
 
 def sgd(
     params: list[Tensor],
     grads: list[Tensor],
     momentum_buffers: list[Tensor | None],
+    h: SGDHparams,
     *,
-    lr: float,
-    momentum: float,
-    dampening: float,
-    weight_decay: float,
-    nesterov: bool,
-    maximize: bool,
     foreach: bool,
 ) -> None:
     """The functional core: update ``params`` in place (see the module docstring).
@@ -151,24 +128,13 @@ def sgd(
     if not params:
         return
     fn = _foreach_sgd if foreach else _single_tensor_sgd
-    fn(
-        params,
-        grads,
-        momentum_buffers,
-        lr=lr,
-        momentum=momentum,
-        dampening=dampening,
-        weight_decay=weight_decay,
-        nesterov=nesterov,
-        maximize=maximize,
-    )
+    fn(params, grads, momentum_buffers, h)
 
 
-def _single_tensor_sgd(
-    params, grads, momentum_buffers, *, lr, momentum, dampening, weight_decay, nesterov, maximize
-) -> None:
+def _single_tensor_sgd(params, grads, momentum_buffers, h) -> None:
+    lr, momentum, dampening, weight_decay = h.lr, h.momentum, h.dampening, h.weight_decay
     for i, p in enumerate(params):
-        g = -grads[i] if maximize else grads[i]
+        g = -grads[i] if h.maximize else grads[i]
         if weight_decay != 0:
             g = g.add(p, alpha=weight_decay)
 
@@ -178,14 +144,13 @@ def _single_tensor_sgd(
                 b = momentum_buffers[i] = g.detach().clone()
             else:
                 b.mul_(momentum).add_(g, alpha=1 - dampening)
-            g = g.add(b, alpha=momentum) if nesterov else b
+            g = g.add(b, alpha=momentum) if h.nesterov else b
 
         p.add_(g, alpha=-lr)
 
 
-def _foreach_sgd(
-    params, grads, momentum_buffers, *, lr, momentum, dampening, weight_decay, nesterov, maximize
-) -> None:
+def _foreach_sgd(params, grads, momentum_buffers, h) -> None:
+    lr, momentum, dampening, weight_decay = h.lr, h.momentum, h.dampening, h.weight_decay
     groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
     for i, p in enumerate(params):  # a foreach op needs one device and one dtype
         groups.setdefault((p.device, p.dtype), []).append(i)
@@ -194,7 +159,7 @@ def _foreach_sgd(
         ps = [params[i] for i in idx]
         gs = [grads[i] for i in idx]
         own_gs = False  # True once gs are our temporaries, free to update in place
-        if maximize:
+        if h.maximize:
             gs, own_gs = torch._foreach_neg(gs), True
         if weight_decay != 0:
             if own_gs:
@@ -213,7 +178,7 @@ def _foreach_sgd(
                         bs[j] = momentum_buffers[i] = gs[j].detach().clone()
                     else:
                         bs[j].mul_(momentum).add_(gs[j], alpha=1 - dampening)
-            if nesterov:
+            if h.nesterov:
                 if own_gs:
                     torch._foreach_add_(gs, bs, alpha=momentum)
                 else:  # never write to p.grad

@@ -60,22 +60,9 @@ class FusedAdamW8bit(AdamW8bit):
     fused = True
 
 
-def fused_adam8bit(
-    params: list[Tensor],
-    grads: list[Tensor],
-    states: list[dict[str, Tensor]],
-    *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    decoupled: bool,
-    maximize: bool,
-) -> None:
+def fused_adam8bit(params, grads, states, h):
     """:func:`suite.optim.adam8bit.adam8bit` with the same arguments, fused where it can
     be: kernel launches for 8-bit states the kernel takes, the pure path for the rest."""
-    hyper = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
     on_cpu = cpu.available()  # the CPU extension, for CPU tensors the Triton kernel skips
     triples = list(zip(params, grads, states, strict=True))
     fused = [_kernel_takes(p, g, s, on_cpu) for p, g, s in triples]
@@ -84,14 +71,7 @@ def fused_adam8bit(
     small = [on_cpu and _cpu_takes_32bit(p, g, s) for p, g, s in triples]
     rest = [i for i, ok in enumerate(fused) if not ok and not small[i]]
     if rest:
-        adam8bit(
-            [params[i] for i in rest],
-            [grads[i] for i in rest],
-            [states[i] for i in rest],
-            **hyper,
-            decoupled=decoupled,
-            maximize=maximize,
-        )
+        adam8bit(*([lst[i] for i in rest] for lst in (params, grads, states)), h)
 
     launches: dict[tuple, list[tuple[Tensor, ...]]] = {}
     ours = [i for i in range(len(params)) if fused[i] or small[i]]
@@ -103,21 +83,21 @@ def fused_adam8bit(
         names = _ROW if fused[i] else _ROW[:2]
         launches.setdefault(key, []).append((p, g, *(state[k] for k in names)))
     for (device, p_dtype, g_dtype, t, is_small, _), rows in launches.items():
-        scalars = step_scalars(lr, beta1, beta2, eps, weight_decay, t)
+        scalars = step_scalars(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, t)
+        flags = dict(decoupled=h.decoupled, maximize=h.maximize)
         if is_small:
             rows = [(*row, None) for row in rows]  # no max_exp_avg_sq
-            flags = dict(amsgrad=False, sqrt_as_rsqrt=True)
-            cpu_launch("adam", rows, **scalars, decoupled=decoupled, maximize=maximize, **flags)
+            cpu_launch("adam", rows, **scalars, **flags, amsgrad=False, sqrt_as_rsqrt=True)
             continue
         if not kernel_device(device):  # the CPU extension (suite.optim.kernels.cpu)
-            cpu_launch("adam8bit", rows, **scalars, decoupled=decoupled, maximize=maximize)
+            cpu_launch("adam8bit", rows, **scalars, **flags)
             continue
         launch(
             _kernel(),
             rows,
             scalars=scalars,
             dtypes=dict(P_TY=p_dtype, G_TY=g_dtype),
-            flags=dict(DECAY=weight_decay != 0, DECOUPLED=decoupled, MAXIMIZE=maximize),
+            flags=dict(DECAY=h.weight_decay != 0, DECOUPLED=h.decoupled, MAXIMIZE=h.maximize),
             block=BLOCKSIZE,
             num_warps=NUM_WARPS,
         )

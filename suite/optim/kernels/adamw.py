@@ -85,48 +85,20 @@ class FusedAdamW(AdamW):
 # ------------------------------------------------------------------ functional core
 
 
-def fused_adam(
-    params: list[Tensor],
-    grads: list[Tensor],
-    exp_avgs: list[Tensor],
-    exp_avg_sqs: list[Tensor],
-    max_exp_avg_sqs: list[Tensor],
-    steps: list[Tensor],
-    *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    decoupled: bool,
-    amsgrad: bool,
-    maximize: bool,
-    foreach: bool,
-) -> None:
+def fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h, *, foreach):
     """:func:`suite.optim.adam.adam` with the same arguments, fused where it can be:
     kernel launches for the tensors the kernel takes, the pure path for the rest."""
     rows = [
-        (p, grads[i], exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i] if amsgrad else None)
+        (p, grads[i], exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i] if h.amsgrad else None)
         for i, p in enumerate(params)
     ]
     on_cpu = cpu.available()  # the CPU extension, for CPU tensors the Triton kernel skips
     fused = [(on_cpu and cpu.takes(row, 2)) or kernel_takes(row, 2) for row in rows]
     rest = [i for i, ok in enumerate(fused) if not ok]
     if rest:
-        adam(
-            *([lst[i] for i in rest] for lst in (params, grads, exp_avgs, exp_avg_sqs)),
-            [max_exp_avg_sqs[i] for i in rest] if amsgrad else [],
-            [steps[i] for i in rest],
-            lr=lr,
-            beta1=beta1,
-            beta2=beta2,
-            eps=eps,
-            weight_decay=weight_decay,
-            decoupled=decoupled,
-            amsgrad=amsgrad,
-            maximize=maximize,
-            foreach=foreach,
-        )
+        lists = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps)
+        # (max_exp_avg_sqs is empty without amsgrad)
+        adam(*([lst[i] for i in rest] if lst else [] for lst in lists), h, foreach=foreach)
     if len(rest) == len(rows):
         return
 
@@ -138,13 +110,8 @@ def fused_adam(
             key = (row[0].device, row[0].dtype, row[1].dtype, row[2].dtype, steps[i].item())
             launches.setdefault(key, []).append(row)
     for (_, _, _, _, t), group in launches.items():
-        _launch(
-            group,
-            **step_scalars(lr, beta1, beta2, eps, weight_decay, t),
-            decoupled=decoupled,
-            amsgrad=amsgrad,
-            maximize=maximize,
-        )
+        scalars = step_scalars(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, t)
+        _launch(group, **scalars, decoupled=h.decoupled, amsgrad=h.amsgrad, maximize=h.maximize)
 
 
 def _launch(rows: list[tuple[Tensor | None, ...]], *, decoupled, amsgrad, maximize, **scalars):

@@ -193,8 +193,7 @@ def _ptrs(tensors) -> list[int]:
     return [0 if t is None else t.data_ptr() for t in tensors]
 
 
-def _adam(rows, *, decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
-          bias_correction2_sqrt, decoupled, amsgrad, maximize, sqrt_as_rsqrt=False):  # fmt: skip
+def _adam(rows, *, amsgrad, sqrt_as_rsqrt=False, **scalars):
     p, g, m, v, vmax = zip(*rows, strict=True)
     extension().adam_step(
         _ptrs(p),
@@ -205,28 +204,17 @@ def _adam(rows, *, decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
         [t.numel() for t in p],
         p[0].dtype == torch.bfloat16,
         m[0].dtype == torch.bfloat16,
-        _adam_scalars(
-            decay,
-            weight_decay,
-            w1,
-            beta2,
-            w2,
-            eps,
-            neg_step_size,
-            bias_correction2_sqrt,
-            decoupled,
-            maximize,
-        ),  # fmt: skip
-        not decoupled and weight_decay != 0,
+        *_adam_scalars(**scalars),
         amsgrad,
         sqrt_as_rsqrt,
     )
 
 
-def _adam_scalars(decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
-                  bias_correction2_sqrt, decoupled, maximize) -> list[float]:  # fmt: skip
-    """The float scalars of the Adam kernels, in the order the C++ binding reads them."""
-    return [
+def _adam_scalars(*, decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
+                  bias_correction2_sqrt, decoupled, maximize) -> tuple[list[float], bool]:  # fmt: skip
+    """The float scalars of the Adam kernels, in the order the C++ binding reads them,
+    and whether the decay is L2 (added to the gradient): what both Adam bindings take."""
+    floats = [
         decay if decoupled and weight_decay != 0 else 1.0,
         -1.0 if maximize else 1.0,
         weight_decay,
@@ -237,6 +225,7 @@ def _adam_scalars(decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
         neg_step_size,
         bias_correction2_sqrt,
     ]
+    return floats, not decoupled and weight_decay != 0
 
 
 def _sgd(rows, *, neg_lr, momentum, w_g, weight_decay, first, nesterov, maximize):
@@ -254,8 +243,7 @@ def _sgd(rows, *, neg_lr, momentum, w_g, weight_decay, first, nesterov, maximize
     )
 
 
-def _adam8bit(rows, *, decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
-              bias_correction2_sqrt, decoupled, maximize):  # fmt: skip
+def _adam8bit(rows, **scalars):
     p, g, mc, vc, ma, va, mq, vq = zip(*rows, strict=True)
     m_lk, v_lk = cpu_lookup(mq[0]), cpu_lookup(vq[0])
     extension().adam8bit_step(
@@ -271,19 +259,7 @@ def _adam8bit(rows, *, decay, weight_decay, w1, beta2, w2, eps, neg_step_size,
         m_lk.nan_code,
         _ptrs(v_lk.tensors),
         v_lk.nan_code,
-        _adam_scalars(
-            decay,
-            weight_decay,
-            w1,
-            beta2,
-            w2,
-            eps,
-            neg_step_size,
-            bias_correction2_sqrt,
-            decoupled,
-            maximize,
-        ),  # fmt: skip
-        not decoupled and weight_decay != 0,
+        *_adam_scalars(**scalars),
     )
 
 

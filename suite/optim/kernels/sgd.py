@@ -40,38 +40,19 @@ class FusedSGD(SGD):
     fused = True
 
 
-def fused_sgd(
-    params: list[Tensor],
-    grads: list[Tensor],
-    momentum_buffers: list[Tensor | None],
-    *,
-    lr: float,
-    momentum: float,
-    dampening: float,
-    weight_decay: float,
-    nesterov: bool,
-    maximize: bool,
-    foreach: bool,
-) -> None:
+def fused_sgd(params, grads, momentum_buffers, h, *, foreach):
     """:func:`suite.optim.sgd.sgd` with the same arguments, fused where it can be; new
     buffers are put in ``momentum_buffers`` in place, as there."""
+    lr, momentum, dampening, weight_decay = h.lr, h.momentum, h.dampening, h.weight_decay
+    nesterov, maximize = h.nesterov, h.maximize
     bufs = momentum_buffers if momentum != 0 else [None] * len(params)
     rows = [(p, grads[i], bufs[i]) for i, p in enumerate(params)]
     on_cpu = cpu.available()  # the CPU extension, for CPU tensors the Triton kernel skips
     fused = [(on_cpu and cpu.takes(row, 2)) or kernel_takes(row, 2) for row in rows]
-    hyper = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
     rest = [i for i, ok in enumerate(fused) if not ok]
     if rest:
         rest_bufs = [momentum_buffers[i] for i in rest] if momentum != 0 else []
-        sgd(
-            [params[i] for i in rest],
-            [grads[i] for i in rest],
-            rest_bufs,
-            **hyper,
-            nesterov=nesterov,
-            maximize=maximize,
-            foreach=foreach,
-        )
+        sgd([params[i] for i in rest], [grads[i] for i in rest], rest_bufs, h, foreach=foreach)
         for i, buf in zip(rest if momentum != 0 else [], rest_bufs, strict=True):
             momentum_buffers[i] = buf
 
