@@ -265,7 +265,8 @@ def main(cfg: DictConfig) -> None:
         print("error: interrupted before training started; nothing recorded", file=sys.stderr)
         sys.exit(130)
     except OSError as e:  # the record could not be written: disk full, folder removed
-        what = f"{(e.strerror or str(e)).lower()}: {e.filename}" if e.filename else str(e)
+        where = e.filename or HydraConfig.get().runtime.output_dir  # some writers name no file
+        what = f"{(e.strerror or str(e)).lower()}: {where}"
         print(
             f"error: cannot write the run record ({what}); every whole line of metrics.jsonl "
             "and the last complete checkpoint are intact: free space, then rerun with resume=true",
