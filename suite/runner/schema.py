@@ -109,7 +109,7 @@ class Config:
     eval_every: Optional[int] = ruled(None, low=0)  # noqa: UP045
     log_every: int = ruled(10, low=1)
     amp: Optional[str] = ruled(None, choices=("bf16", "fp16"))  # noqa: UP045
-    grad_clip: Optional[float] = ruled(None, low=0, text=" > 0")  # noqa: UP045
+    grad_clip: Optional[float] = None  # noqa: UP045  (> 0: LoopConfig's own check)
     checkpoint_every: int = ruled(0, low=0)
     resume: bool = False
     device: str = ruled("auto", choices=("auto", "cpu", "cuda"))
@@ -224,7 +224,8 @@ def check_values(cfg: DictConfig, cls: type = Config, prefix: str = "") -> None:
     for f in fields(cls):
         key, value = prefix + f.name, cfg.get(f.name) if cfg is not None else None
         if is_dataclass(hints[f.name]):
-            check_values(value, hints[f.name], f"{key}.")
+            if value is not None:  # a group left out: its defaults
+                check_values(value, hints[f.name], f"{key}.")
             continue
         if f.name not in cfg or hints[f.name] in (dict[str, Any], list[str]):
             continue  # absent: its default; task and optimizer: checked by their classes
