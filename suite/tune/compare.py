@@ -10,6 +10,9 @@ comparable runs. Then it writes the leaderboard against the baselines into DIR
 paired by seed with the control, Holm, TOST, reach, seconds; the committed reruns are
 compared with the control in a note, which shows a stale baseline).
 The committed targets are used as they are.
+
+``--tier cpu`` compares against a benchmark tier instead (``results/cpu``, the tier's own
+budget, studies and seeds): :mod:`suite.tune.tier_compare`.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from suite.report.documents.verdicts import write_verdicts
 from suite.report.read.studies import find_studies
 from suite.report.read.targets import read_targets
 from suite.tune import control
+from suite.tune.protocol import Protocol
 from suite.tune.space import SpaceError
 from suite.tune.study import tune
 from suite.tune.study_config import StudyConfig, StudyError
+from suite.tune.tier_compare import run as run_on_tier
 
 
 def budgets(baselines: Path) -> dict[str, dict]:
@@ -50,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--optimizer", required=True)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--baselines", type=Path, default=Path("results/baselines"))
+    p.add_argument("--baselines", type=Path, default=None, help="default: results/baselines")
+    p.add_argument(
+        "--tier", default=None, help="a tier (suite/conf/protocol/<name>.yaml), e.g. cpu"
+    )
     p.add_argument("--config-dir", type=Path, default=None, help="a folder of optimizer/*.yaml")
     p.add_argument(
         "--reference",
@@ -60,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--tasks", nargs="+", default=None, help="a subset of the baselines' tasks")
     a = p.parse_args(argv)
+    if a.tier is not None:
+        return _on_tier(a)
+    a.baselines = a.baselines or Path("results/baselines")
     try:
         per_task = budgets(a.baselines)
         if a.tasks is not None:
@@ -138,6 +149,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2
     print(f"leaderboard written to {a.out / 'report.md'}")
+    return 0
+
+
+def _on_tier(a: argparse.Namespace) -> int:
+    try:
+        if a.baselines is not None:
+            raise StudyError("--baselines and --tier exclude each other: give one")
+        tier = Protocol.load(a.tier)
+        if a.reference not in (None, tier.reference):
+            raise StudyError(
+                f"the {a.tier} tier's reference is {tier.reference}, not {a.reference}"
+            )
+        run_on_tier(
+            tier, a.optimizer, a.out, a.tasks, a.config_dir, log=lambda s: print(s, flush=True)
+        )
+    except (StudyError, SpaceError, RecordError) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 2
     return 0
 
 

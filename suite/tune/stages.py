@@ -145,6 +145,30 @@ def _finite(x: float, sign: float) -> float:
 
 def select_and_rerun(p: Protocol, task: str, optimizer: str, target: dict, log=print) -> dict:
     """Stage 3: the pooled choice by time to the committed target, then the scored seeds."""
+    selected = select(p, task, optimizer, target)
+    for seed in p.rerun_seeds:
+        s = rerun(p, task, optimizer, selected["overrides"], seed)
+        log(f"[{task}/{optimizer}] rerun s{seed}: {s['status']}")
+    return selected
+
+
+def rerun(p: Protocol, task: str, optimizer: str, overrides: list[str], seed: int) -> dict:
+    """One scored run, ``<out>/<task>/<optimizer>/reruns/s<seed>``: its summary."""
+    folder = p.out / task / optimizer / "reruns" / f"s{seed}"
+    return run_or_reuse(p.study(task, optimizer, 0), seed, overrides, folder)
+
+
+def selected_overrides(p: Protocol, task: str, optimizer: str) -> list[str]:
+    """The committed ``selected.json`` choice, checked as this optimizer's plain overrides."""
+    path = p.out / task / optimizer / "selected.json"
+    if not path.is_file():
+        raise StudyError(f"{path} is missing: the tier has not chosen {optimizer} on {task}")
+    return _checked(p.study(task, optimizer, 0), json.loads(path.read_text())["overrides"])
+
+
+def select(p: Protocol, task: str, optimizer: str, target: dict) -> dict:
+    """The trial with the shortest time to ``target`` over all the optimizer's studies,
+    written to ``selected.json``."""
     trials = _trials(p, task, optimizer)
     for t in trials:
         s = scored(t["run_dir"], target)
@@ -173,8 +197,4 @@ def select_and_rerun(p: Protocol, task: str, optimizer: str, target: dict, log=p
         ],
     }
     _write_json(folder / "selected.json", selected)
-    cfg = p.study(task, optimizer, 0)
-    for seed in p.rerun_seeds:
-        s = run_or_reuse(cfg, seed, selected["overrides"], folder / "reruns" / f"s{seed}")
-        log(f"[{task}/{optimizer}] rerun s{seed}: {s['status']}")
     return selected

@@ -81,6 +81,12 @@ class Tier:
         return str(self.protocol["reference"])
 
 
+def opt_root(root: Path, protocol: dict, optimizer: str) -> Path:
+    """The folder that holds ``optimizer``'s records: the tier's root, or the one a
+    ``make compare`` names for its candidate (``protocol["roots"]``)."""
+    return Path(protocol.get("roots", {}).get(optimizer, root))
+
+
 def _study_trials(folder: Path) -> list[dict]:
     study = json.loads((folder / "study.json").read_text())
     return [t for t in study.get("trials", []) if t.get("state") == "COMPLETE"]
@@ -93,13 +99,14 @@ def missing(root: Path, protocol: dict) -> list[str]:
         if not (root / task / "target" / "target.json").is_file():
             gaps.append(f"{task}/target")
         for opt in protocol["optimizers"]:
+            base = opt_root(root, protocol, opt) / task / opt
             for k in range(int(protocol.get("studies", 0))):  # 0: a transfer tier
-                study = root / task / opt / f"study-{k}"
+                study = base / f"study-{k}"
                 n = len(_study_trials(study)) if (study / "study.json").is_file() else 0
                 if n < int(protocol["trials_per_study"]):
                     gaps.append(f"{task}/{opt}/study-{k}")
             for seed in protocol["rerun_seeds"]:
-                if not (root / task / opt / "reruns" / f"s{seed}" / "summary.json").is_file():
+                if not (base / "reruns" / f"s{seed}" / "summary.json").is_file():
                     gaps.append(f"{task}/{opt}/reruns")
                     break
     return gaps
@@ -126,7 +133,7 @@ def _trials(root: Path, protocol: dict, workloads: dict[str, Workload]) -> list[
     for task, wl in workloads.items():
         for opt in protocol["optimizers"]:
             for k in range(int(protocol.get("studies", 0))):
-                folder = root / task / opt / f"study-{k}"
+                folder = opt_root(root, protocol, opt) / task / opt / f"study-{k}"
                 for t in _study_trials(folder):
                     run_dir = inside(folder, t["run_dir"], "a study's run_dir")
                     ttt = time_to_target(run_dir, wl.target)
@@ -149,11 +156,15 @@ def load(root: Path, protocol: dict) -> Tier:
             "no table or ranking is drawn from a partial tier: run `make campaign` to finish it"
         )
     workloads = {t: _workload(root, t, s) for t, s in protocol["workloads"].items()}
-    wanted = set(protocol["optimizers"])
-    runs = [
+    targets, seeds = {t: w.target for t, w in workloads.items()}, set(protocol["rerun_seeds"])
+    roots = {root, *(opt_root(root, protocol, o) for o in protocol["optimizers"])}
+    runs = [  # each optimizer's runs from its own root only
         r
-        for r in scored_runs(root, {t: w.target for t, w in workloads.items()})
-        if r.optimizer in wanted and r.seed in set(protocol["rerun_seeds"])
+        for where in sorted(roots)
+        for r in scored_runs(where, targets)
+        if r.optimizer in protocol["optimizers"]
+        and opt_root(root, protocol, r.optimizer) == where
+        and r.seed in seeds
     ]
     summaries, finals = {}, {}
     for r in runs:
