@@ -98,11 +98,21 @@ def test_the_estimate_reads_seconds_from_the_tiers_records_else_as_given(tmp_pat
     assert "not measured yet" in estimate(p, {}) and "nan" in estimate(p, {})
     assert "toy: 27 runs (27 to run) x 10 s (given) = 0.1 core-h" in estimate(p, {"toy": 10})
     for k, wall in enumerate([30.0, 50.0, 40.0]):
-        _record(tmp_path / "toy" / "adamw" / "study-0" / "trials" / f"{k:04d}", [(10, 0.5)])
+        _record(
+            tmp_path / "toy" / "adamw" / "study-0" / "trials" / f"{k:04d}",
+            [(10, 0.5)],
+            max_steps=20,
+        )
         path = tmp_path / "toy" / "adamw" / "study-0" / "trials" / f"{k:04d}" / "summary.json"
         path.write_text(json.dumps({**json.loads(path.read_text()), "wall_seconds": wall}))
     text = estimate(p, {"toy": 10})  # measured beats given
-    assert "x 40 s (median of 3 records) = 0.3 core-h" in text, text
+    assert "x 40 s (median of 3 records; lower quartile 30 s) = 0.3 core-h" in text, text
+    assert "0.3 left (0.2 at the lower quartiles" in text, text
+    double = tmp_path / "toy" / "target" / "double" / "s1"  # twice the budget: counted at half
+    _record(double, [(10, 0.5)], max_steps=40)
+    summary = {**json.loads((double / "summary.json").read_text()), "wall_seconds": 100.0}
+    (double / "summary.json").write_text(json.dumps(summary))
+    assert "x 45 s (median of 4 records" in estimate(p, {})
 
 
 def test_time_to_target_reads_evaluations_against_the_committed_target(tmp_path):

@@ -94,39 +94,53 @@ def budget_ok(p: Protocol, task: str) -> bool:
     return path.is_file() and json.loads(path.read_text()).get("flat") is True
 
 
-def measured_seconds(p: Protocol) -> dict[str, tuple[float, int]]:
-    """Per workload, (median ``wall_seconds``, how many records) of the tier's finished runs:
-    what a run costs here, launch excluded (about 1 s from the warm fork server)."""
+def measured_seconds(p: Protocol) -> dict[str, tuple[float, float, int]]:
+    """Per workload, (median, lower quartile, how many records) of the seconds its finished
+    runs took, each scaled to the workload's budget (a budget check's run is twice as long):
+    what a run costs here, launch excluded (about 1 s from the warm fork server). Runs share
+    the machine with other work, so the median is what a run cost as the tier ran and the
+    lower quartile what it costs on a quieter core."""
     out = {}
-    for task in p.workloads:
+    for task, w in p.workloads.items():
         walls = []
         for f in (p.out / task).glob("**/summary.json"):
-            wall = read_summary(f.parent).get("wall_seconds")
-            if isinstance(wall, (int, float)) and math.isfinite(wall):
-                walls.append(float(wall))
+            s = read_summary(f.parent)
+            wall, steps = s.get("wall_seconds"), s.get("max_steps")
+            if isinstance(wall, (int, float)) and math.isfinite(wall) and isinstance(steps, int):
+                walls.append(float(wall) * int(w["steps"]) / max(steps, 1))
         if walls:
-            out[task] = (statistics.median(walls), len(walls))
+            quiet = statistics.quantiles(walls, n=4)[0] if len(walls) > 1 else walls[0]
+            out[task] = (statistics.median(walls), quiet, len(walls))
     return out
 
 
 def estimate(p: Protocol, run_seconds: dict[str, float]) -> str:
     """The plan's size and core-hours, per workload: seconds per run measured from the
-    tier's own records where it has some, else as given (``--run-seconds task=s``)."""
+    tier's own records where it has some (median; lower quartile for a quieter core), else
+    as given (``--run-seconds task=s``)."""
     measured, units = measured_seconds(p), plan(p)
-    lines, total, left_total = [], 0.0, 0.0
+    lines, total, left_total, left_quiet = [], 0.0, 0.0, 0.0
     for task in p.workloads:
         runs = sum(u.runs for u in units if u.task == task)
         left = sum(u.runs for u in units if u.task == task and not done(p, u))
         secs, source = run_seconds.get(task, math.nan), "given"
+        quiet = secs
         if task in measured:
-            secs, n = measured[task]
-            source = f"median of {n} records"
+            secs, quiet, n = measured[task]
+            source = f"median of {n} records; lower quartile {quiet:.0f} s"
         elif task not in run_seconds:
             source = "not measured yet: pass --run-seconds"
         total += runs * secs / 3600
         left_total += left * secs / 3600
+        left_quiet += left * quiet / 3600
         lines.append(
             f"{task}: {runs} runs ({left} to run) x {secs:.0f} s ({source}) = "
             f"{runs * secs / 3600:.1f} core-h, {left * secs / 3600:.1f} left"
         )
-    return "\n".join([*lines, f"total: {total:.1f} core-hours, {left_total:.1f} left"])
+    return "\n".join(
+        [
+            *lines,
+            f"total: {total:.1f} core-hours, {left_total:.1f} left "
+            f"({left_quiet:.1f} at the lower quartiles, a quieter core)",
+        ]
+    )
