@@ -71,3 +71,15 @@ def test_the_report_holds_the_records_figures(toy_tier, tmp_path):
     assert sorted((x.optimizer, x.study) for x in t.trials) == [
         (o, k) for o in ("adamw", "sgd") for k in range(3)
     ]
+
+
+def test_the_standard_report_reads_a_tiers_workload_and_points_to_the_tier_report(
+    toy_tier, tmp_path
+):
+    root, _ = toy_tier  # its studies hold trials only: their scored reruns live beside them
+    from suite.report.__main__ import main as report_main
+
+    assert report_main([str(root / "toy"), "--out", str(tmp_path / "rep")]) == 0
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "tuning study(ies) without scored reruns" in text and "documents.tier" in text
+    assert not (tmp_path / "rep" / "protocol").exists()

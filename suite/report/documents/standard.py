@@ -110,7 +110,13 @@ def _build(records: Records, roots: list[Path], out: Path, title: str, cmd: str)
     plots += heatmaps(agg, out / "plots")
     plots += telemetry_plots(records, out / "plots")
     markdown = render(records, agg, tables, plots, title, out, cmd)
-    studies = find_studies(roots)
+    found = find_studies(roots)
+    studies = [st for st in found if st.rerun_dirs()]
+    if len(studies) < len(found):  # a tier's studies: its reruns live beside them, not inside
+        markdown += (
+            f"\n{len(found) - len(studies)} tuning study(ies) without scored reruns of their own "
+            "(a campaign tier's: its ranking is `python -m suite.report.documents.tier`).\n"
+        )
     if studies:  # tuning studies among the runs: the leaderboard and profiles too
         protocol.write([st.folder for st in studies], out / "protocol", None, None, cmd)
         markdown += (
