@@ -4,6 +4,7 @@ candidate's look in plots. Fast: no training here (the wheel test runs it end to
 
 from __future__ import annotations
 
+import math
 import sys
 
 import pytest
@@ -107,6 +108,10 @@ def test_the_candidate_stands_out_and_baselines_are_muted():
     assert style.colour("prodigy", 32, "prodigyopt", "prodigy") in style.CANDIDATE_COLOURS
     assert style.emphasis(True, True)["zorder"] > style.emphasis(False, True)["zorder"]
     assert style.emphasis(False, True)["alpha"] < 1.0
+    rgb = [(int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)) for c in style.CANDIDATE_COLOURS]
+    shades = [style.OTHER, *style.FAMILY_COLOURS.values()]
+    family = [(int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)) for p in shades for c in p]
+    assert min(math.dist(a, b) for a in rgb for b in family) >= 75  # no family's look
 
 
 def test_bad_commands_are_refused_in_one_line(capsys):

@@ -27,7 +27,8 @@ OTHER = ("#7f7f7f", "#3f3f3f")
 IMPL_STYLES = {"inhouse": "-", "torch": "--", "bnb": ":", "torchao": "-."}
 IMPL_NAMES = {"inhouse": "in-house", "torch": "torch.optim", "bnb": "bitsandbytes"}
 SUITE_IMPLS = ("inhouse", "torch", "bnb", "schedulefree", "torchao")  # the suite's entries
-CANDIDATE_COLOURS = ("#ff7f0e", "#e377c2", "#9467bd", "#17becf", "#bcbd22", "#8c564b")
+# Pure hues no family uses (each at least 75 RGB units from every family colour, both shades)
+CANDIDATE_COLOURS = ("#0000ff", "#ff00ff", "#00ff7f", "#ffd700")
 
 
 def is_candidate(family: object, impl: object) -> bool:
