@@ -22,9 +22,10 @@ interpreted), rather than at import: ``triton.jit`` fixes the mode when it wraps
 function, so wrapping lazily lets ``TRITON_INTERPRET`` be set after ``import triton``
 (torch may import it first) and lets one process use both modes.
 
-Kernel sources may use only Triton builtins (``tl.where``, ``tl.reduce``, ...), not the
-``triton.jit`` helpers of ``triton.language.standard`` (``tl.max``, ``tl.zeros``): those
-are wrapped once, at ``import triton``, and the interpreter cannot call a compiled one.
+Kernel sources may use Triton builtins (``tl.where``, ``tl.reduce``, ...) and the helpers
+of ``_triton_common.py``, wrapped with each kernel in its mode, but not the ``triton.jit``
+helpers of ``triton.language.standard`` (``tl.max``, ``tl.zeros``): those are wrapped
+once, at ``import triton``, and the interpreter cannot call a compiled one.
 
 Files:
 
@@ -34,7 +35,8 @@ Files:
   ``fused=True`` by default;
 - ``_multi_tensor.py``: which tensors a kernel takes, and one launch over many tensors;
 - ``_triton_*.py``: the kernel sources, imported only when a kernel runs, so Triton
-  stays optional;
+  stays optional; ``_triton_common.py``: what they share (where a program's values lie,
+  the Adam update, rounding to bfloat16) and their wrapping in either mode;
 - ``cpu.py`` and ``cpp/``: the CPU path (one pass per value, C++ with OpenMP), its build
   and its checks.
 """

@@ -1,16 +1,15 @@
 """The Triton source of the fused 8-bit Adam/AdamW step (see
-:mod:`suite.optim.kernels.adam8bit`).
-
-Imported only when a kernel runs; :func:`adam8bit_kernel` wraps the function with
-``triton.jit`` on first use in each mode (see :mod:`suite.optim.kernels`).
+:mod:`suite.optim.kernels.adam8bit`), imported only when a kernel runs;
+:func:`adam8bit_kernel` is it as a kernel of either mode
+(:func:`suite.optim.kernels._triton_common.jit_with_helpers`).
 """
 
 from __future__ import annotations
 
-import functools
-
 import triton
 import triton.language as tl
+
+from suite.optim.kernels import _triton_common as common
 
 TINY = tl.constexpr(1.1754943508222875e-38)  # torch.finfo(torch.float32).tiny: 0 / TINY = 0
 
@@ -54,29 +53,16 @@ def _adam8bit_step(
 ):
     # One program: one quantization block of one tensor. Dequantize m and v, update as
     # suite/optim/adam8bit.py does in float32, requantize with the block's new absmax.
-    pid = tl.program_id(0)
-    t = tl.load(block_tensor + pid)
-    start = tl.load(block_start + pid)
+    t, start, offs = common.program_values(block_tensor, block_start, ALIGNED, BLOCK)
     row = ptrs + t * 8
-    p_ptr = tl.load(row).to(tl.pointer_type(P_TY))
-    g_ptr = tl.load(row + 1).to(tl.pointer_type(G_TY))
-    mc_ptr = tl.load(row + 2).to(tl.pointer_type(tl.uint8))
-    vc_ptr = tl.load(row + 3).to(tl.pointer_type(tl.uint8))
+    p_ptr = common.row_pointers(row, 0, P_TY, offs, ALIGNED)
+    g_ptr = common.row_pointers(row, 1, G_TY, offs, ALIGNED)
+    mc_ptr = common.row_pointers(row, 2, tl.uint8, offs, ALIGNED)
+    vc_ptr = common.row_pointers(row, 3, tl.uint8, offs, ALIGNED)
     ma_ptr = tl.load(row + 4).to(tl.pointer_type(tl.float32)) + start // BLOCK
     va_ptr = tl.load(row + 5).to(tl.pointer_type(tl.float32)) + start // BLOCK
     mq_ptr = tl.load(row + 6).to(tl.pointer_type(tl.float32))
     vq_ptr = tl.load(row + 7).to(tl.pointer_type(tl.float32))
-    if ALIGNED:  # with no mask (a full block) this allows vector loads and stores
-        start = tl.multiple_of(start, BLOCK)
-        p_ptr = tl.multiple_of(p_ptr, 16)
-        g_ptr = tl.multiple_of(g_ptr, 16)
-        mc_ptr = tl.multiple_of(mc_ptr, 16)
-        vc_ptr = tl.multiple_of(vc_ptr, 16)
-    offs = start + tl.arange(0, BLOCK)
-    p_ptr += offs
-    g_ptr += offs
-    mc_ptr += offs
-    vc_ptr += offs
     mask = None
     if MASKED:
         mask = offs < tl.load(numels + t)
@@ -93,21 +79,12 @@ def _adam8bit_step(
     m = tl.load(mq_ptr + m_code) * tl.load(ma_ptr)
     v = tl.load(vq_ptr + v_code) * tl.load(va_ptr)
 
-    if MAXIMIZE:
-        g = -g
-    if DECAY:
-        if DECOUPLED:
-            p = p * decay
-        else:
-            g = g + weight_decay * p
-    m = tl.where(w1 < 0.5, m + w1 * (g - m), g - (g - m) * (1.0 - w1))
-    v = v * beta2 + w2 * g * g
-    denom = tl.div_rn(tl.sqrt_rn(v), bias_correction2_sqrt) + eps
-    p = p + neg_step_size * tl.div_rn(m, denom)
-    if P_TY == tl.bfloat16:  # round by hand: see _triton_adamw.py
-        bits = p.to(tl.uint32, bitcast=True)
-        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)
-        p = tl.where(p == p, rounded, p)
+    p, m, v = common.adam_moments(
+        p, g, m, v, decay, weight_decay, w1, beta2, w2, DECAY, DECOUPLED, MAXIMIZE
+    )
+    p = common.adam_apply(p, m, v, eps, neg_step_size, bias_correction2_sqrt)
+    if P_TY == tl.bfloat16:  # round by hand: common.round_bf16 says why
+        p = common.round_bf16(p)
     tl.store(p_ptr, p.to(P_TY), mask=mask)
 
     # requantize: new absmax (masked lanes count as 0), then each scaled value's code is
@@ -137,8 +114,7 @@ def _adam8bit_step(
     tl.store(va_ptr, v_absmax)
 
 
-@functools.cache
 def adam8bit_kernel(interpret: bool):
-    """``_adam8bit_step`` wrapped by ``triton.jit`` in the current mode; ``interpret``
-    (the mode, as :func:`suite.optim.kernels.interpreting` reads it) keys the cache."""
-    return triton.jit(_adam8bit_step)
+    """``_adam8bit_step`` as a kernel of the mode ``interpret``
+    (:func:`suite.optim.kernels._triton_common.jit_with_helpers`)."""
+    return common.jit_with_helpers(_adam8bit_step, interpret)

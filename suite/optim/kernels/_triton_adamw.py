@@ -1,15 +1,13 @@
-"""The Triton source of the fused Adam/AdamW step (see :mod:`suite.optim.kernels.adamw`).
-
-Imported only when a kernel runs; :func:`adam_kernel` wraps the function with
-``triton.jit`` on first use in each mode (see :mod:`suite.optim.kernels`).
+"""The Triton source of the fused Adam/AdamW step (see :mod:`suite.optim.kernels.adamw`),
+imported only when a kernel runs; :func:`adam_kernel` is it as a kernel of either mode
+(:func:`suite.optim.kernels._triton_common.jit_with_helpers`).
 """
 
 from __future__ import annotations
 
-import functools
-
-import triton
 import triton.language as tl
+
+from suite.optim.kernels import _triton_common as common
 
 
 def _adam_step(
@@ -38,25 +36,12 @@ def _adam_step(
 ):
     # One program: BLOCK consecutive values of one tensor, in float32 registers, in the
     # order of torch.optim.Adam (suite/optim/adam.py) with IEEE sqrt and division.
-    pid = tl.program_id(0)
-    t = tl.load(block_tensor + pid)
-    start = tl.load(block_start + pid)
+    t, _, offs = common.program_values(block_tensor, block_start, ALIGNED, BLOCK)
     row = ptrs + t * 5
-    p_ptr = tl.load(row).to(tl.pointer_type(P_TY))
-    g_ptr = tl.load(row + 1).to(tl.pointer_type(G_TY))
-    m_ptr = tl.load(row + 2).to(tl.pointer_type(S_TY))
-    v_ptr = tl.load(row + 3).to(tl.pointer_type(S_TY))
-    if ALIGNED:  # with no mask (a full block) this allows 16-byte vector loads and stores
-        start = tl.multiple_of(start, BLOCK)
-        p_ptr = tl.multiple_of(p_ptr, 16)
-        g_ptr = tl.multiple_of(g_ptr, 16)
-        m_ptr = tl.multiple_of(m_ptr, 16)
-        v_ptr = tl.multiple_of(v_ptr, 16)
-    offs = start + tl.arange(0, BLOCK)
-    p_ptr += offs
-    g_ptr += offs
-    m_ptr += offs
-    v_ptr += offs
+    p_ptr = common.row_pointers(row, 0, P_TY, offs, ALIGNED)
+    g_ptr = common.row_pointers(row, 1, G_TY, offs, ALIGNED)
+    m_ptr = common.row_pointers(row, 2, S_TY, offs, ALIGNED)
+    v_ptr = common.row_pointers(row, 3, S_TY, offs, ALIGNED)
     mask = None
     if MASKED:
         mask = offs < tl.load(numels + t)
@@ -65,49 +50,24 @@ def _adam_step(
     g = tl.load(g_ptr, mask=mask).to(tl.float32)
     m = tl.load(m_ptr, mask=mask).to(tl.float32)
     v = tl.load(v_ptr, mask=mask).to(tl.float32)
-
-    if MAXIMIZE:
-        g = -g
-    if DECAY:
-        if DECOUPLED:
-            p = p * decay
-        else:
-            g = g + weight_decay * p
-    # torch's lerp: from the nearer end, so w1 = 0 or 1 gives m or g exactly
-    m = tl.where(w1 < 0.5, m + w1 * (g - m), g - (g - m) * (1.0 - w1))
-    v = v * beta2 + w2 * g * g
+    p, m, v = common.adam_moments(
+        p, g, m, v, decay, weight_decay, w1, beta2, w2, DECAY, DECOUPLED, MAXIMIZE
+    )
     if AMSGRAD:
-        vmax_ptr = tl.load(row + 4).to(tl.pointer_type(S_TY))
-        if ALIGNED:
-            vmax_ptr = tl.multiple_of(vmax_ptr, 16)
-        vmax_ptr += offs
+        vmax_ptr = common.row_pointers(row, 4, S_TY, offs, ALIGNED)
         vmax = tl.maximum(tl.load(vmax_ptr, mask=mask).to(tl.float32), v)
-        denom = tl.div_rn(tl.sqrt_rn(vmax), bias_correction2_sqrt) + eps
+        p = common.adam_apply(p, m, vmax, eps, neg_step_size, bias_correction2_sqrt)
     else:
-        denom = tl.div_rn(tl.sqrt_rn(v), bias_correction2_sqrt) + eps
-    p = p + neg_step_size * tl.div_rn(m, denom)
+        p = common.adam_apply(p, m, v, eps, neg_step_size, bias_correction2_sqrt)
 
-    # To bfloat16 by hand, to nearest even: Triton's interpreter truncates float32 ->
-    # bfloat16 (the GPU rounds); rounding the float32 bits first makes the cast exact in
-    # both, so the interpreter tests the code the GPU runs. Add 0x7FFF plus the lowest
-    # kept bit, drop the low 16 bits; NaN stays NaN (p == p is False for it).
+    # bfloat16 by hand, so the interpreter and the GPU agree (common.round_bf16 says why)
     if P_TY == tl.bfloat16:
-        bits = p.to(tl.uint32, bitcast=True)
-        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)
-        p = tl.where(p == p, rounded, p)
+        p = common.round_bf16(p)
     if S_TY == tl.bfloat16:
-        bits = m.to(tl.uint32, bitcast=True)
-        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)
-        m = tl.where(m == m, rounded, m)
-        bits = v.to(tl.uint32, bitcast=True)
-        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)
-        v = tl.where(v == v, rounded, v)
+        m = common.round_bf16(m)
+        v = common.round_bf16(v)
         if AMSGRAD:  # vmax is v or a stored value: rounding it again is harmless
-            bits = vmax.to(tl.uint32, bitcast=True)
-            rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).to(
-                tl.float32, bitcast=True
-            )
-            vmax = tl.where(vmax == vmax, rounded, vmax)
+            vmax = common.round_bf16(vmax)
 
     tl.store(p_ptr, p.to(P_TY), mask=mask)
     tl.store(m_ptr, m.to(S_TY), mask=mask)
@@ -116,8 +76,7 @@ def _adam_step(
         tl.store(vmax_ptr, vmax.to(S_TY), mask=mask)
 
 
-@functools.cache
 def adam_kernel(interpret: bool):
-    """``_adam_step`` wrapped by ``triton.jit`` in the current mode; ``interpret`` (the
-    mode, as :func:`suite.optim.kernels.interpreting` reads it) keys the cache."""
-    return triton.jit(_adam_step)
+    """``_adam_step`` as a kernel of the mode ``interpret``
+    (:func:`suite.optim.kernels._triton_common.jit_with_helpers`)."""
+    return common.jit_with_helpers(_adam_step, interpret)

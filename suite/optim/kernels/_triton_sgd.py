@@ -1,15 +1,13 @@
-"""The Triton source of the fused SGD step (see :mod:`suite.optim.kernels.sgd`).
-
-Imported only when a kernel runs; :func:`sgd_kernel` wraps the function with
-``triton.jit`` on first use in each mode (see :mod:`suite.optim.kernels`).
+"""The Triton source of the fused SGD step (see :mod:`suite.optim.kernels.sgd`),
+imported only when a kernel runs; :func:`sgd_kernel` is it as a kernel of either mode
+(:func:`suite.optim.kernels._triton_common.jit_with_helpers`).
 """
 
 from __future__ import annotations
 
-import functools
-
-import triton
 import triton.language as tl
+
+from suite.optim.kernels import _triton_common as common
 
 
 def _sgd_step(
@@ -35,19 +33,10 @@ def _sgd_step(
 ):
     # One program: BLOCK consecutive values of one tensor, in float32 registers, in the
     # order of torch.optim.SGD (suite/optim/sgd.py).
-    pid = tl.program_id(0)
-    t = tl.load(block_tensor + pid)
-    start = tl.load(block_start + pid)
+    t, _, offs = common.program_values(block_tensor, block_start, ALIGNED, BLOCK)
     row = ptrs + t * 3
-    p_ptr = tl.load(row).to(tl.pointer_type(P_TY))
-    g_ptr = tl.load(row + 1).to(tl.pointer_type(G_TY))
-    if ALIGNED:  # with no mask (a full block) this allows 16-byte vector loads and stores
-        start = tl.multiple_of(start, BLOCK)
-        p_ptr = tl.multiple_of(p_ptr, 16)
-        g_ptr = tl.multiple_of(g_ptr, 16)
-    offs = start + tl.arange(0, BLOCK)
-    p_ptr += offs
-    g_ptr += offs
+    p_ptr = common.row_pointers(row, 0, P_TY, offs, ALIGNED)
+    g_ptr = common.row_pointers(row, 1, G_TY, offs, ALIGNED)
     mask = None
     if MASKED:
         mask = offs < tl.load(numels + t)
@@ -59,20 +48,13 @@ def _sgd_step(
     if DECAY:
         g = g + weight_decay * p
     if MOMENTUM:
-        b_ptr = tl.load(row + 2).to(tl.pointer_type(S_TY))
-        if ALIGNED:
-            b_ptr = tl.multiple_of(b_ptr, 16)
-        b_ptr += offs
+        b_ptr = common.row_pointers(row, 2, S_TY, offs, ALIGNED)
         if FIRST:
             b = g
         else:
             b = tl.load(b_ptr, mask=mask).to(tl.float32) * momentum + w_g * g
-        if S_TY == tl.bfloat16:  # round by hand: see _triton_adamw.py
-            bits = b.to(tl.uint32, bitcast=True)
-            rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).to(
-                tl.float32, bitcast=True
-            )
-            b = tl.where(b == b, rounded, b)
+        if S_TY == tl.bfloat16:  # round by hand: common.round_bf16 says why
+            b = common.round_bf16(b)
         tl.store(b_ptr, b.to(S_TY), mask=mask)
         if NESTEROV:
             g = g + momentum * b
@@ -81,14 +63,11 @@ def _sgd_step(
     p = p + neg_lr * g
 
     if P_TY == tl.bfloat16:
-        bits = p.to(tl.uint32, bitcast=True)
-        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)
-        p = tl.where(p == p, rounded, p)
+        p = common.round_bf16(p)
     tl.store(p_ptr, p.to(P_TY), mask=mask)
 
 
-@functools.cache
 def sgd_kernel(interpret: bool):
-    """``_sgd_step`` wrapped by ``triton.jit`` in the current mode; ``interpret`` (the
-    mode, as :func:`suite.optim.kernels.interpreting` reads it) keys the cache."""
-    return triton.jit(_sgd_step)
+    """``_sgd_step`` as a kernel of the mode ``interpret``
+    (:func:`suite.optim.kernels._triton_common.jit_with_helpers`)."""
+    return common.jit_with_helpers(_sgd_step, interpret)
