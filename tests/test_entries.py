@@ -43,7 +43,7 @@ def _sweep(names, tmp_path):
     run_suite(
         "task=toy",
         "task.dim=64",
-        "+task.num_classes=64",
+        "task.num_classes=64",
         f"optimizer={','.join(names)}",
         "steps=4",
         "eval_every=0",

@@ -90,7 +90,7 @@ def test_divergence_stops_at_once_with_a_diagnosis(tmp_path):
         (("seed=99999999999999999999",), "invalid seed"),
         (("schedule.min_lr_ratio=5",), "schedule.min_lr_ratio"),
         pytest.param(
-            ("task=lm_shakespeare", "+task.batch_size=100000"),
+            ("task=lm_shakespeare", "task.batch_size=100000"),
             "task.batch_size=100000 needs at least",
             marks=pytest.mark.slow,  # builds the LM task (about 10 s)
         ),

@@ -53,11 +53,11 @@ HOSTILE = [  # (overrides, words the one-line refusal must hold)
     (("optimizer=sgd", "optimizer.momentum=1.5"), ("optimizer.momentum", "[0, 1)")),
     (("optimizer=sgd", "optimizer.lr=1e308"), ("optimizer.lr", "float32")),
     (("optimizer.betas=[0.9,1e39]",), ("optimizer.betas[1]", "float32")),
-    (("task=cnn_digits", "+task.batch_size=1"), ("batch_size", ">= 2")),
+    (("task=cnn_digits", "task.batch_size=1"), ("batch_size", ">= 2")),
     (("optimizer._target_=suite.optim.sgd.SGDD",), ("optimizer._target_", "SGDD")),
     (("~optimizer._partial_",), ("_partial_: true",)),
     (
-        ("task=lm_shakespeare", "+task.batch_size=100000", "steps=2"),
+        ("task=lm_shakespeare", "task.batch_size=100000", "steps=2"),
         ("needs at least", "GiB are free"),
     ),
 ]

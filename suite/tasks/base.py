@@ -2,7 +2,8 @@
 
 In the spirit of AlgoPerf's ``Workload``: a task owns its model, its data, its
 loss, its evaluation, its target and its default step budget; the last two, like
-the dataset, come from the workload's ``conf/task/*.yaml`` (``workloads.py``). It never
+the dataset and the model and batch sizes, come from the workload's ``conf/task/*.yaml``
+(``workloads.py``). It never
 builds an optimizer. Batches are a pure function of ``(seed, step)`` so a resumed run
 sees exactly the batches an uninterrupted one would.
 """

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from .image import ImageClassification, check_positive
+from .image import ImageClassification, check_dataset, check_positive
 from .workloads import fill
 
 
@@ -25,9 +25,9 @@ class CNNTask(ImageClassification):
     def __init__(
         self,
         dataset: str = "digits",
-        width: int = 16,
-        layers: Sequence[int] = (1, 1, 1, 1),
-        batch_size: int = 128,
+        width: int | None = None,
+        layers: Sequence[int] | None = None,
+        batch_size: int | None = None,
         augment: bool = True,
         eval_train_size: int | None = 10_000,
         eval_batch_size: int = 1000,
@@ -39,8 +39,20 @@ class CNNTask(ImageClassification):
         steps: int | None = None,
         target: Mapping | None = None,
     ) -> None:
-        """``crop_pad``, ``hflip`` (augmentation), ``steps`` (the budget) and ``target``: as the
-        workload's conf/task/cnn_*.yaml sets them (None: read from that file)."""
+        """``width``, ``layers`` (the model), ``batch_size``, ``crop_pad``, ``hflip``
+        (augmentation), ``steps`` (the budget) and ``target``: as the workload's
+        conf/task/cnn_*.yaml sets them (None: read from that file)."""
+        check_dataset(dataset)
+        w = fill(
+            self.family,
+            {"dataset": dataset},
+            width=width,
+            layers=layers,
+            batch_size=batch_size,
+            steps=steps,
+            target=target,
+        )
+        width, layers, batch_size = w["width"], w["layers"], w["batch_size"]
         check_positive(width=width)
         if batch_size == 1:  # BatchNorm on the 1x1 map of the last stage: one value per channel
             raise ValueError(
@@ -65,7 +77,6 @@ class CNNTask(ImageClassification):
             crop_pad,
             hflip,
         )
-        w = fill(self.family, {"dataset": dataset}, steps=steps, target=target)
         self.set_budget(w["steps"], w["target"])
 
     def build_model(self) -> nn.Module:

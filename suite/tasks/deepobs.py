@@ -89,7 +89,7 @@ class DeepOBSTask(ImageClassification):
         self,
         dataset: str = "fashion_mnist",
         arch: str = "2c2d",
-        batch_size: int = 128,
+        batch_size: int | None = None,
         eval_train_size: int | None = 10_000,
         eval_batch_size: int = 1000,
         eval_size: int | None = None,
@@ -98,16 +98,18 @@ class DeepOBSTask(ImageClassification):
         epochs: int | None = None,
         target: Mapping | None = None,
     ) -> None:
-        """``epochs`` (the budget: epochs x batches per epoch) and ``target``: as the
-        problem's conf/task file sets them (None: read from that file)."""
+        """``batch_size``, ``epochs`` (the budget: epochs x batches per epoch) and ``target``:
+        as the problem's conf/task file sets them (None: read from that file)."""
         if dataset not in SHORT:
             raise ValueError(f"unknown DeepOBS dataset {dataset!r}; valid: {', '.join(SHORT)}")
         if arch not in ARCHS:
             raise ValueError(f"unknown DeepOBS architecture {arch!r}; valid: {', '.join(ARCHS)}")
         self.arch = arch
+        identity = {"dataset": dataset, "arch": arch}
+        w = fill(self.family, identity, batch_size=batch_size, epochs=epochs, target=target)
         super().__init__(
             dataset,
-            batch_size,
+            w["batch_size"],
             False,
             eval_train_size,
             eval_batch_size,
@@ -116,9 +118,8 @@ class DeepOBSTask(ImageClassification):
             eval_size,
         )
         self.name = f"{SHORT[dataset]}_{arch}"
-        w = fill(self.family, {"dataset": dataset, "arch": arch}, epochs=epochs, target=target)
         check_positive(epochs=w["epochs"])
-        self.set_budget(w["epochs"] * (len(self.data.train_x) // batch_size), w["target"])
+        self.set_budget(w["epochs"] * (len(self.data.train_x) // self.batch_size), w["target"])
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return x.float() / 255  # ToTensor: pixels in [0, 1], nothing else

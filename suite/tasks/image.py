@@ -31,22 +31,28 @@ def check_positive(**values: int | None) -> None:
             raise ValueError(f"{k} must be an integer >= 1, got {v!r}")
 
 
+def check_dataset(dataset: str) -> None:
+    """One-line ValueError if ``dataset`` is not an image dataset of the suite."""
+    if dataset not in IMAGE_DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(IMAGE_DATASETS)}")
+
+
 def strided(n: int, k: int, device: torch.device) -> torch.Tensor:
     """``k`` evenly strided indices of ``range(n)``: a fixed subset, the same every run."""
     return torch.linspace(0, n - 1, k, device=device).round().long()
 
 
 class ImageClassification(Task):
-    """Base of the image tasks; subclasses set family and build_model, and call set_budget
-    with their workload's budget and target (its conf/task file)."""
+    """Base of the image tasks; subclasses set family and build_model, pass the batch size
+    and call set_budget with their workload's budget and target (its conf/task file)."""
 
     family: str
     val_metrics = ("val/loss", "val/acc")
 
     def __init__(
         self,
-        dataset: str = "digits",
-        batch_size: int = 128,
+        dataset: str,
+        batch_size: int,
         augment: bool = True,
         eval_train_size: int | None = 10_000,
         eval_batch_size: int = 1000,
@@ -59,8 +65,7 @@ class ImageClassification(Task):
         """With ``augment``: random crops of the image zero-padded by ``crop_pad`` pixels and,
         if ``hflip``, left-right flips, as the workload's conf/task file sets them (None: read
         from that file); without: neither."""
-        if dataset not in IMAGE_DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(IMAGE_DATASETS)}")
+        check_dataset(dataset)
         check_positive(
             batch_size=batch_size,
             eval_train_size=eval_train_size,

@@ -31,13 +31,13 @@ class LMTask(Task):
         self,
         dataset: str = "tinyshakespeare",
         tokenizer: str | None = None,
-        vocab_size: int = 4096,
-        n_layer: int = 4,
-        n_head: int = 4,
-        n_embd: int = 128,
-        block_size: int = 64,
-        dropout: float = 0.0,
-        batch_size: int = 32,
+        vocab_size: int | None = None,
+        n_layer: int | None = None,
+        n_head: int | None = None,
+        n_embd: int | None = None,
+        block_size: int | None = None,
+        dropout: float | None = None,
+        batch_size: int | None = None,
         eval_windows: int = 400,
         eval_batch_size: int = 100,
         data_root: str | os.PathLike | None = None,
@@ -45,11 +45,29 @@ class LMTask(Task):
         steps: int | None = None,
         target: Mapping | None = None,
     ) -> None:
-        """``tokenizer``, ``steps`` and ``target``: as the dataset's conf/task/lm_*.yaml sets
-        them (None: read from that file). Another tokenizer than the file's is named in the
-        task's name (``lm_tinyshakespeare_bpe``); the target stays the file's."""
+        """``tokenizer``, ``vocab_size``, the model's sizes (``n_layer``, ``n_head``,
+        ``n_embd``, ``block_size``, ``dropout``), ``batch_size``, ``steps`` and ``target``: as
+        the dataset's conf/task/lm_*.yaml sets them (None: read from that file). Another
+        tokenizer than the file's is named in the task's name (``lm_tinyshakespeare_bpe``);
+        the target stays the file's."""
         if dataset not in TEXT_DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(TEXT_DATASETS)}")
+        w = fill(
+            "lm",
+            {"dataset": dataset},
+            vocab_size=vocab_size,
+            n_layer=n_layer,
+            n_head=n_head,
+            n_embd=n_embd,
+            block_size=block_size,
+            dropout=dropout,
+            batch_size=batch_size,
+            steps=steps,
+            target=target,
+        )
+        vocab_size, n_layer, n_head = w["vocab_size"], w["n_layer"], w["n_head"]
+        n_embd, block_size, dropout = w["n_embd"], w["block_size"], w["dropout"]
+        batch_size = w["batch_size"]
         check_positive(
             vocab_size=vocab_size,
             n_layer=n_layer,
@@ -68,7 +86,6 @@ class LMTask(Task):
         self.tokenizer = tokenizer or usual
         self.dataset = dataset
         self.name = f"lm_{dataset}" + ("" if self.tokenizer == usual else f"_{self.tokenizer}")
-        w = fill("lm", {"dataset": dataset}, steps=steps, target=target)
         self.set_budget(w["steps"], w["target"])
         self.device = torch.device(device)
         self.n_layer, self.n_head, self.n_embd = n_layer, n_head, n_embd

@@ -28,22 +28,43 @@ class ToyTask(Task):
 
     def __init__(
         self,
-        dim: int = 32,
-        num_classes: int = 4,
-        condition: float = 100.0,
-        signal: float = 4.0,
-        n_train: int = 4096,
-        n_test: int = 1024,
-        n_val: int = 1024,
-        batch_size: int = 128,
-        data_seed: int = 0,
+        dim: int | None = None,
+        num_classes: int | None = None,
+        condition: float | None = None,
+        signal: float | None = None,
+        n_train: int | None = None,
+        n_test: int | None = None,
+        n_val: int | None = None,
+        batch_size: int | None = None,
+        data_seed: int | None = None,
         device: str | torch.device = "cpu",
         steps: int | None = None,
         target_of_bayes: float | None = None,
     ) -> None:
-        """``steps`` (the budget) and ``target_of_bayes`` (the target: val/acc >= this
-        fraction of the val split's Bayes accuracy, rounded to 3 places): as conf/task/toy.yaml
-        sets them (None: read from that file)."""
+        """The problem (``dim``, ``num_classes``, ``condition``, ``signal``, the split sizes,
+        ``data_seed``), ``batch_size``, ``steps`` (the budget) and ``target_of_bayes`` (the
+        target: val/acc >= this fraction of the val split's Bayes accuracy, rounded to 3
+        places): as conf/task/toy.yaml sets them (None: read from that file)."""
+        w = fill(
+            "toy",
+            {},
+            dim=dim,
+            num_classes=num_classes,
+            condition=condition,
+            signal=signal,
+            n_train=n_train,
+            n_test=n_test,
+            n_val=n_val,
+            batch_size=batch_size,
+            data_seed=data_seed,
+            steps=steps,
+            target_of_bayes=target_of_bayes,
+        )
+        dim, num_classes, condition, signal = (
+            w[k] for k in ("dim", "num_classes", "condition", "signal")
+        )
+        n_train, n_test, n_val = w["n_train"], w["n_test"], w["n_val"]
+        batch_size, data_seed = w["batch_size"], w["data_seed"]
         check_positive(dim=dim, n_train=n_train, n_val=n_val, n_test=n_test, batch_size=batch_size)
         if num_classes < 2 or isinstance(num_classes, bool):
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
@@ -54,7 +75,6 @@ class ToyTask(Task):
         if batch_size > n_train:
             raise ValueError(f"batch_size {batch_size} exceeds n_train {n_train}")
         self.dim, self.num_classes, self.batch_size = dim, num_classes, batch_size
-        w = fill("toy", {}, steps=steps, target_of_bayes=target_of_bayes)
         fraction = w["target_of_bayes"]
         if type(fraction) not in (int, float) or not 0 < fraction <= 1:
             raise ValueError(f"target_of_bayes must be in (0, 1], got {fraction!r}")

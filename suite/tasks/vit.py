@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from .image import ImageClassification, check_positive
+from .image import ImageClassification, check_dataset, check_positive
 from .workloads import fill
 
 
@@ -23,13 +23,13 @@ class ViTTask(ImageClassification):
     def __init__(
         self,
         dataset: str = "digits",
-        embed_dim: int = 64,
-        depth: int = 4,
-        num_heads: int = 4,
-        mlp_ratio: float = 2.0,
+        embed_dim: int | None = None,
+        depth: int | None = None,
+        num_heads: int | None = None,
+        mlp_ratio: float | None = None,
         patch_size: int | None = None,
-        drop_path: float = 0.1,
-        batch_size: int = 128,
+        drop_path: float | None = None,
+        batch_size: int | None = None,
         augment: bool = True,
         eval_train_size: int | None = 10_000,
         eval_batch_size: int = 1000,
@@ -41,9 +41,29 @@ class ViTTask(ImageClassification):
         steps: int | None = None,
         target: Mapping | None = None,
     ) -> None:
-        """``patch_size``, ``crop_pad``, ``hflip`` (augmentation), ``steps`` (the budget) and
-        ``target``: as the workload's conf/task/vit_*.yaml sets them (None: read from it)."""
-        check_positive(embed_dim=embed_dim, depth=depth, num_heads=num_heads, patch_size=patch_size)
+        """``embed_dim``, ``depth``, ``num_heads``, ``mlp_ratio``, ``patch_size``, ``drop_path``
+        (the model), ``batch_size``, ``crop_pad``, ``hflip`` (augmentation), ``steps`` (the
+        budget) and ``target``: as the workload's conf/task/vit_*.yaml sets them (None: read
+        from it)."""
+        check_dataset(dataset)
+        w = fill(
+            self.family,
+            {"dataset": dataset},
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            patch_size=patch_size,
+            drop_path=drop_path,
+            batch_size=batch_size,
+            steps=steps,
+            target=target,
+        )
+        embed_dim, depth, num_heads = w["embed_dim"], w["depth"], w["num_heads"]
+        mlp_ratio, drop_path, batch_size = w["mlp_ratio"], w["drop_path"], w["batch_size"]
+        check_positive(
+            embed_dim=embed_dim, depth=depth, num_heads=num_heads, patch_size=w["patch_size"]
+        )
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
         if not mlp_ratio > 0:
@@ -65,10 +85,6 @@ class ViTTask(ImageClassification):
             crop_pad,
             hflip,
         )
-        w = fill(
-            self.family, {"dataset": dataset}, patch_size=patch_size, steps=steps, target=target
-        )
-        check_positive(patch_size=w["patch_size"])
         self.patch_size = w["patch_size"]
         self.set_budget(w["steps"], w["target"])
         if self.data.size % self.patch_size:

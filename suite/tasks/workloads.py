@@ -1,12 +1,13 @@
 """A workload's definition, read from its ``conf/task/*.yaml`` as plain data.
 
 A task config file is the one home of what its workload is beyond the model family's
-code: the dataset, the step budget and the val target (and, per dataset, a ViT's patch
-size). A Hydra run composes the file (``task=cnn_fashion``) and passes its keys to the task's
-constructor, so the run reads them from its composed config. A task built in Python without
-them (``build_task("cnn", dataset="mnist")``: tests, benchmarks) reads the same file here:
-the one whose ``name`` and identity keys (``dataset``, ``arch``) match. OmegaConf loads the
-file as data; nothing in it is instantiated.
+code: the dataset, the model's sizes, the batch size, the augmentation, the step budget
+and the val target (the task classes' constructors default these to None). A Hydra run
+composes the file (``task=cnn_fashion``) and passes its keys to the task's constructor, so
+the run reads them from its composed config. A task built in Python without them
+(``build_task("cnn", dataset="mnist")``: tests, benchmarks) reads the same file here: the
+one whose ``name`` and identity keys (``dataset``, ``arch``) match. OmegaConf loads the file
+as data; nothing in it is instantiated.
 """
 
 from __future__ import annotations
