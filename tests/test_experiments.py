@@ -56,7 +56,7 @@ def test_decoupled_wd_finds_best_cells_and_separability(tmp_path):
     assert "adam: selected lr=0.01, weight_decay=0.0001" in text
     assert "adamw: selected lr=0.01, weight_decay=0.001" in text
     assert f"test error {1 - (0.96 + 0.001 + TEST_OFFSET):.4f}" in text  # AdamW's cell, on test
-    assert "changes 1 time(s) across the lr axis for Adam and 0 time(s) for AdamW" in text
+    assert "takes 2 distinct value(s) across the lr axis for Adam and 1 for AdamW" in text
     # lr 0.01 is the grid's largest and wd 1e-4 its smallest (> 0): not drawn, numbers stay
     assert "Verdict not drawn" in text
     edges = [line for line in text.splitlines() if "edge of the" in line]

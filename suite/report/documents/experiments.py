@@ -105,8 +105,9 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
         lines.append(_family_note(1))
         if grid:
             lines.append(
-                f"The best wd (on val) changes {moves['adam'] - 1} time(s) across the lr axis for "
-                f"Adam and {moves['adamw'] - 1} time(s) for AdamW."
+                f"The best wd (on val) takes {moves['adam']} distinct value(s) across the lr axis "
+                f"for Adam and {moves['adamw']} for AdamW (argmin per lr: cells within seed "
+                "noise of each other can decide it; see the heatmaps)."
             )
         lines.append("")
         if edges:
