@@ -13,7 +13,7 @@ export OPTBENCH_DATA ?= $(SHARED_DATA)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow lint bench bench-step report clean exp-decoupled-wd exp-8bit exp-sgd-vs-adam exp-decoupled-wd-baselines exp-deepobs
+.PHONY: help install test test-slow lint bench bench-step report clean exp-decoupled-wd exp-decoupled-wd-verdict exp-decoupled-wd-lm-grid exp-decoupled-wd-lm-grid-verdict exp-8bit exp-sgd-vs-adam exp-decoupled-wd-baselines exp-deepobs
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-17s %s\n", $$1, $$2}'
@@ -44,9 +44,23 @@ gate: ## nightly regression gate: make gate NEW=results/nightly BASE=results/nig
 STAMP := $(shell date +%Y-%m-%d_%H-%M-%S)
 EXP_OUT ?= results/experiments
 
-exp-decoupled-wd: ## Adam+L2 vs AdamW over an lr x wd grid on Fashion-MNIST, chosen on val (Loshchilov & Hutter 2019) -> results/experiments/decoupled_wd
+# Decoupled weight decay (Loshchilov & Hutter 2019): Adam+L2 vs AdamW over an lr x wd grid,
+# 72 runs each (the cost is in each experiment's YAML). ARGS=hydra.launcher.n_jobs=1 runs one at
+# a time. The verdict is not drawn while a selected lr or wd sits on an open edge of the grid.
+# exp-*-verdict remakes a verdict from records already made: RUNS=<run folders>.
+exp-decoupled-wd: ## Adam+L2 vs AdamW, lr x wd grid, timm CNN on Fashion-MNIST, chosen on val -> results/experiments/decoupled_wd
 	$(PY) -m suite.run -m experiment=decoupled_wd hydra.sweep.dir=runs/experiments/decoupled_wd/$(STAMP) $(ARGS)
-	$(PY) -m suite.report.documents.experiments decoupled_wd runs/experiments/decoupled_wd/$(STAMP) --out $(EXP_OUT)/decoupled_wd --force
+	$(MAKE) exp-decoupled-wd-verdict RUNS=runs/experiments/decoupled_wd/$(STAMP)
+
+exp-decoupled-wd-verdict: ## the CNN grid's verdict from RUNS (default: its committed records) -> results/experiments/decoupled_wd
+	$(PY) -m suite.report.documents.experiments decoupled_wd $(or $(RUNS),$(EXP_OUT)/decoupled_wd/records) --out $(EXP_OUT)/decoupled_wd --force
+
+exp-decoupled-wd-lm-grid: ## Adam+L2 vs AdamW, lr x wd grid, char LM on Tiny Shakespeare, chosen on val -> results/experiments/decoupled_wd_lm_grid
+	$(PY) -m suite.run -m experiment=decoupled_wd_lm_grid hydra.sweep.dir=runs/experiments/decoupled_wd_lm_grid/$(STAMP) $(ARGS)
+	$(MAKE) exp-decoupled-wd-lm-grid-verdict RUNS=runs/experiments/decoupled_wd_lm_grid/$(STAMP)
+
+exp-decoupled-wd-lm-grid-verdict: ## the LM grid's verdict from RUNS (default: its committed records) -> results/experiments/decoupled_wd_lm_grid
+	$(PY) -m suite.report.documents.experiments decoupled_wd $(or $(RUNS),$(EXP_OUT)/decoupled_wd_lm_grid/records) --out $(EXP_OUT)/decoupled_wd_lm_grid --force
 
 EPOCHS ?= 3
 exp-deepobs: ## DeepOBS fmnist_2c2d: SGD, Momentum 0.99, Adam at their tuned lrs, 3 seeds, EPOCHS epochs, compared with their curves

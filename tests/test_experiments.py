@@ -5,6 +5,10 @@ from __future__ import annotations
 import itertools
 import json
 
+import pytest
+
+from suite.report.compute.aggregate import aggregate
+from suite.report.compute.grid_edges import axis_edge
 from suite.report.documents.experiments import (
     decoupled_wd,
     main,
@@ -12,6 +16,7 @@ from suite.report.documents.experiments import (
     sgd_vs_adam,
     state_8bit,
 )
+from suite.report.present.plots.curves import heatmap_figures
 from suite.report.read.collect import collect
 from tests.test_report import CNN, TEST_OFFSET, make_run
 
@@ -51,18 +56,27 @@ def test_decoupled_wd_finds_best_cells_and_separability(tmp_path):
     assert "adam: selected lr=0.01, weight_decay=0.0001" in text
     assert "adamw: selected lr=0.01, weight_decay=0.001" in text
     assert f"test error {1 - (0.96 + 0.001 + TEST_OFFSET):.4f}" in text  # AdamW's cell, on test
-    assert "changes 1 time(s) across the lr axis for Adam and 0 time(s) for AdamW" in text
-    # AdamW's lr 0.01 is the grid's largest: the verdict is withdrawn, the numbers stay
-    assert "Verdict withdrawn" in text and "adam and adamw" in text
+    assert "takes 2 distinct value(s) across the lr axis for Adam and 1 for AdamW" in text
+    # lr 0.01 is the grid's largest and wd 1e-4 its smallest (> 0): not drawn, numbers stay
+    assert "Verdict not drawn" in text
+    edges = [line for line in text.splitlines() if "edge of the" in line]
+    assert edges == [
+        "- adam: selected lr 0.01 is the top edge of the lr grid {0.001, 0.01}; "
+        "extend it to {0.001, 0.01, 0.1}",
+        "- adam: selected weight_decay 0.0001 is the bottom edge of the weight_decay grid "
+        "{0.0001, 0.001, 0.01}; extend it to {1e-05, 0.0001, 0.001, 0.01}",
+        "- adamw: selected lr 0.01 is the top edge of the lr grid {0.001, 0.01}; "
+        "extend it to {0.001, 0.01, 0.1}",
+    ]
     assert "Separability: agrees" not in text
     assert "AdamW vs Adam + L2: inconclusive" in text  # 3 seeds: smallest p 0.25
 
 
 def test_decoupled_wd_judges_when_the_best_lr_is_inside_the_grid(tmp_path):
-    lrs = (1e-4, 1e-3, 1e-2)
+    lrs, wds = (1e-4, 1e-3, 1e-2), (0, 1e-4, 1e-2, 1e-1)
     acc = {("adam", 1e-3, 1e-2): 0.90, ("adam", 1e-4, 1e-4): 0.89, ("adamw", 1e-3, 1e-4): 0.95}
     for i, (opt, lr, wd, seed) in enumerate(
-        itertools.product(("adam", "adamw"), lrs, WDS, range(6))
+        itertools.product(("adam", "adamw"), lrs, wds, range(6))
     ):
         best = acc.get((opt, lr, wd), 0.80) + 0.001 * seed
         make_run(
@@ -78,9 +92,68 @@ def test_decoupled_wd_judges_when_the_best_lr_is_inside_the_grid(tmp_path):
             train_m=1.0,
         )
     text = decoupled_wd(_ok(tmp_path))
-    assert "Verdict withdrawn" not in text
+    assert "Verdict not drawn" not in text and "edge of the" not in text
     assert "Separability: agrees" in text and "AdamW is better, as in the paper" in text
     assert "AdamW vs Adam + L2: better, effect test error +0.05" in text
+
+
+def _grid(root, acc, lrs, wds, seeds, default=0.80):
+    """An lr x wd grid of Adam and AdamW records; ``acc``: (opt, lr, wd) -> best val/acc."""
+    for i, (opt, lr, wd, seed) in enumerate(itertools.product(("adam", "adamw"), lrs, wds, seeds)):
+        best = acc.get((opt, lr, wd), default) + 0.001 * seed
+        make_run(
+            root,
+            f"r{i}",
+            task="cnn_digits",
+            optimizer=opt,
+            seed=seed,
+            hparams={"lr": lr, "weight_decay": wd},
+            target=CNN,
+            best=best,
+            final=best,
+            train_m=1.0,
+        )
+
+
+def test_a_selected_wd_on_the_open_top_edge_withholds_the_verdict_in_one_line(tmp_path):
+    """Both lrs inside; AdamW's best wd is the grid's largest (an open edge), Adam's is 0 (a
+    closed end: nothing lies below): only AdamW's wd is named, with the grid to extend to."""
+    lrs, wds = (1e-3, 3e-3, 1e-2), (0, 1e-2, 1e-1, 1)
+    _grid(tmp_path, {("adam", 3e-3, 0): 0.90, ("adamw", 3e-3, 1): 0.92}, lrs, wds, (0, 1))
+    text = decoupled_wd(_ok(tmp_path))
+    assert "adam: selected lr=0.003, weight_decay=0 " in text
+    assert "adamw: selected lr=0.003, weight_decay=1 " in text
+    assert "Verdict not drawn" in text and "**Agreement.**" not in text
+    edges = [line for line in text.splitlines() if "edge of the" in line]
+    assert edges == [
+        "- adamw: selected weight_decay 1 is the top edge of the weight_decay grid "
+        "{0, 0.01, 0.1, 1}; extend it to {0, 0.01, 0.1, 1, 10}"
+    ]
+
+
+def test_axis_edges_open_and_closed_ends():
+    assert axis_edge("o", "lr", [3e-3, 1e-2, 3e-2], 1e-2) is None
+    top = axis_edge("o", "lr", [3e-3, 1e-2, 3e-2, 1e-2], 3e-2)
+    assert (top.side, top.extended) == ("top", (3e-3, 1e-2, 3e-2, 3e-2 * 3))
+    low = axis_edge("o", "lr", [3e-3, 1e-2, 3e-2], 3e-3)
+    assert low.side == "bottom" and low.extended[0] == 3e-3 / (1e-2 / 3e-3)
+    assert axis_edge("o", "weight_decay", [0, 1e-2, 1e-1], 0) is None  # closed: nothing below 0
+    assert axis_edge("o", "weight_decay", [0, 1e-2], 1e-2).extended == (0, 1e-2, 0.1)
+    assert axis_edge("o", "lr", [1e-3], 1e-3) is None  # not swept: no edge
+
+
+def test_the_two_optimizers_heatmaps_share_one_colour_scale(tmp_path):
+    """AdamW's grid spans 0.80-0.95, Adam's 0.80-0.90: both images use vmin 0.80, vmax 0.95
+    (plus the seed offset), so one colour means one accuracy in both."""
+    acc = {("adam", 1e-3, 1e-2): 0.90, ("adamw", 1e-3, 0): 0.95, ("adamw", 1e-2, 1e-2): 0.85}
+    _grid(tmp_path, acc, (1e-3, 1e-2), (0, 1e-2), (0, 1))
+    figures = dict(heatmap_figures(aggregate(collect([tmp_path]))))
+    assert sorted(figures) == ["heatmap_cnn_digits_adam", "heatmap_cnn_digits_adamw"]
+    norms = {name: fig.axes[0].images[0].norm for name, fig in figures.items()}
+    for norm in norms.values():
+        assert norm.vmin == pytest.approx(0.8005) and norm.vmax == pytest.approx(0.9505)
+    cells = {n: f.axes[0].images[0].get_array() for n, f in figures.items()}
+    assert cells["heatmap_cnn_digits_adam"].max() == pytest.approx(0.9005)  # its own max is lower
 
 
 def test_state_8bit_reports_parity_and_savings(tmp_path):

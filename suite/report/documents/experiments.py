@@ -8,8 +8,10 @@ on test error at the val-selected configurations, the family being *the comparis
 one experiment* (Holm over them), effects with a bootstrap 95 % interval, and
 "equivalent" only by TOST at a margin stated before the data (0.5 point of accuracy or
 0.01 nats, :func:`suite.report.compute.verdicts.default_margin`), else "inconclusive" with the
-seeds that would decide it. Like the rest of the report it reads run
-records only.
+seeds that would decide it. A grid's verdict is not drawn while a selected lr or wd sits
+on an open edge of its grid (:mod:`suite.report.compute.grid_edges`): one line per edge
+names the optimizer, the value, the edge and the grid to extend to. Like the rest of the
+report it reads run records only.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from suite.record import RecordError
+from suite.record import RecordError, atomic_write_text
 from suite.report.compute.families import paired_family, test_error
+from suite.report.compute.grid_edges import grid_edges
 from suite.report.compute.selection import select_on_val, val_error
 from suite.report.documents.standard import write_report
 from suite.report.read.collect import collect
@@ -42,12 +45,6 @@ def _family_note(n: int) -> str:
         "candidate test error (> 0: candidate better), paired by seed, bootstrap 95 % interval; "
         "equivalence by TOST at the margin shown._"
     )
-
-
-def _edge(g: pd.DataFrame, sel: pd.DataFrame) -> bool:
-    """Is the selected lr at either end of the lr grid the runs span?"""
-    lrs = sorted(set(g[f"{HP}lr"]))
-    return len(lrs) > 1 and sel[f"{HP}lr"].iloc[0] in (lrs[0], lrs[-1])
 
 
 def _config(sel: pd.DataFrame) -> str:
@@ -103,22 +100,23 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
             and runs[runs["optimizer"] == o][f"{HP}lr"].nunique() > 1
             for o in best
         )
-        edge = [o for o in best if _edge(runs[runs["optimizer"] == o], best[o])]
+        edges = [e for o in best for e in grid_edges(runs[runs["optimizer"] == o], best[o], o)]
         lines += ["", "At their val-selected configurations: " + v.line("test error") + ".", ""]
         lines.append(_family_note(1))
         if grid:
             lines.append(
-                f"The best wd (on val) changes {moves['adam'] - 1} time(s) across the lr axis for "
-                f"Adam and {moves['adamw'] - 1} time(s) for AdamW."
+                f"The best wd (on val) takes {moves['adam']} distinct value(s) across the lr axis "
+                f"for Adam and {moves['adamw']} for AdamW (argmin per lr: cells within seed "
+                "noise of each other can decide it; see the heatmaps)."
             )
         lines.append("")
-        if edge:
+        if edges:
             lines.append(
-                "**Verdict withdrawn.** The selected lr of "
-                + " and ".join(sorted(edge))
-                + " sits at the edge of the lr grid, so the best configuration may lie outside "
-                "it and neither separability nor test error can be judged from this grid."
+                "**Verdict not drawn.** A selected value sits on an open edge of its grid, so "
+                "the best configuration may lie outside it and neither separability nor test "
+                "error can be judged from this grid:"
             )
+            lines += ["", *(f"- {e.line()}" for e in edges)]
         else:
             sep = (
                 "agrees with the paper (AdamW's best wd moves less than Adam's)"
@@ -285,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no completed runs to judge", file=sys.stderr)
         return 1
     text = VERDICTS[args.experiment](runs[runs["status"] == "ok"])
-    (args.out / "VERDICT.md").write_text(text)
+    atomic_write_text(args.out / "VERDICT.md", text)
     print(text)
     return 0
 

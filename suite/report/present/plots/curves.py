@@ -170,12 +170,28 @@ def _numeric(series: pd.Series) -> bool:
 
 
 def heatmaps(agg: pd.DataFrame, out: Path) -> list[Path]:
-    """Mean best target metric over an lr x weight_decay grid, one per task x optimizer
-    (x setting of any other hyperparameter that also varies) whose groups vary both."""
+    """Mean best target metric over an lr x weight_decay grid, one PNG per task x optimizer
+    (x setting of any other hyperparameter that also varies) whose groups vary both; every
+    optimizer of a task (at one step budget) on one colour scale (:func:`heatmap_figures`)."""
+    paths = []
+    for name, fig in heatmap_figures(agg):
+        path = out / f"{name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def heatmap_figures(agg: pd.DataFrame) -> list[tuple[str, plt.Figure]]:
+    """The heatmaps of :func:`heatmaps` as (file stem, open figure), not yet saved.
+
+    The colour scale of a task at one step budget is shared by all its optimizers:
+    ``vmin, vmax = min, max`` of ``best_target_mean`` over every gridded group of that task
+    and budget, so one colour means one value across the optimizers' images."""
     lr, wd = f"{HP}lr", f"{HP}weight_decay"
     if agg.empty or lr not in agg or wd not in agg:
         return []
-    paths = []
+    figures: list[tuple[str, plt.Figure]] = []
     gridded = agg[agg[lr].notna() & agg[wd].notna()]
     for (task, opt, steps), g in agg.groupby(["task", "optimizer", "max_steps"], sort=True):
         g = g[g[lr].notna() & g[wd].notna()]
@@ -195,20 +211,20 @@ def heatmaps(agg: pd.DataFrame, out: Path) -> list[Path]:
             name = f"heatmap_{safe_name(task)}_{safe_name(opt)}" + (f"_{i}" if others else "")
             if agg["max_steps"][agg["task"] == task].nunique() > 1:
                 name += f"_{int(steps) if math.isfinite(steps) else 'nan'}steps"
-            while out / f"{name}.png" in paths:  # two names that sanitise alike
+            while name in (n for n, _ in figures):  # two names that sanitise alike
                 name += "_"
             title = f"{task} / {opt} {setting}".strip()
             same = gridded[
                 (gridded["task"] == task) & (gridded["max_steps"].astype(str) == str(steps))
             ]["best_target_mean"].to_numpy(float)  # one colour scale for every optimizer
             limits = (np.nanmin(same), np.nanmax(same)) if np.isfinite(same).any() else (0, 1)
-            paths.append(_heatmap(h, lr, wd, out / f"{name}.png", title, limits))
-    return paths
+            figures.append((name, _heatmap_figure(h, lr, wd, title, limits)))
+    return figures
 
 
-def _heatmap(
-    h: pd.DataFrame, lr: str, wd: str, path: Path, title: str, limits: tuple[float, float]
-) -> Path:
+def _heatmap_figure(
+    h: pd.DataFrame, lr: str, wd: str, title: str, limits: tuple[float, float]
+) -> plt.Figure:
     lrs, wds = sorted(h[lr].unique()), sorted(h[wd].unique())
     grid = np.full((len(wds), len(lrs)), np.nan)
     ns = np.zeros_like(grid, dtype=int)
@@ -237,6 +253,4 @@ def _heatmap(
     label = f"best {h['target_metric'].iloc[0]} (mean over seeds; one scale per task)"
     fig.colorbar(im, ax=ax, label=label)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
