@@ -34,7 +34,7 @@ from optuna.trial import TrialState
 
 from suite import trust
 from suite.record import atomic_write_text, read_summary
-from suite.tune import objective, workers
+from suite.tune import objective, study_file, workers
 from suite.tune.launch import RunCrashed, finished, launch
 from suite.tune.space import Param, load_config, overrides, suggest
 from suite.tune.study_config import StudyConfig, StudyError, check_optimizer_overrides
@@ -62,6 +62,8 @@ def _sampler(cfg: StudyConfig) -> optuna.samplers.BaseSampler:
 def open_study(cfg: StudyConfig) -> optuna.Study:
     """Create the study or load it; a resumed study must have the same budget."""
     cfg.out.mkdir(parents=True, exist_ok=True)
+    if (path := study_file.sqlite_path(cfg.storage_url)) is not None:
+        study_file.create_small(path)  # 512-byte pages: a four-trial study in 24 KiB, not 112
     try:  # a corrupt, locked or foreign database: one line naming it, not 76
         storage = RDBStorage(
             cfg.storage_url,
