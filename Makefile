@@ -94,7 +94,7 @@ compare: ## tune OPTIMIZER with the committed baselines' (or TIER=cpu: the tier'
 	$(OPTBENCH) compare $(if $(CONFIG_DIR),--config-dir $(CONFIG_DIR)) --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required)) --out $(or $(OUT),$(error OUT= is required, a folder for the leaderboard)) $(if $(BASELINES),--baselines $(BASELINES)) $(if $(TIER),--tier $(TIER)) $(if $(TASKS),--tasks $(TASKS)) $(ARGS)
 
 JOBS ?= 2
-.PHONY: campaign campaign-bg campaign-plan tier-report tier-compact
+.PHONY: campaign campaign-bg campaign-plan tier-report tier-compact tier-cost
 campaign: ## the CPU tier (suite/conf/protocol/cpu.yaml) -> results/cpu: resumable, progress and ETA; JOBS=2
 	$(PY) -m suite.tune.campaign --protocol cpu --jobs $(JOBS) $(ARGS)
 
@@ -106,6 +106,9 @@ campaign-plan: ## the CPU tier's units, what is done, and the core-hour estimate
 
 tier-compact: ## rewrite results/cpu's study.db files with 512-byte SQLite pages (the same rows, ~5x smaller); run while no campaign writes them
 	$(PY) -m suite.tune.study_file results/cpu
+
+tier-cost: ## results/cpu/COMMAND.md: the command, the core-hours the tier's records took (per workload and stage), the code, machine and versions
+	$(PY) -m suite.tune.cost --protocol cpu
 
 tier-report: ## the CPU tier's report into results/cpu/report (refused until the tier is complete; WORKLOADS=<complete ones> for a part)
 	$(PY) -m suite.report.documents.tier results/cpu --protocol cpu $(if $(WORKLOADS),--workloads $(WORKLOADS)) $(ARGS)

@@ -13,7 +13,7 @@ import pytest
 
 from suite import record
 from suite.tune.campaign import campaign
-from suite.tune.plan import done, estimate, plan, ready
+from suite.tune.plan import done, estimate, plan, ready, seconds_per_run
 from suite.tune.protocol import Protocol
 from suite.tune.stages import time_to_target
 from suite.tune.study_config import StudyError
@@ -93,26 +93,39 @@ def _record(run_dir, evals, status="ok", max_steps=100, own_target=0.99):
         )
 
 
+def _timed(run_dir, wall, max_steps=20):
+    _record(run_dir, [(10, 0.5)], max_steps=max_steps)
+    summary = {**json.loads((run_dir / "summary.json").read_text()), "wall_seconds": wall}
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
 def test_the_estimate_reads_seconds_from_the_tiers_records_else_as_given(tmp_path):
     p = Protocol.from_mapping("t", _raw(out=str(tmp_path)))
     assert "not measured yet" in estimate(p, {}) and "nan" in estimate(p, {})
-    assert "toy: 27 runs (27 to run) x 10 s (given) = 0.1 core-h" in estimate(p, {"toy": 10})
+    assert "toy: 27 runs (27 to run) = 0.1 core-h" in estimate(p, {"toy": 10})
     for k, wall in enumerate([30.0, 50.0, 40.0]):
-        _record(
-            tmp_path / "toy" / "adamw" / "study-0" / "trials" / f"{k:04d}",
-            [(10, 0.5)],
-            max_steps=20,
-        )
-        path = tmp_path / "toy" / "adamw" / "study-0" / "trials" / f"{k:04d}" / "summary.json"
-        path.write_text(json.dumps({**json.loads(path.read_text()), "wall_seconds": wall}))
-    text = estimate(p, {"toy": 10})  # measured beats given
-    assert "x 40 s (median of 3 records; lower quartile 30 s) = 0.3 core-h" in text, text
-    assert "0.3 left (0.2 at the lower quartiles" in text, text
+        _timed(tmp_path / "toy" / "adamw" / "study-0" / "trials" / f"{k:04d}", wall)
+    price = seconds_per_run(p, {"toy": 10})  # measured beats given
+    assert price[("toy", "adamw")] == (40.0, 30.0, "measured")
+    assert price[("toy", "sgd")] == (10, 10, "given")
+    # 21 runs of adamw (studies, target, budget check, reruns) at 40 s, 6 of sgd at 10 s
+    assert "toy: 27 runs (27 to run) = 0.2 core-h" in estimate(p, {"toy": 10})
     double = tmp_path / "toy" / "target" / "double" / "s1"  # twice the budget: counted at half
-    _record(double, [(10, 0.5)], max_steps=40)
-    summary = {**json.loads((double / "summary.json").read_text()), "wall_seconds": 100.0}
-    (double / "summary.json").write_text(json.dumps(summary))
-    assert "x 45 s (median of 4 records" in estimate(p, {})
+    _timed(double, 100.0, max_steps=40)
+    assert seconds_per_run(p, {})[("toy", "adamw")][0] == 42.5  # the target's runs are adamw's
+
+
+def test_an_optimizer_unmeasured_on_a_workload_is_priced_by_its_factor_elsewhere(tmp_path):
+    """sgd took 2x and 3x adamw's seconds on toy and toy3: on toy2 it is priced at 2.5x."""
+    workloads = {t: {"kind": "toy", "steps": 20} for t in ("toy", "toy2", "toy3")}
+    p = Protocol.from_mapping("t", _raw(out=str(tmp_path), workloads=workloads))
+    for task, ref, sgd in (("toy", 10.0, 20.0), ("toy2", 8.0, None), ("toy3", 10.0, 30.0)):
+        _timed(tmp_path / task / "adamw" / "study-0" / "trials" / "0000", ref)
+        if sgd is not None:
+            _timed(tmp_path / task / "sgd" / "study-0" / "trials" / "0000", sgd)
+    assert seconds_per_run(p, {})[("toy2", "sgd")] == (20.0, 20.0, "factor")
+    text = estimate(p, {})
+    assert "toy2: 27 runs" in text and "1 as the reference x their factor" in text, text
 
 
 def test_time_to_target_reads_evaluations_against_the_committed_target(tmp_path):
@@ -144,8 +157,11 @@ def test_a_toy_campaign_runs_resumes_and_keeps_targets_apart(toy_tier, tmp_path)
     # a killed rerun: its folder is kept aside, the seed runs again under its own name
     killed = tmp_path / "toy/sgd/reruns/s2"
     (killed / "summary.json").unlink()
+    (log,) = tmp_path.glob("toy/sgd/study-*/logs/reruns_s2.log")
+    first_log = log.read_text()
     before = sorted(p.out.rglob("summary.json"))
     assert campaign(p, jobs=1) == 0
     assert (tmp_path / "toy/sgd/reruns/s2.killed-1").is_dir()
     assert record.read_summary(killed)["status"] == "ok"
+    assert log.read_text().startswith(first_log) and log.read_text().count("suite.run") == 2
     assert len(sorted(p.out.rglob("summary.json"))) == len(before) + 1

@@ -46,6 +46,9 @@ def cpu_model() -> str:
 
 
 def git_commit() -> str | None:
+    """HEAD of the checkout the code runs from (``-dirty`` with uncommitted changes), else
+    the commit ``git archive`` wrote into ``suite/COMMIT`` (export-subst: a frozen copy of
+    the code, as the campaign runs from), else None."""
     repo = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(
@@ -59,8 +62,12 @@ def git_commit() -> str | None:
             timeout=5,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{sha}{'-dirty' if dirty else ''}" if sha else None
+        sha = ""
+    if sha:
+        return f"{sha}{'-dirty' if dirty else ''}"
+    archived = repo / "suite" / "COMMIT"
+    text = archived.read_text().strip() if archived.is_file() else ""
+    return text if len(text) == 40 and all(c in "0123456789abcdef" for c in text) else None
 
 
 def environment(device: torch.device | None = None) -> dict:

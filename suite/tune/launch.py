@@ -49,7 +49,8 @@ def launch(cfg: StudyConfig, seed: int, run_overrides: list[str], run_dir: Path)
     cmd = run_command(cfg, seed, run_overrides, run_dir)
     log = cfg.out / "logs" / f"{run_dir.parent.name}_{run_dir.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text(" ".join(cmd) + "\n")
+    with open(log, "a") as f:  # appended: a killed run's log stays above its seed's rerun
+        f.write(" ".join(cmd) + "\n")
     if cfg.launcher is None:  # forked from a warm fork server: no interpreter start, no imports
         returncode = warm.run(cmd[3:], log)
     else:  # through a Hydra launcher plugin; the run dies with this process, no orphan trains on

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,48 +95,83 @@ def budget_ok(p: Protocol, task: str) -> bool:
     return path.is_file() and json.loads(path.read_text()).get("flat") is True
 
 
-def measured_seconds(p: Protocol) -> dict[str, tuple[float, float, int]]:
-    """Per workload, (median, lower quartile, how many records) of the seconds its finished
-    runs took, each scaled to the workload's budget (a budget check's run is twice as long):
-    what a run costs here, launch excluded (about 1 s from the warm fork server). Runs share
-    the machine with other work, so the median is what a run cost as the tier ran and the
-    lower quartile what it costs on a quieter core."""
-    out = {}
+def measured_seconds(p: Protocol) -> dict[tuple[str, str], list[float]]:
+    """Seconds each finished run of the tier took, scaled to its workload's budget (a budget
+    check's run is twice as long), per (workload, optimizer); the target-setting and budget
+    check runs count as the reference's. Launch excluded (about 1 s from the warm fork
+    server). Runs share the machine with other work, so these are what runs cost as the
+    tier ran."""
+    out: dict[tuple[str, str], list[float]] = {}
     for task, w in p.workloads.items():
-        walls = []
         for f in (p.out / task).glob("**/summary.json"):
             s = read_summary(f.parent)
             wall, steps = s.get("wall_seconds"), s.get("max_steps")
             if isinstance(wall, (int, float)) and math.isfinite(wall) and isinstance(steps, int):
-                walls.append(float(wall) * int(w["steps"]) / max(steps, 1))
-        if walls:
-            quiet = statistics.quantiles(walls, n=4)[0] if len(walls) > 1 else walls[0]
-            out[task] = (statistics.median(walls), quiet, len(walls))
+                opt = f.relative_to(p.out / task).parts[0]
+                key = (task, p.reference if opt == "target" else opt)
+                out.setdefault(key, []).append(float(wall) * int(w["steps"]) / max(steps, 1))
+    return out
+
+
+def _quartile(walls: list[float]) -> float:
+    return statistics.quantiles(walls, n=4)[0] if len(walls) > 1 else walls[0]
+
+
+def seconds_per_run(p: Protocol, given: dict[str, float]) -> dict[tuple[str, str], tuple]:
+    """(mean, lower quartile, source) of a run's seconds per (workload, optimizer).
+
+    Measured where the tier has records of that pair. Else the workload's reference runs
+    times the optimizer's factor: how much longer than the reference its runs took, the
+    median over the workloads where both are measured (torchao's 4-bit AdamW costs about 5x
+    AdamW on every image workload; a workload's reference alone would price it at 1x).
+    Else as given (``--run-seconds task=s``), else NaN. The mean, not the median, because
+    core-hours add up as means; the lower quartile is what a quieter core would cost."""
+    walls = measured_seconds(p)
+    mean = {k: statistics.fmean(v) for k, v in walls.items()}
+    factor = {}
+    for opt in p.optimizers:
+        ratios = [
+            mean[(t, opt)] / mean[(t, p.reference)]
+            for t in p.workloads
+            if (t, opt) in mean and (t, p.reference) in mean
+        ]
+        factor[opt] = statistics.median(ratios) if ratios else math.nan
+    out = {}
+    for task in p.workloads:
+        for opt in p.optimizers:
+            ref = (task, p.reference)
+            if (task, opt) in walls:
+                out[(task, opt)] = (mean[(task, opt)], _quartile(walls[(task, opt)]), "measured")
+            elif ref in walls and math.isfinite(factor[opt]):
+                f = factor[opt]
+                out[(task, opt)] = (mean[ref] * f, _quartile(walls[ref]) * f, "factor")
+            elif task in given:
+                out[(task, opt)] = (given[task], given[task], "given")
+            else:
+                out[(task, opt)] = (math.nan, math.nan, "unknown")
     return out
 
 
 def estimate(p: Protocol, run_seconds: dict[str, float]) -> str:
-    """The plan's size and core-hours, per workload: seconds per run measured from the
-    tier's own records where it has some (median; lower quartile for a quieter core), else
-    as given (``--run-seconds task=s``)."""
-    measured, units = measured_seconds(p), plan(p)
+    """The plan's size and core-hours, per workload, each unit priced at its own optimizer's
+    seconds per run (:func:`seconds_per_run`; target and budget units at the reference's)."""
+    price, units = seconds_per_run(p, run_seconds), plan(p)
     lines, total, left_total, left_quiet = [], 0.0, 0.0, 0.0
     for task in p.workloads:
-        runs = sum(u.runs for u in units if u.task == task)
-        left = sum(u.runs for u in units if u.task == task and not done(p, u))
-        secs, source = run_seconds.get(task, math.nan), "given"
-        quiet = secs
-        if task in measured:
-            secs, quiet, n = measured[task]
-            source = f"median of {n} records; lower quartile {quiet:.0f} s"
-        elif task not in run_seconds:
-            source = "not measured yet: pass --run-seconds"
-        total += runs * secs / 3600
-        left_total += left * secs / 3600
-        left_quiet += left * quiet / 3600
+        mine = [u for u in units if u.task == task]
+        cost = {u.label: price[(task, u.optimizer or p.reference)] for u in mine}
+        runs = sum(u.runs for u in mine)
+        todo = [u for u in mine if not done(p, u)]
+        hours = sum(u.runs * cost[u.label][0] for u in mine) / 3600
+        left = sum(u.runs * cost[u.label][0] for u in todo) / 3600
+        total, left_total = total + hours, left_total + left
+        left_quiet += sum(u.runs * cost[u.label][1] for u in todo) / 3600
+        sources = Counter(src for _, _, src in (price[(task, o)] for o in p.optimizers))
+        how = ", ".join(f"{n} {SOURCES[s]}" for s, n in sources.items())
+        ref_mean = price[(task, p.reference)][0]
         lines.append(
-            f"{task}: {runs} runs ({left} to run) x {secs:.0f} s ({source}) = "
-            f"{runs * secs / 3600:.1f} core-h, {left * secs / 3600:.1f} left"
+            f"{task}: {runs} runs ({sum(u.runs for u in todo)} to run) = {hours:.1f} core-h, "
+            f"{left:.1f} left; reference {ref_mean:.0f} s per run; optimizers priced: {how}"
         )
     return "\n".join(
         [
@@ -144,3 +180,11 @@ def estimate(p: Protocol, run_seconds: dict[str, float]) -> str:
             f"({left_quiet:.1f} at the lower quartiles, a quieter core)",
         ]
     )
+
+
+SOURCES = {
+    "measured": "from their own records (mean)",
+    "factor": "as the reference x their factor on the other workloads",
+    "given": "as given",
+    "unknown": "not measured yet: pass --run-seconds",
+}
