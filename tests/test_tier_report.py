@@ -55,6 +55,15 @@ def test_the_report_holds_the_records_figures(toy_tier, tmp_path):
         per_param = s["optimizer_state_bytes"] / s["n_params"]
         assert re.search(rf"\| {opt} \| 32 \| {per_param:.2f} \|", text)
     assert re.search(r"\| adamw \| [^|]+ \| [^|]+ \| reference \|", text)  # generalization
+    # the answer: sgd in the one column its generalization verdict names, with its interval
+    verdict = re.search(r"\| sgd \| [^|]+ \| [^|]+ \| ([a-z ]+): ([+-]\d\.\d{4} \[[^\]]+\])", text)
+    word, interval = verdict.groups()
+    answer = next(line for line in text.splitlines() if line.startswith("| toy | toy | test/"))
+    cells = answer.split("|")[4:8]  # better, equivalent, worse, inconclusive
+    column = list(tier.tables.ANSWER_COLUMNS).index(word)
+    assert f"sgd {interval}" in cells[column], (word, answer)
+    assert [i for i, c in enumerate(cells) if "sgd" in c] == [column]
+    assert "adamw" not in answer  # the reference is not compared with itself
     # the by-study boards (overall and per kind): each study's own best trial
     assert text.count("Tuning luck included") == 1
     assert text.count("By study (tuning luck included") == 1

@@ -176,6 +176,16 @@ def markdown(tier: Tier, n_boot: int = 2000) -> tuple[str, object]:
         "",
         _budget_table(tier),
         "",
+        f"## The answer: better than {tier.reference}, equivalent to it, or worse, per model kind",
+        "",
+        f"On the test metric at each optimizer's val-chosen configuration, paired by seed with "
+        f"{tier.reference} over seeds {p['rerun_seeds']}: the mean difference (+ is better, for "
+        "loss and accuracy alike) and its 95 % interval. Better or worse: Holm-adjusted p < 0.05 "
+        "over the optimizers of the workload; equivalent: TOST at the margin shown; else "
+        "inconclusive. Who reaches the target first is the leaderboards' question, below.",
+        "",
+        to_markdown(tables.answer(tier)),
+        "",
     ]
     overall = tables.board(tier, list(tier.workloads), n_boot)
     if not partial:

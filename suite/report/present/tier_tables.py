@@ -128,25 +128,78 @@ def _test_metric(tier: Tier, task: str) -> tuple[str, str]:
     return "test/" + metric.split("/", 1)[1], "train/" + metric.split("/", 1)[1]
 
 
-def generalization(tier: Tier, task: str) -> pd.DataFrame:
-    test_key, train_key = _test_metric(tier, task)
-    direction = tier.workloads[task].target.direction
-    margin = default_margin(test_key)
-    values = {
+def _test_values(tier: Tier, task: str) -> dict[str, dict[int, float]]:
+    """{optimizer: {seed: test metric at its last evaluation}} of the scored runs."""
+    test_key, _ = _test_metric(tier, task)
+    return {
         opt: {
             r.seed: float(tier.finals[task, opt, r.seed].get(test_key, math.nan))
             for r in _runs(tier, task, opt)
         }
         for opt in tier.optimizers
     }
+
+
+def test_verdicts(tier: Tier, task: str) -> dict[str, object]:
+    """Each optimizer's paired verdict against the reference on the test metric
+    (:func:`suite.report.compute.claims.family_verdicts`, Holm over this workload's
+    optimizers); one without a finite test value at every seed is left out."""
+    test_key, _ = _test_metric(tier, task)
+    values = _test_values(tier, task)
     others = {
         o: {task: v}
         for o, v in values.items()
         if o != tier.reference and all(map(math.isfinite, v.values()))
     }
+    direction = tier.workloads[task].target.direction
     verdicts = family_verdicts(
-        others, {task: values[tier.reference]}, {task: margin}, {task: direction}
+        others, {task: values[tier.reference]}, {task: default_margin(test_key)}, {task: direction}
     )
+    return {opt: v[0] for opt, v in verdicts.items()}
+
+
+def _interval(v) -> str:
+    c = v.comparison
+    return f"{c.mean_diff:+.4f} [{c.ci[0]:+.4f}, {c.ci[1]:+.4f}]"
+
+
+ANSWER_COLUMNS = {
+    "better": "Better",
+    "equivalent within margin": "Equivalent (TOST)",
+    "worse": "Worse",
+    "inconclusive": "Inconclusive",
+}
+
+
+def answer(tier: Tier) -> pd.DataFrame:
+    """Per model kind and workload: which optimizers are better than the reference, equivalent
+    to it, worse, or undecided, on the test metric at the val-chosen configuration, each with
+    its paired difference and 95 % interval (the generalization tables' verdicts, gathered;
+    differences oriented so that + is better, loss or accuracy alike), best first."""
+    rows = []
+    for task, w in sorted(tier.workloads.items(), key=lambda kv: (kv[1].kind, kv[0])):
+        test_key, _ = _test_metric(tier, task)
+        cells: dict[str, list[str]] = {word: [] for word in ANSWER_COLUMNS}
+        for opt, v in sorted(
+            test_verdicts(tier, task).items(), key=lambda kv: -kv[1].comparison.mean_diff
+        ):
+            word = v.word if v.word in ANSWER_COLUMNS else "inconclusive"  # "no data"
+            cells[word].append(f"{opt} {_interval(v)}" if v.word != "no data" else opt)
+        row = {
+            "Kind": w.kind,
+            "Workload": task,
+            "Metric": f"{test_key} (±{default_margin(test_key):g})",
+        }
+        row.update({col: "; ".join(cells[word]) or "-" for word, col in ANSWER_COLUMNS.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def generalization(tier: Tier, task: str) -> pd.DataFrame:
+    test_key, train_key = _test_metric(tier, task)
+    margin = default_margin(test_key)
+    values = _test_values(tier, task)
+    verdicts = test_verdicts(tier, task)
     rows = []
     for opt in tier.optimizers:
         finite = [v for v in values[opt].values() if math.isfinite(v)]
@@ -157,7 +210,7 @@ def generalization(tier: Tier, task: str) -> pd.DataFrame:
         if opt == tier.reference:
             verdict = "reference"
         elif opt in verdicts:
-            v = verdicts[opt][0]
+            v = verdicts[opt]
             c = v.comparison
             verdict = (
                 f"{v.word}: {c.mean_diff:+.4f} [{c.ci[0]:+.4f}, {c.ci[1]:+.4f}], "
