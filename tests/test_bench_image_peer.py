@@ -21,6 +21,7 @@ def _task(workload: str, **sizes):
     [
         pytest.param("cnn_fashion", {"width": 8, "batch_size": 8}, marks=pytest.mark.slow),
         ("vit_fashion", {"batch_size": 8}),  # ~5 s: keeps one case in the default set
+        pytest.param("fmnist_2c2d", {"batch_size": 8}, marks=pytest.mark.slow),
     ],
 )
 def test_both_loops_train_the_same_model_on_the_same_batches(workload, sizes):

@@ -112,7 +112,7 @@ def test_the_estimate_reads_seconds_from_the_tiers_records_else_as_given(tmp_pat
     assert "toy: 27 runs (27 to run) = 0.2 core-h" in estimate(p, {"toy": 10})
     double = tmp_path / "toy" / "target" / "double" / "s1"  # twice the budget: counted at half
     _timed(double, 100.0, max_steps=40)
-    assert seconds_per_run(p, {})[("toy", "adamw")][0] == 42.5  # the target's runs are adamw's
+    assert seconds_per_run(p, {})[("toy", "adamw")][0] == 45.0  # median of 30, 40, 50 and 50
 
 
 def test_an_optimizer_unmeasured_on_a_workload_is_priced_by_its_factor_elsewhere(tmp_path):

@@ -51,6 +51,7 @@ from suite.train import LoopConfig, train
 WORKLOADS = {
     "cnn_fashion": {"width": 8, "batch_size": 64},
     "vit_fashion": {"embed_dim": 48, "depth": 3, "num_heads": 3, "patch_size": 7, "batch_size": 64},
+    "fmnist_2c2d": {"arch": "2c2d", "batch_size": 128},  # DeepOBS as defined
 }
 OPTIMIZER, LR, WEIGHT_DECAY, LOG_EVERY = "torch_adamw_fused", 1e-3, 0.01, 25
 

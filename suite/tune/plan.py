@@ -118,22 +118,24 @@ def _quartile(walls: list[float]) -> float:
 
 
 def seconds_per_run(p: Protocol, given: dict[str, float]) -> dict[tuple[str, str], tuple]:
-    """(mean, lower quartile, source) of a run's seconds per (workload, optimizer).
+    """(median, lower quartile, source) of a run's seconds per (workload, optimizer).
 
     Measured where the tier has records of that pair. Else the workload's reference runs
     times the optimizer's factor: how much longer than the reference its runs took, the
-    median over the workloads where both are measured (torchao's 4-bit AdamW costs about 5x
-    AdamW on every image workload; a workload's reference alone would price it at 1x).
-    Else as given (``--run-seconds task=s``), else NaN. The mean, not the median, because
-    core-hours add up as means; the lower quartile is what a quieter core would cost."""
+    median over the workloads where both are measured (torchao's 4-bit AdamW costs 3-7x
+    AdamW on the image workloads; a workload's reference alone would price it at 1x).
+    Else as given (``--run-seconds task=s``), else NaN. Medians, so that a few runs slowed
+    by other work on the machine do not price the rest (one of lm_shakespeare's reference
+    trials took 759 s, twenty times its median); what the records did cost, outliers
+    included, is ``make tier-cost``'s. The lower quartile is what a quieter core would cost."""
     walls = measured_seconds(p)
-    mean = {k: statistics.fmean(v) for k, v in walls.items()}
+    typical = {k: statistics.median(v) for k, v in walls.items()}
     factor = {}
     for opt in p.optimizers:
         ratios = [
-            mean[(t, opt)] / mean[(t, p.reference)]
+            typical[(t, opt)] / typical[(t, p.reference)]
             for t in p.workloads
-            if (t, opt) in mean and (t, p.reference) in mean
+            if (t, opt) in typical and (t, p.reference) in typical
         ]
         factor[opt] = statistics.median(ratios) if ratios else math.nan
     out = {}
@@ -141,10 +143,10 @@ def seconds_per_run(p: Protocol, given: dict[str, float]) -> dict[tuple[str, str
         for opt in p.optimizers:
             ref = (task, p.reference)
             if (task, opt) in walls:
-                out[(task, opt)] = (mean[(task, opt)], _quartile(walls[(task, opt)]), "measured")
+                out[(task, opt)] = (typical[(task, opt)], _quartile(walls[(task, opt)]), "measured")
             elif ref in walls and math.isfinite(factor[opt]):
                 f = factor[opt]
-                out[(task, opt)] = (mean[ref] * f, _quartile(walls[ref]) * f, "factor")
+                out[(task, opt)] = (typical[ref] * f, _quartile(walls[ref]) * f, "factor")
             elif task in given:
                 out[(task, opt)] = (given[task], given[task], "given")
             else:
@@ -183,7 +185,7 @@ def estimate(p: Protocol, run_seconds: dict[str, float]) -> str:
 
 
 SOURCES = {
-    "measured": "from their own records (mean)",
+    "measured": "from their own records (median)",
     "factor": "as the reference x their factor on the other workloads",
     "given": "as given",
     "unknown": "not measured yet: pass --run-seconds",
