@@ -64,6 +64,7 @@ def test_the_report_holds_the_records_figures(toy_tier, tmp_path):
     assert f"sgd {interval}" in cells[column], (word, answer)
     assert [i for i, c in enumerate(cells) if "sgd" in c] == [column]
     assert "adamw" not in answer  # the reference is not compared with itself
+    assert answer.split("|")[8].strip() == "-"  # "Not compared": every run has a test value
     # the by-study boards (overall and per kind): each study's own best trial
     assert text.count("Tuning luck included") == 1
     assert text.count("By study (tuning luck included") == 1
@@ -92,3 +93,25 @@ def test_the_standard_report_reads_a_tiers_workload_and_points_to_the_tier_repor
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "tuning study(ies) without scored reruns" in text and "documents.tier" in text
     assert not (tmp_path / "rep" / "protocol").exists()
+
+
+def test_an_optimizer_with_a_run_without_a_test_value_is_named_not_dropped(toy_tier, tmp_path):
+    """A scored run whose evaluations hold no test value (one that diverged before its first
+    evaluation) keeps its optimizer out of the verdicts, and the answer says so."""
+    src, raw = toy_tier
+    root = tmp_path / "tier"
+    shutil.copytree(src, root)
+    metrics = root / "toy/sgd/reruns/s2/metrics.jsonl"
+    events = record.read_jsonl(metrics)
+    for e in events:
+        if e.get("event") == "eval":
+            e.pop("test/acc", None)
+    record.rewrite_jsonl(metrics, events)
+    table = tier.tables.answer(tier_records.load(root, raw))
+    assert table["Not compared"].tolist() == ["sgd (1 of 3 runs without a test/acc)"]
+    assert (
+        not table[list(tier.tables.ANSWER_COLUMNS.values())]
+        .apply(lambda col: col.str.contains("sgd"))
+        .any()
+        .any()
+    )

@@ -182,7 +182,8 @@ def markdown(tier: Tier, n_boot: int = 2000) -> tuple[str, object]:
         f"{tier.reference} over seeds {p['rerun_seeds']}: the mean difference (+ is better, for "
         "loss and accuracy alike) and its 95 % interval. Better or worse: Holm-adjusted p < 0.05 "
         "over the optimizers of the workload; equivalent: TOST at the margin shown; else "
-        "inconclusive. Who reaches the target first is the leaderboards' question, below.",
+        "inconclusive. An optimizer with a run that has no test value (diverged) is not "
+        "compared, and named. Who reaches the target first is the leaderboards' question, below.",
         "",
         to_markdown(tables.answer(tier)),
         "",

@@ -175,14 +175,15 @@ def answer(tier: Tier) -> pd.DataFrame:
     """Per model kind and workload: which optimizers are better than the reference, equivalent
     to it, worse, or undecided, on the test metric at the val-chosen configuration, each with
     its paired difference and 95 % interval (the generalization tables' verdicts, gathered;
-    differences oriented so that + is better, loss or accuracy alike), best first."""
+    differences oriented so that + is better, loss or accuracy alike), best first. An
+    optimizer with a run that ended without a test value (diverged before any evaluation)
+    is named under "Not compared" with how many, never dropped."""
     rows = []
     for task, w in sorted(tier.workloads.items(), key=lambda kv: (kv[1].kind, kv[0])):
         test_key, _ = _test_metric(tier, task)
         cells: dict[str, list[str]] = {word: [] for word in ANSWER_COLUMNS}
-        for opt, v in sorted(
-            test_verdicts(tier, task).items(), key=lambda kv: -kv[1].comparison.mean_diff
-        ):
+        verdicts = test_verdicts(tier, task)
+        for opt, v in sorted(verdicts.items(), key=lambda kv: -kv[1].comparison.mean_diff):
             word = v.word if v.word in ANSWER_COLUMNS else "inconclusive"  # "no data"
             cells[word].append(f"{opt} {_interval(v)}" if v.word != "no data" else opt)
         row = {
@@ -191,6 +192,14 @@ def answer(tier: Tier) -> pd.DataFrame:
             "Metric": f"{test_key} (±{default_margin(test_key):g})",
         }
         row.update({col: "; ".join(cells[word]) or "-" for word, col in ANSWER_COLUMNS.items()})
+        values = _test_values(tier, task)
+        left_out = [
+            f"{opt} ({sum(not math.isfinite(x) for x in v.values())} of {len(v)} runs "
+            f"without a {test_key})"
+            for opt, v in values.items()
+            if opt != tier.reference and opt not in verdicts
+        ]
+        row["Not compared"] = "; ".join(left_out) or "-"
         rows.append(row)
     return pd.DataFrame(rows)
 
