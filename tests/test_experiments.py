@@ -28,6 +28,26 @@ def _ok(root):
     return runs[runs["status"] == "ok"]
 
 
+def _cnn_run(root, i, opt, seed, hparams, best, final=None, train_m=1.0, **extra):
+    """One cnn_digits record ``r<i>`` whose best val/acc is ``best`` (final: the same)."""
+    final = best if final is None else final
+    make_run(root, f"r{i}", task="cnn_digits", optimizer=opt, seed=seed, hparams=hparams,
+             target=CNN, best=best, final=final, train_m=train_m, **extra)  # fmt: skip
+
+
+def _grid(root, acc, lrs, wds, seeds, default=0.80):
+    """An lr x wd grid of Adam and AdamW records; ``acc``: (opt, lr, wd) -> best val/acc."""
+    for i, (opt, lr, wd, seed) in enumerate(itertools.product(("adam", "adamw"), lrs, wds, seeds)):
+        _cnn_run(
+            root,
+            i,
+            opt,
+            seed,
+            {"lr": lr, "weight_decay": wd},
+            acc.get((opt, lr, wd), default) + 0.001 * seed,
+        )
+
+
 def test_decoupled_wd_finds_best_cells_and_separability(tmp_path):
     # Adam: the best wd moves with lr (diagonal); AdamW: wd 1e-3 is best at every lr.
     acc = {
@@ -36,22 +56,7 @@ def test_decoupled_wd_finds_best_cells_and_separability(tmp_path):
         ("adamw", 1e-3, 1e-3): 0.95,
         ("adamw", 1e-2, 1e-3): 0.96,
     }
-    for i, (opt, lr, wd, seed) in enumerate(
-        itertools.product(("adam", "adamw"), LRS, WDS, (0, 1, 2))
-    ):
-        best = acc.get((opt, lr, wd), 0.80) + 0.001 * seed
-        make_run(
-            tmp_path,
-            f"r{i}",
-            task="cnn_digits",
-            optimizer=opt,
-            seed=seed,
-            hparams={"lr": lr, "weight_decay": wd},
-            target=CNN,
-            best=best,
-            final=best,
-            train_m=1.0,
-        )
+    _grid(tmp_path, acc, LRS, WDS, (0, 1, 2))
     text = decoupled_wd(_ok(tmp_path))
     assert "adam: selected lr=0.01, weight_decay=0.0001" in text
     assert "adamw: selected lr=0.01, weight_decay=0.001" in text
@@ -75,44 +80,11 @@ def test_decoupled_wd_finds_best_cells_and_separability(tmp_path):
 def test_decoupled_wd_judges_when_the_best_lr_is_inside_the_grid(tmp_path):
     lrs, wds = (1e-4, 1e-3, 1e-2), (0, 1e-4, 1e-2, 1e-1)
     acc = {("adam", 1e-3, 1e-2): 0.90, ("adam", 1e-4, 1e-4): 0.89, ("adamw", 1e-3, 1e-4): 0.95}
-    for i, (opt, lr, wd, seed) in enumerate(
-        itertools.product(("adam", "adamw"), lrs, wds, range(6))
-    ):
-        best = acc.get((opt, lr, wd), 0.80) + 0.001 * seed
-        make_run(
-            tmp_path,
-            f"r{i}",
-            task="cnn_digits",
-            optimizer=opt,
-            seed=seed,
-            hparams={"lr": lr, "weight_decay": wd},
-            target=CNN,
-            best=best,
-            final=best,
-            train_m=1.0,
-        )
+    _grid(tmp_path, acc, lrs, wds, range(6))
     text = decoupled_wd(_ok(tmp_path))
     assert "Verdict not drawn" not in text and "edge of the" not in text
     assert "Separability: agrees" in text and "AdamW is better, as in the paper" in text
     assert "AdamW vs Adam + L2: better, effect test error +0.05" in text
-
-
-def _grid(root, acc, lrs, wds, seeds, default=0.80):
-    """An lr x wd grid of Adam and AdamW records; ``acc``: (opt, lr, wd) -> best val/acc."""
-    for i, (opt, lr, wd, seed) in enumerate(itertools.product(("adam", "adamw"), lrs, wds, seeds)):
-        best = acc.get((opt, lr, wd), default) + 0.001 * seed
-        make_run(
-            root,
-            f"r{i}",
-            task="cnn_digits",
-            optimizer=opt,
-            seed=seed,
-            hparams={"lr": lr, "weight_decay": wd},
-            target=CNN,
-            best=best,
-            final=best,
-            train_m=1.0,
-        )
 
 
 def test_a_selected_wd_on_the_open_top_edge_withholds_the_verdict_in_one_line(tmp_path):
@@ -158,21 +130,9 @@ def test_the_two_optimizers_heatmaps_share_one_colour_scale(tmp_path):
 
 def test_state_8bit_reports_parity_and_savings(tmp_path):
     for i, (opt, seed) in enumerate(itertools.product(("adamw", "adamw8bit"), (0, 1, 2))):
-        bits8 = opt.endswith("8bit")
-        make_run(
-            tmp_path,
-            f"r{i}",
-            task="cnn_digits",
-            optimizer=opt,
-            seed=seed,
-            hparams={"lr": 1e-3},
-            target=CNN,
-            best=0.9 + 0.01 * seed,
-            final=0.9,
-            train_m=0.95,
-            state_bytes=200 if bits8 else 800,
-            n_params=100,
-        )
+        state = 200 if opt.endswith("8bit") else 800
+        _cnn_run(tmp_path, i, opt, seed, {"lr": 1e-3}, 0.9 + 0.01 * seed, final=0.9,
+                 train_m=0.95, state_bytes=state, n_params=100)  # fmt: skip
     text = state_8bit(_ok(tmp_path))
     assert "state 2.000 B/param" in text and "state 8.000 B/param" in text
     assert "Equivalent within margin in 1 of 1 comparisons" in text
@@ -183,19 +143,7 @@ def test_state_8bit_reports_parity_and_savings(tmp_path):
 def test_sgd_vs_adam_tunes_lr_per_optimizer(tmp_path):
     best = {("sgd", 1e-2): 0.97, ("sgd", 1e-3): 0.90, ("adam", 1e-3): 0.93, ("adam", 1e-2): 0.85}
     for i, ((opt, lr), seed) in enumerate(itertools.product(best, range(6))):
-        b = best[opt, lr] + 0.002 * seed
-        make_run(
-            tmp_path,
-            f"r{i}",
-            task="cnn_digits",
-            optimizer=opt,
-            seed=seed,
-            hparams={"lr": lr},
-            target=CNN,
-            best=b,
-            final=b,
-            train_m=1.0,
-        )
+        _cnn_run(tmp_path, i, opt, seed, {"lr": lr}, best[opt, lr] + 0.002 * seed)
     text = sgd_vs_adam(_ok(tmp_path))
     assert f"cnn_digits sgd (lr=0.01): test error {1 - (0.975 + TEST_OFFSET):.4f}" in text
     assert f"cnn_digits adam (lr=0.001): test error {1 - (0.935 + TEST_OFFSET):.4f}" in text
