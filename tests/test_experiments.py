@@ -84,6 +84,7 @@ def test_decoupled_wd_judges_when_the_best_lr_is_inside_the_grid(tmp_path):
     text = decoupled_wd(_ok(tmp_path))
     assert "Verdict not drawn" not in text and "edge of the" not in text
     assert "Separability: agrees" in text and "AdamW is better, as in the paper" in text
+    assert "Both select weight decay 0" not in text
     assert "AdamW vs Adam + L2: better, effect test error +0.05" in text
 
 
@@ -201,3 +202,14 @@ def test_selection_reads_val_only_and_ignores_corrupted_test_metrics(tmp_path):
     corrupted = runs.assign(final_test=1.0 - runs["final_test"], gap=0.0)
     assert select_on_val(corrupted).index.equals(chosen.index)
     assert "sgd (lr=0.1): test error 0.3000" in sgd_vs_adam(runs)
+
+
+def test_both_choosing_no_weight_decay_is_said_to_compare_one_update_with_itself(tmp_path):
+    """At wd 0 Adam + L2 and AdamW are the same update: equal records, and the verdict must
+    not read their test-error 'equivalence' as a finding about decoupling."""
+    lrs, wds = (1e-3, 3e-3, 1e-2), (0, 1e-2, 1e-1)
+    _grid(tmp_path, {("adam", 3e-3, 0): 0.92, ("adamw", 3e-3, 0): 0.92}, lrs, wds, (0, 1))
+    text = decoupled_wd(_ok(tmp_path))
+    assert "adam: selected lr=0.003, weight_decay=0 " in text
+    assert "adamw: selected lr=0.003, weight_decay=0 " in text
+    assert "Both select weight decay 0" in text and "Test error: not informative" in text

@@ -103,6 +103,13 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
         edges = [e for o in best for e in grid_edges(runs[runs["optimizer"] == o], best[o], o)]
         lines += ["", "At their val-selected configurations: " + v.line("test error") + ".", ""]
         lines.append(_family_note(1))
+        same = all((best[o][f"{HP}weight_decay"] == 0).all() for o in best)
+        if same:  # at wd 0, Adam + L2 and AdamW are one update: the pair is a run with itself
+            lines.append(
+                "Both select weight decay 0, where Adam + L2 and AdamW are the same update: "
+                "the test-error comparison pairs identical runs and says nothing about "
+                "decoupling; the grid's rows with weight decay > 0 (separability, heatmaps) do."
+            )
         if grid:
             lines.append(
                 f"The best wd (on val) takes {moves['adam']} distinct value(s) across the lr axis "
@@ -134,7 +141,9 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
                 )
                 + "Test error: "
                 + (
-                    "AdamW is better, as in the paper."
+                    "not informative (both choose weight decay 0)."
+                    if same
+                    else "AdamW is better, as in the paper."
                     if v.word == "better"
                     else f"{v.word} (the paper's gap appears on CIFAR-10 and ImageNet with "
                     "schedules of hundreds of epochs)."
