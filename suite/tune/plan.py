@@ -170,10 +170,10 @@ def estimate(p: Protocol, run_seconds: dict[str, float]) -> str:
         left_quiet += sum(u.runs * cost[u.label][1] for u in todo) / 3600
         sources = Counter(src for _, _, src in (price[(task, o)] for o in p.optimizers))
         how = ", ".join(f"{n} {SOURCES[s]}" for s, n in sources.items())
-        ref_mean = price[(task, p.reference)][0]
+        ref_seconds = price[(task, p.reference)][0]
         lines.append(
             f"{task}: {runs} runs ({sum(u.runs for u in todo)} to run) = {hours:.1f} core-h, "
-            f"{left:.1f} left; reference {ref_mean:.0f} s per run; optimizers priced: {how}"
+            f"{left:.1f} left; reference {ref_seconds:.0f} s per run; optimizers priced: {how}"
         )
     return "\n".join(
         [
