@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 import json
 
+import pandas as pd
 import pytest
 
+from suite.report.compute import separability
 from suite.report.compute.aggregate import aggregate
 from suite.report.compute.grid_edges import axis_edge
 from suite.report.documents.experiments import (
@@ -61,7 +63,7 @@ def test_decoupled_wd_finds_best_cells_and_separability(tmp_path):
     assert "adam: selected lr=0.01, weight_decay=0.0001" in text
     assert "adamw: selected lr=0.01, weight_decay=0.001" in text
     assert f"test error {1 - (0.96 + 0.001 + TEST_OFFSET):.4f}" in text  # AdamW's cell, on test
-    assert "takes 2 distinct value(s) across the lr axis for Adam and 1 for AdamW" in text
+    assert "A positive weight decay near-best at every lr: adam {}; adamw {0.001}." in text
     # lr 0.01 is the grid's largest and wd 1e-4 its smallest (> 0): not drawn, numbers stay
     assert "Verdict not drawn" in text
     edges = [line for line in text.splitlines() if "edge of the" in line]
@@ -213,3 +215,21 @@ def test_both_choosing_no_weight_decay_is_said_to_compare_one_update_with_itself
     assert "adam: selected lr=0.003, weight_decay=0 " in text
     assert "adamw: selected lr=0.003, weight_decay=0 " in text
     assert "Both select weight decay 0" in text and "Test error: not informative" in text
+
+
+def test_near_best_reads_seed_noise_not_the_argmin():
+    """Row lr 1e-3: wd 0.1 beats wd 0 by 0.001 on the mean but by -0.02..+0.02 per seed (noise):
+    both near-best. Row lr 1e-2: wd 1 is worse by 0.05 at every seed (+-0.002): not."""
+    row1 = pd.DataFrame({0.0: [2.00, 2.04, 2.02], 0.1: [2.02, 2.02, 2.017]}, index=[0, 1, 2])
+    row2 = pd.DataFrame({0.0: [2.00, 2.01, 2.02], 1.0: [2.05, 2.062, 2.068]}, index=[0, 1, 2])
+    assert row1.mean().idxmin() == 0.1  # the argmin says "0.1"; the seeds cannot tell
+    assert separability.near_best(row1) == {0.0, 0.1}
+    assert separability.near_best(row2) == {0.0}
+    assert separability.near_best(row2, margin=0.06) == {0.0, 1.0}  # worse, but within 0.06
+    # wd 0 (no decay: one update for both) never separates them
+    assert separability.common({1e-3: {0.0, 0.1}, 1e-2: {0.0}}) == set()
+    assert separability.common({1e-3: {0.0, 0.1}, 1e-2: {0.0, 0.1, 1.0}}) == {0.1}
+    assert separability.agreement({0.1}, {0.1}).startswith("inconclusive: a positive")
+    assert separability.agreement(set(), set()).startswith("inconclusive: no positive")
+    assert separability.agreement(set(), {0.1}).startswith("agrees")
+    assert separability.agreement({0.1}, set()).startswith("does not agree")

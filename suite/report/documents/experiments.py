@@ -23,9 +23,11 @@ from pathlib import Path
 import pandas as pd
 
 from suite.record import RecordError, atomic_write_text
+from suite.report.compute import separability
 from suite.report.compute.families import paired_family, test_error
 from suite.report.compute.grid_edges import grid_edges
 from suite.report.compute.selection import select_on_val, val_error
+from suite.report.compute.verdicts import default_margin
 from suite.report.documents.standard import write_report
 from suite.report.read.collect import collect
 from suite.report.read.rows import HP
@@ -78,20 +80,21 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
         f"**Measured** (task {', '.join(sorted(set(runs['task'])))}, seeds {_seeds(runs)}):",
         "",
     ]
-    best, moves = {}, {}
+    best, near = {}, {}
     for opt in ("adam", "adamw"):
         g = runs[runs["optimizer"] == opt]
         if g.empty:
             lines.append(f"- no {opt} runs")
             continue
-        grid = val_error(g).groupby([g[f"{HP}lr"], g[f"{HP}weight_decay"]]).mean().unstack()
         best[opt] = select_on_val(g)
-        per_lr = grid.idxmin(axis=1)  # the best wd at each lr, on val
-        moves[opt] = per_lr.nunique()
+        margin = default_margin(g["test_metric"].iloc[0])
+        near[opt] = separability.near_best_per_lr(
+            g, val_error(g), f"{HP}lr", f"{HP}weight_decay", margin
+        )
         lines.append(
             f"- {opt}: selected {_config(best[opt])} (val error {_ms(val_error(best[opt]))}), "
-            f"test error {_ms(test_error(best[opt]))} (n={len(best[opt])}); best wd per lr on "
-            "val: " + ", ".join(f"lr {lr:g} -> {wd:g}" for lr, wd in per_lr.items())
+            f"test error {_ms(test_error(best[opt]))} (n={len(best[opt])}); near-best wd per lr "
+            f"on val: {separability.describe(near[opt])}"
         )
     if len(best) == 2:
         (v,) = paired_family([("AdamW vs Adam + L2", best["adamw"], best["adam"])])
@@ -110,11 +113,17 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
                 "the test-error comparison pairs identical runs and says nothing about "
                 "decoupling; the grid's rows with weight decay > 0 (separability, heatmaps) do."
             )
+        serves = {o: separability.common(near[o]) for o in best}
         if grid:
             lines.append(
-                f"The best wd (on val) takes {moves['adam']} distinct value(s) across the lr axis "
-                f"for Adam and {moves['adamw']} for AdamW (argmin per lr: cells within seed "
-                "noise of each other can decide it; see the heatmaps)."
+                "Near-best: the weight decays whose val error is not shown worse than the "
+                f"lr row's best by more than {margin:g} (paired by seed, the lower end of a 95 % t "
+                "interval). A positive weight decay "
+                "near-best at every lr: "
+                + "; ".join(
+                    f"{o} {{{', '.join(f'{w:g}' for w in sorted(serves[o]))}}}" for o in best
+                )
+                + "."
             )
         lines.append("")
         if edges:
@@ -125,13 +134,7 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
             )
             lines += ["", *(f"- {e.line()}" for e in edges)]
         else:
-            sep = (
-                "agrees with the paper (AdamW's best wd moves less than Adam's)"
-                if moves["adamw"] < moves["adam"]
-                else "inconclusive (the best wd moves as often for both)"
-                if moves["adamw"] == moves["adam"]
-                else "does not agree with the paper (AdamW's best wd moves more than Adam's)"
-            )
+            sep = separability.agreement(serves["adam"], serves["adamw"])
             lines.append(
                 (
                     f"**Agreement.** Separability: {sep}. "
