@@ -65,6 +65,8 @@ def test_compact_keeps_every_row_and_shrinks_the_file(tmp_path):
     assert _page_size(path) == study_file.PAGE_BYTES
     assert after * 3 < before, (before, after)
     assert _stored(url) == rows
+    again = path.read_bytes()
+    assert study_file.compact(path) == (after, after) and path.read_bytes() == again  # no churn
     study = optuna.load_study(study_name="a", storage=url)  # still a working study
     study.optimize(lambda t: t.suggest_float("lr", 1e-4, 1.0, log=True), n_trials=1)
     assert len(study.trials) == 5

@@ -53,6 +53,9 @@ def compact(path: Path) -> tuple[int, int]:
     before = path.stat().st_size
     db = sqlite3.connect(path, timeout=0.5, isolation_level=None)
     try:
+        small = db.execute("PRAGMA page_size").fetchone()[0] == PAGE_BYTES
+        if small and db.execute("PRAGMA freelist_count").fetchone()[0] == 0:
+            return before, before  # compact already: left byte for byte (no churn in git)
         db.execute(f"PRAGMA page_size = {PAGE_BYTES}")
         db.execute("VACUUM")
     finally:
