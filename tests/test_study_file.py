@@ -82,11 +82,11 @@ def test_compact_tree_leaves_a_held_file_and_names_it(tmp_path):
     holder.execute("BEGIN EXCLUSIVE")
     lines: list[str] = []
     try:
-        before, after, left = study_file.compact_tree(tmp_path, log=lines.append)
+        done, before, after, left = study_file.compact_tree(tmp_path, log=lines.append)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert left == [held] and len(lines) == 1 and str(held) in lines[0]
+    assert done == 1 and left == [held] and len(lines) == 1 and str(held) in lines[0]
     assert _page_size(free) == study_file.PAGE_BYTES and _page_size(held) == 4096
     assert after < before
 

@@ -63,9 +63,10 @@ def compact(path: Path) -> tuple[int, int]:
     return before, path.stat().st_size
 
 
-def compact_tree(root: Path, log=print) -> tuple[int, int, list[Path]]:
-    """Compact every ``study.db`` below ``root``: (bytes before, bytes after, files held)."""
-    total_before = total_after = 0
+def compact_tree(root: Path, log=print) -> tuple[int, int, int, list[Path]]:
+    """Compact every ``study.db`` below ``root``: (files compacted, bytes before, bytes
+    after, files held)."""
+    done = total_before = total_after = 0
     held: list[Path] = []
     for path in sorted(Path(root).rglob("study.db")):
         try:
@@ -74,9 +75,10 @@ def compact_tree(root: Path, log=print) -> tuple[int, int, list[Path]]:
             log(f"{path}: left as it is ({e}); run again when no campaign writes it")
             held.append(path)
             continue
+        done += 1
         total_before += before
         total_after += after
-    return total_before, total_after, held
+    return done, total_before, total_after, held
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.root.is_dir():
         print(f"{args.root}: not a folder; give the tier or study folder that holds study.db files")
         return 2
-    before, after, held = compact_tree(args.root)
-    done = sum(1 for _ in args.root.rglob("study.db")) - len(held)
+    done, before, after, held = compact_tree(args.root)
     print(f"{done} study files: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB; {len(held)} held")
     return 1 if held else 0
 

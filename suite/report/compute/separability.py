@@ -77,7 +77,21 @@ def agreement(adam: set[float], adamw: set[float]) -> str:
     return "inconclusive: no positive weight decay is near-best at every lr for either"
 
 
+def _wds(wds: set[float]) -> str:
+    return "{" + ", ".join(f"{w:g}" for w in sorted(wds)) + "}"
+
+
 def describe(near: dict) -> str:
-    return ", ".join(
-        f"lr {lr:g} -> {{{', '.join(f'{w:g}' for w in sorted(s))}}}" for lr, s in near.items()
+    """One optimizer's near-best sets, ``lr 0.001 -> {0, 0.01}, ...``."""
+    return ", ".join(f"lr {lr:g} -> {_wds(s)}" for lr, s in near.items())
+
+
+def serving_line(serves: dict[str, set[float]], margin: float) -> str:
+    """The rule and each optimizer's positive wds near-best at every lr, in one sentence."""
+    return (
+        "Near-best: the weight decays whose val error is not shown worse than the lr row's "
+        f"best by more than {margin:g} (paired by seed, the lower end of a 95 % t interval). "
+        "A positive weight decay near-best at every lr: "
+        + "; ".join(f"{opt} {_wds(wds)}" for opt, wds in serves.items())
+        + "."
     )

@@ -81,13 +81,13 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
         "",
     ]
     best, near = {}, {}
+    margin = default_margin(runs["test_metric"].iloc[0])  # one task, one metric
     for opt in ("adam", "adamw"):
         g = runs[runs["optimizer"] == opt]
         if g.empty:
             lines.append(f"- no {opt} runs")
             continue
         best[opt] = select_on_val(g)
-        margin = default_margin(g["test_metric"].iloc[0])
         near[opt] = separability.near_best_per_lr(
             g, val_error(g), f"{HP}lr", f"{HP}weight_decay", margin
         )
@@ -115,16 +115,7 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
             )
         serves = {o: separability.common(near[o]) for o in best}
         if grid:
-            lines.append(
-                "Near-best: the weight decays whose val error is not shown worse than the "
-                f"lr row's best by more than {margin:g} (paired by seed, the lower end of a 95 % t "
-                "interval). A positive weight decay "
-                "near-best at every lr: "
-                + "; ".join(
-                    f"{o} {{{', '.join(f'{w:g}' for w in sorted(serves[o]))}}}" for o in best
-                )
-                + "."
-            )
+            lines.append(separability.serving_line(serves, margin))
         lines.append("")
         if edges:
             lines.append(

@@ -140,12 +140,12 @@ def _test_values(tier: Tier, task: str) -> dict[str, dict[int, float]]:
     }
 
 
-def test_verdicts(tier: Tier, task: str) -> dict[str, object]:
+def test_verdicts(tier: Tier, task: str, values: dict[str, dict[int, float]]) -> dict[str, object]:
     """Each optimizer's paired verdict against the reference on the test metric
-    (:func:`suite.report.compute.claims.family_verdicts`, Holm over this workload's
-    optimizers); one without a finite test value at every seed is left out."""
+    (``values``: :func:`_test_values`; :func:`suite.report.compute.claims.family_verdicts`,
+    Holm over this workload's optimizers); one without a finite test value at every seed is
+    left out."""
     test_key, _ = _test_metric(tier, task)
-    values = _test_values(tier, task)
     others = {
         o: {task: v}
         for o, v in values.items()
@@ -182,7 +182,8 @@ def answer(tier: Tier) -> pd.DataFrame:
     for task, w in sorted(tier.workloads.items(), key=lambda kv: (kv[1].kind, kv[0])):
         test_key, _ = _test_metric(tier, task)
         cells: dict[str, list[str]] = {word: [] for word in ANSWER_COLUMNS}
-        verdicts = test_verdicts(tier, task)
+        values = _test_values(tier, task)
+        verdicts = test_verdicts(tier, task, values)
         for opt, v in sorted(verdicts.items(), key=lambda kv: -kv[1].comparison.mean_diff):
             word = v.word if v.word in ANSWER_COLUMNS else "inconclusive"  # "no data"
             cells[word].append(f"{opt} {_interval(v)}" if v.word != "no data" else opt)
@@ -192,7 +193,6 @@ def answer(tier: Tier) -> pd.DataFrame:
             "Metric": f"{test_key} (±{default_margin(test_key):g})",
         }
         row.update({col: "; ".join(cells[word]) or "-" for word, col in ANSWER_COLUMNS.items()})
-        values = _test_values(tier, task)
         left_out = [
             f"{opt} ({sum(not math.isfinite(x) for x in v.values())} of {len(v)} runs "
             f"without a {test_key})"
@@ -208,7 +208,7 @@ def generalization(tier: Tier, task: str) -> pd.DataFrame:
     test_key, train_key = _test_metric(tier, task)
     margin = default_margin(test_key)
     values = _test_values(tier, task)
-    verdicts = test_verdicts(tier, task)
+    verdicts = test_verdicts(tier, task, values)
     rows = []
     for opt in tier.optimizers:
         finite = [v for v in values[opt].values() if math.isfinite(v)]
@@ -220,9 +220,8 @@ def generalization(tier: Tier, task: str) -> pd.DataFrame:
             verdict = "reference"
         elif opt in verdicts:
             v = verdicts[opt]
-            c = v.comparison
             verdict = (
-                f"{v.word}: {c.mean_diff:+.4f} [{c.ci[0]:+.4f}, {c.ci[1]:+.4f}], "
+                f"{v.word}: {_interval(v)}, "
                 f"Holm p={v.p_holm:.3g}, TOST p={v.p_tost:.3g} at ±{margin:g}"
             )
             if v.word == "inconclusive" and v.seeds_needed:
