@@ -13,7 +13,7 @@ export OPTBENCH_DATA ?= $(SHARED_DATA)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow lint bench bench-step report clean exp-decoupled-wd exp-decoupled-wd-verdict exp-decoupled-wd-lm-grid exp-decoupled-wd-lm-grid-verdict exp-8bit exp-sgd-vs-adam exp-decoupled-wd-baselines exp-deepobs
+.PHONY: help install test test-slow lint bench bench-step report clean exp-decoupled-wd exp-decoupled-wd-verdict exp-decoupled-wd-lm-grid exp-decoupled-wd-lm-grid-verdict exp-8bit exp-sgd-vs-adam exp-sgd-vs-adam-cnn exp-sgd-vs-adam-cnn-fresh exp-sgd-vs-adam-cnn-verdict exp-decoupled-wd-baselines exp-deepobs
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-17s %s\n", $$1, $$2}'
@@ -80,6 +80,20 @@ exp-8bit: ## 32-bit vs 8-bit AdamW, in-house and bnb, tuned on val (Dettmers et 
 
 exp-sgd-vs-adam: ## tuned SGD+momentum vs tuned Adam/AdamW, chosen on val, told on test (Wilson et al. 2017), from $(BASELINES)
 	$(PY) -m suite.report.documents.experiments sgd_vs_adam $(foreach t,$(FASHION),$(foreach o,sgd adam adamw,$(BASELINES)/$(t)/$(o)/reruns)) --out $(EXP_OUT)/sgd_vs_adam --force
+
+SVA_RUNS ?= runs/experiments/sgd_vs_adam_cnn/$(STAMP)
+exp-sgd-vs-adam-cnn: ## SGD (momentum 0.9) vs Adam on the timm CNN at 1,500 steps: lr grids at 2 seeds, the val-chosen lr at 8 fresh seeds (~1.7 core-h) -> results/experiments/sgd_vs_adam_cnn
+	$(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=sgd optimizer.lr=0.03125,0.0625,0.125,0.25,0.5 hydra.sweep.dir=$(SVA_RUNS)/grid/sgd $(ARGS)
+	$(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=adam optimizer.lr=0.0009765625,0.001953125,0.00390625,0.0078125,0.015625 hydra.sweep.dir=$(SVA_RUNS)/grid/adam $(ARGS)
+	$(MAKE) exp-sgd-vs-adam-cnn-fresh SVA_RUNS=$(SVA_RUNS)
+
+exp-sgd-vs-adam-cnn-fresh: ## stage 2 of exp-sgd-vs-adam-cnn: each optimizer's val-chosen lr of SVA_RUNS/grid at seeds 1-8, then the verdict
+	set -e; for o in sgd adam; do chosen=$$($(PY) -m suite.report.documents.chosen $(SVA_RUNS)/grid/$$o); \
+	  $(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=$$o $$chosen seed=1,2,3,4,5,6,7,8 hydra.sweep.dir=$(SVA_RUNS)/fresh/$$o $(ARGS); done
+	$(MAKE) exp-sgd-vs-adam-cnn-verdict RUNS=$(SVA_RUNS)
+
+exp-sgd-vs-adam-cnn-verdict: ## the timm-CNN SGD-vs-Adam verdict from RUNS (default: its committed records): chosen on RUNS/grid, scored on RUNS/fresh
+	$(PY) -m suite.report.documents.experiments sgd_vs_adam $(or $(RUNS),$(EXP_OUT)/sgd_vs_adam_cnn/records)/grid --fresh $(or $(RUNS),$(EXP_OUT)/sgd_vs_adam_cnn/records)/fresh --out $(EXP_OUT)/sgd_vs_adam_cnn --force
 
 exp-decoupled-wd-baselines: ## Adam+L2 vs AdamW as tuned on lm_shakespeare by the baselines -> results/experiments/decoupled_wd_lm
 	$(PY) -m suite.report.documents.experiments decoupled_wd $(BASELINES)/lm_shakespeare/adam/reruns $(BASELINES)/lm_shakespeare/adamw/reruns --out $(EXP_OUT)/decoupled_wd_lm --force
