@@ -11,6 +11,7 @@ import pytest
 from suite.report.compute import separability
 from suite.report.compute.aggregate import aggregate
 from suite.report.compute.grid_edges import axis_edge
+from suite.report.documents.chosen import main as chosen_main
 from suite.report.documents.experiments import (
     decoupled_wd,
     main,
@@ -131,27 +132,109 @@ def test_the_two_optimizers_heatmaps_share_one_colour_scale(tmp_path):
     assert cells["heatmap_cnn_digits_adam"].max() == pytest.approx(0.9005)  # its own max is lower
 
 
-def test_state_8bit_reports_parity_and_savings(tmp_path):
-    for i, (opt, seed) in enumerate(itertools.product(("adamw", "adamw8bit"), (0, 1, 2))):
+@pytest.mark.parametrize("base", ["adamw", "torch_adamw_fused"])  # in-house; the tier's AdamW
+def test_state_8bit_reports_parity_and_savings(tmp_path, base):
+    for i, (opt, seed) in enumerate(itertools.product((base, "adamw8bit"), (0, 1, 2))):
         state = 200 if opt.endswith("8bit") else 800
         _cnn_run(tmp_path, i, opt, seed, {"lr": 1e-3}, 0.9 + 0.01 * seed, final=0.9,
                  train_m=0.95, state_bytes=state, n_params=100)  # fmt: skip
     text = state_8bit(_ok(tmp_path))
     assert "state 2.000 B/param" in text and "state 8.000 B/param" in text
     assert "Equivalent within margin in 1 of 1 comparisons" in text
-    assert "cnn_digits adamw8bit vs adamw: equivalent within margin" in text and "±0.005" in text
+    assert f"cnn_digits adamw8bit vs {base}: equivalent within margin" in text and "±0.005" in text
     assert "state memory 75%-75% less" in text
 
 
+SGD_VS_ADAM = {  # (optimizer, lr) -> best val/acc: each best lr inside its grid
+    ("sgd", 1e-3): 0.90,
+    ("sgd", 1e-2): 0.97,
+    ("sgd", 1e-1): 0.92,
+    ("adam", 1e-4): 0.88,
+    ("adam", 1e-3): 0.93,
+    ("adam", 1e-2): 0.85,
+}
+
+
 def test_sgd_vs_adam_tunes_lr_per_optimizer(tmp_path):
-    best = {("sgd", 1e-2): 0.97, ("sgd", 1e-3): 0.90, ("adam", 1e-3): 0.93, ("adam", 1e-2): 0.85}
-    for i, ((opt, lr), seed) in enumerate(itertools.product(best, range(6))):
-        _cnn_run(tmp_path, i, opt, seed, {"lr": lr}, best[opt, lr] + 0.002 * seed)
+    for i, ((opt, lr), seed) in enumerate(itertools.product(SGD_VS_ADAM, range(6))):
+        _cnn_run(tmp_path, i, opt, seed, {"lr": lr}, SGD_VS_ADAM[opt, lr] + 0.002 * seed)
     text = sgd_vs_adam(_ok(tmp_path))
     assert f"cnn_digits sgd (lr=0.01): test error {1 - (0.975 + TEST_OFFSET):.4f}" in text
     assert f"cnn_digits adam (lr=0.001): test error {1 - (0.935 + TEST_OFFSET):.4f}" in text
     assert "SGD better in 1, worse in 0" in text and "agrees with the paper" in text
-    assert "Holm-adjusted" in text
+    assert "Holm-adjusted" in text and "Verdict not drawn" not in text
+
+
+def test_sgd_vs_adam_on_a_grid_edge_is_not_drawn(tmp_path):
+    """SGD's best lr is its grid's largest: the paper extends such a grid, so no agreement."""
+    edge = {k: v for k, v in SGD_VS_ADAM.items() if k != ("sgd", 1e-1)}
+    for i, ((opt, lr), seed) in enumerate(itertools.product(edge, range(6))):
+        _cnn_run(tmp_path, i, opt, seed, {"lr": lr}, edge[opt, lr] + 0.002 * seed)
+    text = sgd_vs_adam(_ok(tmp_path))
+    assert "Verdict not drawn" in text and "**Agreement.**" not in text
+    assert "- sgd: selected lr 0.01 is the top edge of the lr grid {0.001, 0.01}" in text
+
+
+def _grid_then_fresh(root, fresh_acc):
+    """A grid at seeds 100, 101 and fresh seeds 1-6 at each optimizer's lr in ``fresh_acc``
+    ((optimizer, lr) -> best val/acc at the fresh seeds)."""
+    grid, fresh = root / "grid", root / "fresh"
+    for i, ((opt, lr), seed) in enumerate(itertools.product(SGD_VS_ADAM, (100, 101))):
+        _cnn_run(grid, i, opt, seed, {"lr": lr}, SGD_VS_ADAM[opt, lr])
+    for i, (((opt, lr), acc), seed) in enumerate(itertools.product(fresh_acc.items(), range(1, 7))):
+        _cnn_run(fresh, i, opt, seed, {"lr": lr}, acc + 0.002 * seed)
+    return grid, fresh
+
+
+def test_grid_chooses_and_fresh_seeds_tell(tmp_path, capsys):
+    """Chosen on the grid (sgd lr 1e-2, adam 1e-3); scored only on the fresh runs at those
+    lrs, whose accuracies differ from the grid's and reverse the order: the fresh figures and
+    seeds are the ones reported. Fresh runs at an lr the grid did not choose are not read."""
+    chosen = {("sgd", 1e-2): 0.90, ("adam", 1e-3): 0.95}
+    grid, fresh = _grid_then_fresh(tmp_path, {**chosen, ("sgd", 1e-1): 0.99})
+    out = tmp_path / "out"
+    assert main(["sgd_vs_adam", str(grid), "--fresh", str(fresh), "--out", str(out)]) == 0
+    text = (out / "VERDICT.md").read_text()
+    assert "chosen on val at grid seeds 100,101, scored at fresh seeds 1,2,3,4,5,6" in text
+    assert f"cnn_digits sgd (lr=0.01): test error {1 - (0.907 + TEST_OFFSET):.4f}" in text
+    assert "(n=6)" in text and "SGD better in 0, worse in 1" in text
+    assert "cnn_digits sgd vs adam: worse" in text
+    assert (out / "report.md").is_file()
+
+
+def test_fresh_runs_missing_the_chosen_config_or_reusing_grid_seeds_are_refused(tmp_path, capsys):
+    grid, fresh = _grid_then_fresh(tmp_path, {("sgd", 1e-1): 0.9, ("adam", 1e-3): 0.9})
+    out = tmp_path / "out"
+    assert main(["sgd_vs_adam", str(grid), "--fresh", str(fresh), "--out", str(out)]) == 1
+    assert "no fresh-seed runs of cnn_digits sgd at lr=0.01" in capsys.readouterr().err
+    assert not out.exists()  # refused before any work is written
+    _cnn_run(fresh, 99, "sgd", 100, {"lr": 1e-2}, 0.9)
+    _cnn_run(fresh, 98, "adam", 1, {"lr": 1e-3}, 0.9)
+    assert main(["sgd_vs_adam", str(grid), "--fresh", str(fresh), "--out", str(out)]) == 1
+    assert "fresh seeds [100] also ran in the grid that chose" in capsys.readouterr().err
+
+
+def test_chosen_prints_the_grids_val_choice_as_overrides(tmp_path, capsys):
+    """What `make exp-sgd-vs-adam-cnn` passes to its fresh-seed stage: the lr the grid chose
+    on val, as a float that reads back exactly; a grid of two optimizers, or a varied value
+    that is not a number, is refused in one line."""
+    grid, _ = _grid_then_fresh(tmp_path, {})
+    _cnn_run(tmp_path / "sgd", 0, "sgd", 0, {"lr": 1 / 3}, 0.9)
+    _cnn_run(tmp_path / "sgd", 1, "sgd", 0, {"lr": 0.1}, 0.8)
+    assert chosen_main([str(tmp_path / "sgd")]) == 0
+    assert capsys.readouterr().out.strip() == "optimizer.lr=0.3333333333333333"
+    assert chosen_main([str(grid)]) == 1
+    assert "these runs hold optimizers ['adam', 'sgd']" in capsys.readouterr().err
+    betas = tmp_path / "betas"
+    _cnn_run(betas, 0, "adam", 0, {"betas": [0.9, 0.99]}, 0.9)
+    _cnn_run(betas, 1, "adam", 0, {"betas": [0.9, 0.999]}, 0.8)
+    assert chosen_main([str(betas)]) == 1
+    assert "betas='[0.9, 0.99]' is not a finite number" in capsys.readouterr().err
+    odd = tmp_path / "odd"  # a name read from a record must not become two overrides
+    _cnn_run(odd, 0, "adam", 0, {"lr x=1": 0.1}, 0.9)
+    _cnn_run(odd, 1, "adam", 0, {"lr x=1": 0.2}, 0.8)
+    assert chosen_main([str(odd)]) == 1
+    assert "'lr x=1' is not a hyperparameter name" in capsys.readouterr().err
 
 
 def test_cli_writes_report_and_verdict_and_refuses_overwrite(tmp_path, capsys):

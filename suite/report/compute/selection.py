@@ -12,16 +12,19 @@ chosen moves. Two callers, one rule:
   (a run with no finite ``m`` sorts last among equal ``v``);
 - a configuration of a paper-style experiment (:func:`select_on_val`) is the one with the
   lowest mean val error over its seeds, ``e = 1 - m`` for a max target and ``e = m`` for a
-  min target.
+  min target; :func:`at_fresh_seeds` then scores it on runs at seeds the grid did not use.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
+from suite.record import RecordError
 from suite.report.read.rows import HP
 
 
@@ -63,3 +66,41 @@ def select_on_val(runs: pd.DataFrame) -> pd.DataFrame:
     keys = runs[cols].astype(str).agg("|".join, axis=1)
     best = val_error(runs).groupby(keys).mean().idxmin()
     return runs[keys == best]
+
+
+Choose = Callable[[pd.DataFrame], pd.DataFrame]  # one optimizer's runs -> the runs that are scored
+
+
+def at_fresh_seeds(fresh: pd.DataFrame) -> Choose:
+    """Choose on val among a grid's runs, score at fresh seeds.
+
+    ``choose(grid)`` is the runs of ``fresh`` (same task and optimizer) at the hyperparameters
+    :func:`select_on_val` chooses on ``grid``; none there, or a fresh seed that the grid also
+    ran, is a :class:`~suite.record.RecordError` naming the configuration."""
+
+    def choose(grid: pd.DataFrame) -> pd.DataFrame:
+        chosen = select_on_val(grid)
+        task, opt = grid["task"].iloc[0], grid["optimizer"].iloc[0]
+        config = ", ".join(f"{c[len(HP) :]}={chosen[c].iloc[0]}" for c in hp_columns(grid))
+        rows = fresh[(fresh["task"] == task) & (fresh["optimizer"] == opt)]
+        for col in hp_columns(grid):
+            if col not in rows:
+                rows = rows.iloc[0:0]
+                break
+            value = chosen[col].iloc[0]
+            same = (
+                np.isclose(rows[col].astype(float), float(value), rtol=1e-12, atol=0.0)
+                if isinstance(value, numbers.Real) and not isinstance(value, bool)
+                else rows[col].astype(str) == str(value)
+            )
+            rows = rows[same]
+        if rows.empty:
+            raise RecordError(f"no fresh-seed runs of {task} {opt} at {config}")
+        if set(rows["seed"]) & set(grid["seed"]):
+            raise RecordError(
+                f"{task} {opt} at {config}: fresh seeds "
+                f"{sorted(set(rows['seed']) & set(grid['seed']))} also ran in the grid that chose"
+            )
+        return rows
+
+    return choose

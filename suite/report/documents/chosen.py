@@ -6,8 +6,9 @@ The grid's runs (one task and optimizer) are collected from their records, the c
 with the lowest mean val error is chosen (:func:`select_on_val`), and the hyperparameters the
 grid varied are printed as ``optimizer.<name>=<value>``, one Hydra override per value. A
 value read from a record becomes a command-line argument, so only finite numbers are
-printed (``repr``: the shortest text that reads back as the same float); anything else
-is refused in one line, as is a folder holding more than one task or optimizer.
+printed (``repr``: the shortest text that reads back as the same float), under names of
+letters, digits, ``_`` and ``.``; anything else is refused in one line, as is a folder
+holding more than one task or optimizer.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import numbers
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from suite.record import RecordError
 from suite.report.compute.selection import hp_columns, select_on_val
 from suite.report.read.collect import collect
 from suite.report.read.rows import HP
+
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
 def chosen_overrides(runs: pd.DataFrame) -> list[str]:
@@ -38,14 +42,16 @@ def chosen_overrides(runs: pd.DataFrame) -> list[str]:
     chosen = select_on_val(runs)
     overrides = []
     for column in hp_columns(runs):
-        value = chosen[column].iloc[0]
+        name, value = column[len(HP) :], chosen[column].iloc[0]
+        if not NAME.fullmatch(name):
+            raise RecordError(f"{name!r} is not a hyperparameter name")
         if (
             isinstance(value, bool)
             or not isinstance(value, numbers.Real)
             or not math.isfinite(value)
         ):
-            raise RecordError(f"{column[len(HP) :]}={value!r} is not a finite number")
-        overrides.append(f"optimizer.{column[len(HP) :]}={float(value)!r}")
+            raise RecordError(f"{name}={value!r} is not a finite number")
+        overrides.append(f"optimizer.{name}={float(value)!r}")
     return overrides
 
 

@@ -1,6 +1,7 @@
 """Paper-style comparisons: the standard report plus a short Markdown verdict.
 
     python -m suite.report.documents.experiments <decoupled_wd|state_8bit|sgd_vs_adam> <runs>... --out DIR
+        [--fresh <runs>...]
 
 Each verdict says what the paper found, what we measured (means, stds, seeds) and
 whether the two agree. Comparisons go through :mod:`suite.report.compute.claims`: paired by seed
@@ -26,48 +27,23 @@ from suite.record import RecordError, atomic_write_text
 from suite.report.compute import separability
 from suite.report.compute.families import paired_family, test_error
 from suite.report.compute.grid_edges import grid_edges
-from suite.report.compute.selection import select_on_val, val_error
+from suite.report.compute.selection import Choose, at_fresh_seeds, select_on_val, val_error
 from suite.report.compute.verdicts import default_margin
 from suite.report.documents.standard import write_report
+from suite.report.documents.verdict_text import (
+    MEASURED,
+    PROTOCOL,
+    config_text,
+    family_note,
+    fill_measured,
+    mean_std,
+    scored_seeds,
+)
 from suite.report.read.collect import collect
 from suite.report.read.rows import HP
 
 
-def _seeds(df: pd.DataFrame) -> str:
-    return ",".join(str(s) for s in sorted(set(df["seed"])))
-
-
-def _ms(x: pd.Series) -> str:
-    return f"{x.mean():.4f} ± {x.std():.2g}" if len(x) > 1 else f"{x.mean():.4f}"
-
-
-def _family_note(n: int) -> str:
-    return (
-        f"_Family: these {n} comparison(s), Holm-adjusted; effect = baseline test error - "
-        "candidate test error (> 0: candidate better), paired by seed, bootstrap 95 % interval; "
-        "equivalence by TOST at the margin shown._"
-    )
-
-
-def _config(sel: pd.DataFrame) -> str:
-    cols = [c for c in sel.columns if c.startswith(HP) and sel[c].notna().any()]
-    keep = [c for c in cols if c.split(".", 1)[1] in ("lr", "weight_decay", "momentum", "betas")]
-    return ", ".join(
-        f"{c[len(HP) :]}={sel[c].iloc[0]:.3g}"
-        if isinstance(sel[c].iloc[0], float)
-        else f"{c[len(HP) :]}={sel[c].iloc[0]}"
-        for c in keep
-    )
-
-
-PROTOCOL = (
-    "Every configuration below was chosen on **val** (lowest mean val error of the task's target "
-    "metric, best over evaluations); the figures are **test** error at the final evaluation of "
-    "that configuration's seeds. Test metrics choose nothing."
-)
-
-
-def decoupled_wd(runs: pd.DataFrame) -> str:
+def decoupled_wd(runs: pd.DataFrame, choose: Choose = select_on_val) -> str:
     lines = [
         "## Verdict: decoupled weight decay (Loshchilov & Hutter, ICLR 2019)",
         "",
@@ -77,7 +53,7 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
         "",
         PROTOCOL,
         "",
-        f"**Measured** (task {', '.join(sorted(set(runs['task'])))}, seeds {_seeds(runs)}):",
+        MEASURED,
         "",
     ]
     best, near = {}, {}
@@ -87,15 +63,19 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
         if g.empty:
             lines.append(f"- no {opt} runs")
             continue
-        best[opt] = select_on_val(g)
+        best[opt] = choose(g)
         near[opt] = separability.near_best_per_lr(
             g, val_error(g), f"{HP}lr", f"{HP}weight_decay", margin
         )
         lines.append(
-            f"- {opt}: selected {_config(best[opt])} (val error {_ms(val_error(best[opt]))}), "
-            f"test error {_ms(test_error(best[opt]))} (n={len(best[opt])}); near-best wd per lr "
+            f"- {opt}: selected {config_text(best[opt])} (val error {mean_std(val_error(best[opt]))}), "
+            f"test error {mean_std(test_error(best[opt]))} (n={len(best[opt])}); near-best wd per lr "
             f"on val: {separability.describe(near[opt])}"
         )
+    fill_measured(
+        lines,
+        f"task {', '.join(sorted(set(runs['task'])))}, {scored_seeds(runs, list(best.values()))}",
+    )
     if len(best) == 2:
         (v,) = paired_family([("AdamW vs Adam + L2", best["adamw"], best["adam"])])
         grid = all(
@@ -105,7 +85,7 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
         )
         edges = [e for o in best for e in grid_edges(runs[runs["optimizer"] == o], best[o], o)]
         lines += ["", "At their val-selected configurations: " + v.line("test error") + ".", ""]
-        lines.append(_family_note(1))
+        lines.append(family_note(1))
         same = all((best[o][f"{HP}weight_decay"] == 0).all() for o in best)
         if same:  # at wd 0, Adam + L2 and AdamW are one update: the pair is a run with itself
             lines.append(
@@ -146,7 +126,7 @@ def decoupled_wd(runs: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def state_8bit(runs: pd.DataFrame) -> str:
+def state_8bit(runs: pd.DataFrame, choose: Choose = select_on_val) -> str:
     lines = [
         "## Verdict: 8-bit optimizer state (Dettmers et al., ICLR 2022)",
         "",
@@ -155,10 +135,12 @@ def state_8bit(runs: pd.DataFrame) -> str:
         "",
         PROTOCOL,
         "",
-        f"**Measured** (seeds {_seeds(runs)}):",
+        MEASURED,
         "",
     ]
-    pairs = [
+    pairs = [  # (32-bit, 8-bit); torch_adamw_fused: the CPU tier's 32-bit AdamW
+        ("torch_adamw_fused", "adamw8bit"),
+        ("torch_adamw_fused", "bnb_adamw8bit"),
         ("adamw", "adamw8bit"),
         ("torch_adamw", "bnb_adamw8bit"),
         ("adam", "adam8bit"),
@@ -168,11 +150,11 @@ def state_8bit(runs: pd.DataFrame) -> str:
     items, savings = [], []
     for task in sorted(set(runs["task"])):
         t = runs[runs["task"] == task]
-        chosen = {o: select_on_val(t[t["optimizer"] == o]) for o in set(t["optimizer"])}
+        chosen = {o: choose(t[t["optimizer"] == o]) for o in set(t["optimizer"])}
         lines.append(f"*{task}* ({t['test_metric'].iloc[0]} as an error)")
         for opt in sorted(chosen):
             lines.append(
-                f"- {opt}: {_config(chosen[opt])}; test error {_ms(test_error(chosen[opt]))} "
+                f"- {opt}: {config_text(chosen[opt])}; test error {mean_std(test_error(chosen[opt]))} "
                 f"(n={len(chosen[opt])}), state {chosen[opt]['state_bytes_per_param'].mean():.3f} "
                 "B/param"
             )
@@ -180,14 +162,15 @@ def state_8bit(runs: pd.DataFrame) -> str:
             if base not in chosen or cand not in chosen:
                 continue
             items.append((f"{task} {cand} vs {base}", chosen[cand], chosen[base]))
-            if base in ("adamw", "torch_adamw", "adam"):
+            if not base.endswith("8bit"):
                 b = chosen[base]["state_bytes_per_param"].mean()
                 saved = 1 - chosen[cand]["state_bytes_per_param"].mean() / b
                 savings.append(saved)
         lines.append("")
+    fill_measured(lines, scored_seeds(runs, [c for _, c, _ in items]))
     verdicts = paired_family(items)
     if verdicts:
-        lines += [f"- {v.line('test error')}" for v in verdicts] + ["", _family_note(len(items))]
+        lines += [f"- {v.line('test error')}" for v in verdicts] + ["", family_note(len(items))]
         words = [v.word for v in verdicts]
         lines += [
             "",
@@ -204,7 +187,11 @@ def state_8bit(runs: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def sgd_vs_adam(runs: pd.DataFrame) -> str:
+SGDS = ("sgd", "sgd_nesterov")  # heavy-ball or Nesterov momentum: the paper's SGD and HB
+ADAPTIVE = ("adam", "adamw", "torch_adamw_fused")
+
+
+def sgd_vs_adam(runs: pd.DataFrame, choose: Choose = select_on_val) -> str:
     lines = [
         "## Verdict: SGD vs adaptive methods (Wilson et al., NeurIPS 2017)",
         "",
@@ -214,35 +201,47 @@ def sgd_vs_adam(runs: pd.DataFrame) -> str:
         "",
         PROTOCOL,
         "",
-        f"**Measured** (seeds {_seeds(runs)}):",
+        MEASURED,
         "",
     ]
-    items = []
+    items, edges, scored = [], [], []
     for task in sorted(set(runs["task"])):
         t = runs[runs["task"] == task]
         tuned = {}
-        for opt in ("sgd", "adam", "adamw"):
+        for opt in (*SGDS, *ADAPTIVE):
             g = t[t["optimizer"] == opt]
             if g.empty:
                 continue
-            sel = tuned[opt] = select_on_val(g)
+            edges += grid_edges(g, select_on_val(g), opt)
+            sel = tuned[opt] = choose(g)
+            scored.append(sel)
             lines.append(
-                f"- {task} {opt} ({_config(sel)}): test error {_ms(test_error(sel))}, "
+                f"- {task} {opt} ({config_text(sel)}): test error {mean_std(test_error(sel))}, "
                 f"train-test gap {sel['gap'].mean():+.4f} ({t['test_metric'].iloc[0][5:]}), "
                 f"final train loss {sel['final_train_loss'].mean():.4f} (n={len(sel)})"
             )
-        for adaptive in ("adam", "adamw"):
-            if "sgd" in tuned and adaptive in tuned:
-                items.append((f"{task} sgd vs {adaptive}", tuned["sgd"], tuned[adaptive]))
+        items += [
+            (f"{task} {sgd} vs {adaptive}", tuned[sgd], tuned[adaptive])
+            for sgd in SGDS
+            for adaptive in ADAPTIVE
+            if sgd in tuned and adaptive in tuned
+        ]
+    fill_measured(lines, scored_seeds(runs, scored))
     verdicts = paired_family(items)
     if verdicts:
         words = [v.word for v in verdicts]
         wins, losses = words.count("better"), words.count("worse")
         lines += [f"- {v.line('test error')}" for v in verdicts]
-        lines += [
-            "",
-            _family_note(len(items)),
-            "",
+        lines += ["", family_note(len(items)), ""]
+        if edges:
+            lines += [
+                "**Verdict not drawn.** A selected lr sits on an open edge of its grid, so the "
+                "best lr may lie outside it (the paper extends such a grid):",
+                "",
+                *(f"- {e.line()}" for e in edges),
+            ]
+            return "\n".join(lines) + "\n"
+        lines.append(
             f"**Agreement.** SGD better in {wins}, worse in {losses}, equivalent within margin in "
             f"{words.count('equivalent within margin')}, inconclusive in "
             f"{words.count('inconclusive')} of {len(words)} comparisons. "
@@ -254,8 +253,8 @@ def sgd_vs_adam(runs: pd.DataFrame) -> str:
                 if wins == losses == 0 and "equivalent within margin" not in words
                 else "The paper's effect is not reproduced at this budget; its gaps are a few "
                 "points of CIFAR-10 accuracy after hundreds of epochs."
-            ),
-        ]
+            )
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -266,29 +265,43 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m suite.report.documents.experiments")
     parser.add_argument("experiment", choices=sorted(VERDICTS))
     parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument(
+        "--fresh",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="runs at fresh seeds of the configurations chosen on <runs>: the verdict scores these",
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
     try:
+        runs = _ok(args.runs)
+        choose = at_fresh_seeds(_ok(args.fresh)) if args.fresh else select_on_val
+        text = VERDICTS[args.experiment](runs, choose)
         write_report(
-            args.runs,
+            [*args.runs, *args.fresh],
             args.out,
             f"optbench experiment: {args.experiment}",
             args.force,
             "python -m suite.report.documents.experiments "
             + " ".join(sys.argv[1:] if argv is None else argv),
         )
-        runs = collect(args.runs).runs
     except (RecordError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    if runs.empty:
-        print("error: no completed runs to judge", file=sys.stderr)
-        return 1
-    text = VERDICTS[args.experiment](runs[runs["status"] == "ok"])
     atomic_write_text(args.out / "VERDICT.md", text)
     print(text)
     return 0
+
+
+def _ok(roots: list[Path]) -> pd.DataFrame:
+    """The completed runs under ``roots``; none is a :class:`RecordError`."""
+    runs = collect(roots).runs
+    ok = runs[runs["status"] == "ok"] if not runs.empty else runs
+    if ok.empty:
+        raise RecordError(f"no completed runs to judge under {', '.join(map(str, roots))}")
+    return ok
 
 
 if __name__ == "__main__":
