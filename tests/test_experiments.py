@@ -199,7 +199,15 @@ def test_grid_chooses_and_fresh_seeds_tell(tmp_path, capsys):
     assert f"cnn_digits sgd (lr=0.01): test error {1 - (0.907 + TEST_OFFSET):.4f}" in text
     assert "(n=6)" in text and "SGD better in 0, worse in 1" in text
     assert "cnn_digits sgd vs adam: worse" in text
-    assert (out / "report.md").is_file()
+    assert (out / "report.md").is_file() and "Not scored" not in text
+    make_run(fresh, "lost", task="cnn_digits", optimizer="sgd", seed=7, hparams={"lr": 1e-2},
+             target=CNN, status="diverged")  # fmt: skip
+    args = ["sgd_vs_adam", str(grid), "--fresh", str(fresh), "--out", str(out)]
+    assert main([*args, "--force"]) == 0
+    text = (out / "VERDICT.md").read_text()
+    # of 19 sgd runs: 6 in the grid, 13 fresh (6 at lr 1e-2, 6 at 1e-1, the diverged one)
+    assert "- cnn_digits sgd: 1 diverged of 19 runs (seeds 7)" in text
+    assert "(n=6)" in text
 
 
 def test_fresh_runs_missing_the_chosen_config_or_reusing_grid_seeds_are_refused(tmp_path, capsys):

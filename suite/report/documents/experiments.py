@@ -38,8 +38,9 @@ from suite.report.documents.verdict_text import (
     fill_measured,
     mean_std,
     scored_seeds,
+    seeds_text,
 )
-from suite.report.read.collect import collect
+from suite.report.read.collect import Records, collect
 from suite.report.read.rows import HP
 
 
@@ -278,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runs = _ok(args.runs)
         choose = at_fresh_seeds(_ok(args.fresh)) if args.fresh else select_on_val
-        text = VERDICTS[args.experiment](runs, choose)
+        text = VERDICTS[args.experiment](runs, choose) + not_scored(
+            collect([*args.runs, *args.fresh])
+        )
         write_report(
             [*args.runs, *args.fresh],
             args.out,
@@ -295,10 +298,35 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+LOST = ("diverged", "failed")  # runs with no test value; an interrupted run is rerun, not lost
+
+
+def not_scored(records: Records) -> str:
+    """A paragraph naming the runs a verdict could not score (diverged or failed), per task and
+    optimizer with their seeds, so that a comparison paired over the other seeds is read
+    with them. Empty when every run finished."""
+    runs, problems = records.runs, records.problems
+    lost = problems[problems["status"].isin(LOST)]
+    if lost.empty:
+        return ""
+    lines = [
+        "",
+        "**Not scored** (no test value; where a run is of a chosen configuration, its pairs drop "
+        "its seed, which favours the optimizer that lost it):",
+        "",
+    ]
+    for (task, opt), g in lost.groupby(["task", "optimizer"]):
+        ok = ((runs["task"] == task) & (runs["optimizer"] == opt)).sum() if len(runs) else 0
+        of = ok + ((problems["task"] == task) & (problems["optimizer"] == opt)).sum()
+        words = ", ".join(f"{n} {s}" for s, n in g["status"].value_counts().items())
+        lines.append(f"- {task} {opt}: {words} of {of} runs (seeds {seeds_text(g)})")
+    return "\n".join(lines) + "\n"
+
+
 def _ok(roots: list[Path]) -> pd.DataFrame:
-    """The completed runs under ``roots``; none is a :class:`RecordError`."""
-    runs = collect(roots).runs
-    ok = runs[runs["status"] == "ok"] if not runs.empty else runs
+    """The completed runs under ``roots`` (the records' ``runs``: ok runs only); none is a
+    :class:`RecordError`."""
+    ok = collect(roots).runs
     if ok.empty:
         raise RecordError(f"no completed runs to judge under {', '.join(map(str, roots))}")
     return ok
