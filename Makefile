@@ -69,17 +69,20 @@ exp-deepobs: ## DeepOBS fmnist_2c2d: SGD, Momentum 0.99, Adam at their tuned lrs
 	$(PY) -m suite.run -m experiment=deepobs_fmnist_2c2d optimizer=adam optimizer.lr=0.00025119 steps=$$(($(EPOCHS)*390)) hydra.sweep.dir=runs/experiments/deepobs/$(STAMP)/adam $(ARGS)
 	$(PY) -m suite.report.documents.published runs/experiments/deepobs/$(STAMP) --reference results/deepobs/deepobs_baselines_fmnist_2c2d.csv --steps-per-epoch 390 --label sgd=optimizer:sgd,hp.momentum:0.0 --label momentum=optimizer:sgd,hp.momentum:0.99 --label adam=optimizer:adam --out runs/experiments/deepobs/$(STAMP)/comparison
 
-# The 8-bit and SGD-vs-Adam verdicts read the tuned baselines (make baselines: every optimizer
-# tuned on val with the same budget, 3 fresh seeds at the selected configuration), on the
-# Fashion-MNIST workloads; decoupled weight decay also on lm_shakespeare, the baselines'
-# workload that admits weight decay (DeepOBS's problems are unregularized).
-BASELINES ?= results/baselines
-FASHION := fmnist_2c2d fmnist_mlp
-exp-8bit: ## 32-bit vs 8-bit AdamW, in-house and bnb, tuned on val (Dettmers et al. 2022), from $(BASELINES)
-	$(PY) -m suite.report.documents.experiments state_8bit $(foreach t,$(FASHION),$(foreach o,adamw torch_adamw adamw8bit bnb_adamw8bit,$(BASELINES)/$(t)/$(o)/reruns)) --out $(EXP_OUT)/state_8bit --force
+# The 8-bit and SGD-vs-Adam verdicts read the CPU tier (make campaign): every optimizer tuned on
+# val in 4 independent studies of 4 trials, 10 fresh seeds at its chosen point, paired by seed.
+# TIER_WORKLOADS: the workloads to read (all five once the tier is complete).
+TIER_DIR ?= results/cpu
+TIER_WORKLOADS ?= cnn_fashion vit_fashion lm_shakespeare lm_brown fmnist_2c2d
+exp-8bit: ## 32-bit vs 8-bit AdamW (in-house, bnb) on every model kind of the CPU tier, with equivalence margins (Dettmers et al. 2022) -> results/experiments/state_8bit
+	$(PY) -m suite.report.documents.experiments state_8bit $(foreach t,$(TIER_WORKLOADS),$(foreach o,torch_adamw_fused adamw8bit bnb_adamw8bit,$(TIER_DIR)/$(t)/$(o)/reruns)) --out $(EXP_OUT)/state_8bit --force
 
-exp-sgd-vs-adam: ## tuned SGD+momentum vs tuned Adam/AdamW, chosen on val, told on test (Wilson et al. 2017), from $(BASELINES)
-	$(PY) -m suite.report.documents.experiments sgd_vs_adam $(foreach t,$(FASHION),$(foreach o,sgd adam adamw,$(BASELINES)/$(t)/$(o)/reruns)) --out $(EXP_OUT)/sgd_vs_adam --force
+exp-sgd-vs-adam: ## tuned Nesterov SGD vs tuned AdamW on every model kind of the CPU tier, at the tier's budgets (Wilson et al. 2017) -> results/experiments/sgd_vs_adam
+	$(PY) -m suite.report.documents.experiments sgd_vs_adam $(foreach t,$(TIER_WORKLOADS),$(foreach o,sgd_nesterov torch_adamw_fused,$(TIER_DIR)/$(t)/$(o)/reruns)) --out $(EXP_OUT)/sgd_vs_adam --force
+
+BASELINES ?= results/baselines
+exp-decoupled-wd-baselines: ## Adam+L2 vs AdamW as tuned on lm_shakespeare by the baselines -> results/experiments/decoupled_wd_lm
+	$(PY) -m suite.report.documents.experiments decoupled_wd $(BASELINES)/lm_shakespeare/adam/reruns $(BASELINES)/lm_shakespeare/adamw/reruns --out $(EXP_OUT)/decoupled_wd_lm --force
 
 SVA_RUNS ?= runs/experiments/sgd_vs_adam_cnn/$(STAMP)
 exp-sgd-vs-adam-cnn: ## SGD (momentum 0.9) vs Adam on the timm CNN at 1,500 steps: lr grids at 2 seeds, the val-chosen lr at 8 fresh seeds (~1.7 core-h) -> results/experiments/sgd_vs_adam_cnn
@@ -94,9 +97,6 @@ exp-sgd-vs-adam-cnn-fresh: ## stage 2 of exp-sgd-vs-adam-cnn: each optimizer's v
 
 exp-sgd-vs-adam-cnn-verdict: ## the timm-CNN SGD-vs-Adam verdict from RUNS (default: its committed records): chosen on RUNS/grid, scored on RUNS/fresh
 	$(PY) -m suite.report.documents.experiments sgd_vs_adam $(or $(RUNS),$(EXP_OUT)/sgd_vs_adam_cnn/records)/grid --fresh $(or $(RUNS),$(EXP_OUT)/sgd_vs_adam_cnn/records)/fresh --out $(EXP_OUT)/sgd_vs_adam_cnn --force
-
-exp-decoupled-wd-baselines: ## Adam+L2 vs AdamW as tuned on lm_shakespeare by the baselines -> results/experiments/decoupled_wd_lm
-	$(PY) -m suite.report.documents.experiments decoupled_wd $(BASELINES)/lm_shakespeare/adam/reruns $(BASELINES)/lm_shakespeare/adamw/reruns --out $(EXP_OUT)/decoupled_wd_lm --force
 
 # --- the fair-comparison protocol (README "Fair comparison") -----------------------------
 TRIALS ?= 8
