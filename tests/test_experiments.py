@@ -324,3 +324,27 @@ def test_near_best_reads_seed_noise_not_the_argmin():
     assert separability.agreement(set(), set()).startswith("inconclusive: no positive")
     assert separability.agreement(set(), {0.1}).startswith("agrees")
     assert separability.agreement({0.1}, set()).startswith("does not agree")
+
+
+def test_runs_at_twice_the_steps_say_whether_the_budget_has_flattened(tmp_path):
+    """Fresh seeds 1-6 at 100 steps (seed spread 0.0037); the same configurations at 200 steps
+    for seeds 1-3: SGD gains 0.001 there (flat), Adam 0.02 (not). An Adam run of another lr at
+    100 steps is not its configuration and is not read."""
+    chosen = {("sgd", 1e-2): 0.90, ("adam", 1e-3): 0.95}
+    grid, fresh = _grid_then_fresh(tmp_path, chosen)
+    _cnn_run(fresh, 50, "adam", 1, {"lr": 1e-2}, 0.5)
+    double = tmp_path / "double"
+    for i, ((opt, lr), seed) in enumerate(itertools.product(chosen, (1, 2, 3))):
+        gain = 0.001 if opt == "sgd" else 0.02
+        _cnn_run(double, i, opt, seed, {"lr": lr}, chosen[opt, lr] + 0.002 * seed + gain,
+                 steps=200, max_steps=200)  # fmt: skip
+    out = tmp_path / "out"
+    args = ["sgd_vs_adam", str(grid), "--fresh", str(fresh), "--double", str(double)]
+    assert main([*args, "--out", str(out)]) == 0
+    budget = (out / "VERDICT.md").read_text().split("**Budget.**")[1]
+    assert (
+        "- cnn_digits sgd: at 200 steps val/acc gains +0.0010 over 100 (median of seeds 1, 2, 3) "
+        "vs seed spread 0.0037 at 100 (n=6): **flattened**" in budget
+    )
+    assert "- cnn_digits adam: at 200 steps val/acc gains +0.0200" in budget
+    assert "(n=6): **NOT flattened: more steps still pay**" in budget

@@ -29,6 +29,7 @@ from suite.report.compute.families import paired_family, test_error
 from suite.report.compute.grid_edges import grid_edges
 from suite.report.compute.selection import Choose, at_fresh_seeds, select_on_val, val_error
 from suite.report.compute.verdicts import default_margin
+from suite.report.documents.flatness import doubled_lines
 from suite.report.documents.standard import write_report
 from suite.report.documents.verdict_text import (
     MEASURED,
@@ -273,15 +274,24 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="runs at fresh seeds of the configurations chosen on <runs>: the verdict scores these",
     )
+    parser.add_argument(
+        "--double",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="runs of chosen configurations at twice the steps: has the budget flattened?",
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
     try:
         runs = _ok(args.runs)
         choose = at_fresh_seeds(_ok(args.fresh)) if args.fresh else select_on_val
-        text = VERDICTS[args.experiment](runs, choose) + not_scored(
-            collect([*args.runs, *args.fresh])
-        )
+        records = collect([*args.runs, *args.fresh])
+        text = VERDICTS[args.experiment](runs, choose) + not_scored(records)
+        if args.double:
+            scored = _ok(args.fresh) if args.fresh else runs
+            text += BUDGET + "\n".join(doubled_lines(scored, _ok(args.double))) + "\n"
         write_report(
             [*args.runs, *args.fresh],
             args.out,
@@ -298,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+BUDGET = (
+    "\n**Budget.** Has the val curve flattened? Each chosen configuration rerun at twice the "
+    "steps (the schedule stretched with it) at some of its seeds: flattened when the median "
+    "gain of the best val metric is below the seed spread at the budget "
+    "(`suite/report/documents/flatness.py`).\n\n"
+)
 LOST = ("diverged", "failed")  # runs with no test value; an interrupted run is rerun, not lost
 
 

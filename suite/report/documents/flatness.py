@@ -25,8 +25,11 @@ import os
 import statistics
 from pathlib import Path
 
+import pandas as pd
+
 from suite.record import atomic_write_text, read_jsonl, write_bytes
 from suite.report.present.plots.flatness import flatness_plot
+from suite.report.read.rows import HP
 
 
 def best_so_far(evals: list[tuple[int, float]], sign: float, upto: float) -> float:
@@ -48,26 +51,43 @@ def check(target_dir: Path, budget: int) -> dict:
     ``double/s<seed>/`` at twice the budget where present) against ``target.json``."""
     target_dir = Path(target_dir)
     target = json.loads((target_dir / "target.json").read_text())
-    sign = 1.0 if target["direction"] == "max" else -1.0
     seeds = target["seeds"]
-    curves = {seed: curve(target_dir / f"s{seed}", target["metric"]) for seed in seeds}
-    finals = [best_so_far(curves[s], sign, budget) for s in seeds]
+    double = target_dir / "double"
+    c = check_runs(
+        {s: target_dir / f"s{s}" for s in seeds},
+        {s: double / f"s{s}" for s in seeds} if double.is_dir() else {},
+        target["metric"],
+        target["direction"],
+        budget,
+    )
+    return c | {"target": target["value"]}
+
+
+def check_runs(at_budget: dict, doubled: dict, metric: str, direction: str, budget: int) -> dict:
+    """Flatness from run folders by seed: ``at_budget`` (seed -> the run of S steps) and
+    ``doubled`` (seed -> the same configuration's run of 2S; may hold fewer seeds, or none:
+    then the last quarter is read). The spread is over every seed at S, the gain over the
+    seeds run at 2S."""
+    sign = 1.0 if direction == "max" else -1.0
+    curves = {s: curve(d, metric) for s, d in at_budget.items()}
+    finals = [best_so_far(c, sign, budget) for c in curves.values()]
     last_quarter = {
-        s: best_so_far(curves[s], sign, budget) - best_so_far(curves[s], sign, 0.75 * budget)
-        for s in seeds
+        s: best_so_far(c, sign, budget) - best_so_far(c, sign, 0.75 * budget)
+        for s, c in curves.items()
     }
-    doubled = {}
-    if (target_dir / "double").is_dir():
-        doubled = {s: curve(target_dir / "double" / f"s{s}", target["metric"]) for s in seeds}
-        gains = {
+    doubled = {s: curve(d, metric) for s, d in doubled.items()}
+    gains = (
+        {
             s: best_so_far(doubled[s], sign, 2 * budget) - best_so_far(curves[s], sign, budget)
-            for s in seeds
+            for s in doubled
         }
-    gains = gains if doubled else last_quarter
+        if doubled
+        else last_quarter
+    )
     gain = statistics.median(gains.values())
     spread = statistics.stdev(finals) if len(finals) > 1 else math.nan
     return {
-        "metric": target["metric"],
+        "metric": metric,
         "budget": budget,
         "test": "twice the budget" if doubled else "last quarter",
         "gains": gains,
@@ -77,8 +97,37 @@ def check(target_dir: Path, budget: int) -> dict:
         "flat": bool(gain < spread),
         "curves": curves,
         "doubled": doubled,
-        "target": target["value"],
     }
+
+
+def doubled_lines(scored: pd.DataFrame, double: pd.DataFrame) -> list[str]:
+    """One line per task and optimizer of ``double`` (runs at twice the budget): the check
+    against the ``scored`` runs of the same configuration at half its steps, by seed."""
+    lines = []
+    for (task, opt), d in double.groupby(["task", "optimizer"]):
+        budget = int(d["max_steps"].iloc[0]) // 2
+        same = (scored["task"] == task) & (scored["optimizer"] == opt)
+        same &= scored["max_steps"] == budget
+        for col in [c for c in d.columns if c.startswith(HP) and d[c].notna().any()]:
+            same &= scored[col].astype(str) == str(d[col].iloc[0])
+        at_s = scored[same]
+        if at_s.empty:
+            lines.append(f"- {task} {opt}: no runs of this configuration at {budget} steps")
+            continue
+        c = check_runs(
+            dict(zip(at_s["seed"], map(Path, at_s["folder"]), strict=True)),
+            dict(zip(d["seed"], map(Path, d["folder"]), strict=True)),
+            d["target_metric"].iloc[0],
+            d["target_direction"].iloc[0],
+            budget,
+        )
+        verdict = "flattened" if c["flat"] else "NOT flattened: more steps still pay"
+        lines.append(
+            f"- {task} {opt}: at {2 * budget} steps {c['metric']} gains {c['gain']:+.4f} over "
+            f"{budget} (median of seeds {', '.join(map(str, sorted(c['gains'])))}) vs seed "
+            f"spread {c['spread']:.4f} at {budget} (n={len(at_s)}): **{verdict}**"
+        )
+    return lines
 
 
 def markdown(task: str, c: dict) -> str:
