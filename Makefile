@@ -90,13 +90,15 @@ exp-sgd-vs-adam-cnn: ## SGD (momentum 0.9) vs Adam on the timm CNN at 1,500 step
 	$(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=adam optimizer.lr=0.0009765625,0.001953125,0.00390625,0.0078125,0.015625 hydra.sweep.dir=$(SVA_RUNS)/grid/adam $(ARGS)
 	$(MAKE) exp-sgd-vs-adam-cnn-fresh SVA_RUNS=$(SVA_RUNS)
 
-exp-sgd-vs-adam-cnn-fresh: ## stage 2 of exp-sgd-vs-adam-cnn: each optimizer's val-chosen lr of SVA_RUNS/grid at seeds 1-8, then the verdict
+exp-sgd-vs-adam-cnn-fresh: ## stages 2-3 of exp-sgd-vs-adam-cnn: each optimizer's val-chosen lr of SVA_RUNS/grid at seeds 1-8, and at twice the steps at seeds 1-3 (the budget check), then the verdict
 	set -e; for o in sgd adam; do chosen=$$($(PY) -m suite.report.documents.chosen $(SVA_RUNS)/grid/$$o); \
-	  $(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=$$o $$chosen seed=1,2,3,4,5,6,7,8 hydra.sweep.dir=$(SVA_RUNS)/fresh/$$o $(ARGS); done
+	  $(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=$$o $$chosen seed=1,2,3,4,5,6,7,8 hydra.sweep.dir=$(SVA_RUNS)/fresh/$$o $(ARGS); \
+	  $(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=$$o $$chosen seed=1,2,3 steps=3000 eval_every=300 hydra.sweep.dir=$(SVA_RUNS)/double/$$o $(ARGS); done
 	$(MAKE) exp-sgd-vs-adam-cnn-verdict RUNS=$(SVA_RUNS)
 
-exp-sgd-vs-adam-cnn-verdict: ## the timm-CNN SGD-vs-Adam verdict from RUNS (default: its committed records): chosen on RUNS/grid, scored on RUNS/fresh
-	$(PY) -m suite.report.documents.experiments sgd_vs_adam $(or $(RUNS),$(EXP_OUT)/sgd_vs_adam_cnn/records)/grid --fresh $(or $(RUNS),$(EXP_OUT)/sgd_vs_adam_cnn/records)/fresh --out $(EXP_OUT)/sgd_vs_adam_cnn --force
+SVA_RECORDS = $(or $(RUNS),$(EXP_OUT)/sgd_vs_adam_cnn/records)
+exp-sgd-vs-adam-cnn-verdict: ## the timm-CNN SGD-vs-Adam verdict from RUNS (default: its committed records): chosen on RUNS/grid, scored on RUNS/fresh, budget checked on RUNS/double
+	$(PY) -m suite.report.documents.experiments sgd_vs_adam $(SVA_RECORDS)/grid --fresh $(SVA_RECORDS)/fresh $(if $(wildcard $(SVA_RECORDS)/double),--double $(SVA_RECORDS)/double) --out $(EXP_OUT)/sgd_vs_adam_cnn --force
 
 # --- the fair-comparison protocol (README "Fair comparison") -----------------------------
 TRIALS ?= 8
