@@ -85,15 +85,18 @@ exp-decoupled-wd-baselines: ## Adam+L2 vs AdamW as tuned on lm_shakespeare by th
 	$(PY) -m suite.report.documents.experiments decoupled_wd $(BASELINES)/lm_shakespeare/adam/reruns $(BASELINES)/lm_shakespeare/adamw/reruns --out $(EXP_OUT)/decoupled_wd_lm --force
 
 SVA_RUNS ?= runs/experiments/sgd_vs_adam_cnn/$(STAMP)
+# the budget, and an evaluation every SVA_EVAL steps; the budget check runs twice both
+SVA_STEPS ?= 1500
+SVA_EVAL ?= 150
 exp-sgd-vs-adam-cnn: ## SGD (momentum 0.9) vs Adam on the timm CNN at 1,500 steps: lr grids at 2 seeds, the val-chosen lr at 8 fresh seeds (~1.7 core-h) -> results/experiments/sgd_vs_adam_cnn
-	$(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=sgd optimizer.lr=0.03125,0.0625,0.125,0.25,0.5 hydra.sweep.dir=$(SVA_RUNS)/grid/sgd $(ARGS)
-	$(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=adam optimizer.lr=0.0009765625,0.001953125,0.00390625,0.0078125,0.015625 hydra.sweep.dir=$(SVA_RUNS)/grid/adam $(ARGS)
+	$(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=sgd optimizer.lr=0.03125,0.0625,0.125,0.25,0.5 steps=$(SVA_STEPS) eval_every=$(SVA_EVAL) hydra.sweep.dir=$(SVA_RUNS)/grid/sgd $(ARGS)
+	$(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=adam optimizer.lr=0.0009765625,0.001953125,0.00390625,0.0078125,0.015625 steps=$(SVA_STEPS) eval_every=$(SVA_EVAL) hydra.sweep.dir=$(SVA_RUNS)/grid/adam $(ARGS)
 	$(MAKE) exp-sgd-vs-adam-cnn-fresh SVA_RUNS=$(SVA_RUNS)
 
 exp-sgd-vs-adam-cnn-fresh: ## stages 2-3 of exp-sgd-vs-adam-cnn: each optimizer's val-chosen lr of SVA_RUNS/grid at seeds 1-8, and at twice the steps at seeds 1-3 (the budget check), then the verdict
 	set -e; for o in sgd adam; do chosen=$$($(PY) -m suite.report.documents.chosen $(SVA_RUNS)/grid/$$o); \
-	  $(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=$$o $$chosen seed=1,2,3,4,5,6,7,8 hydra.sweep.dir=$(SVA_RUNS)/fresh/$$o $(ARGS); \
-	  $(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=$$o $$chosen seed=1,2,3 steps=3000 eval_every=300 hydra.sweep.dir=$(SVA_RUNS)/double/$$o $(ARGS); done
+	  $(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=$$o $$chosen seed=1,2,3,4,5,6,7,8 steps=$(SVA_STEPS) eval_every=$(SVA_EVAL) hydra.sweep.dir=$(SVA_RUNS)/fresh/$$o $(ARGS); \
+	  $(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=$$o $$chosen seed=1,2,3 steps=$$((2 * $(SVA_STEPS))) eval_every=$$((2 * $(SVA_EVAL))) hydra.sweep.dir=$(SVA_RUNS)/double/$$o $(ARGS); done
 	$(MAKE) exp-sgd-vs-adam-cnn-verdict RUNS=$(SVA_RUNS)
 
 SVA_RECORDS = $(or $(RUNS),$(EXP_OUT)/sgd_vs_adam_cnn/records)

@@ -160,6 +160,7 @@ def test_unknown_or_mistyped_keys_are_refused_naming_the_valid_ones(override, na
         (["experiment=nope"], "unknown experiment 'nope'"),
         (["-m", "experiment=decoupled_wd"], None),  # the Makefile's exp-* targets
         (["-m", "experiment=decoupled_wd_lm_grid"], None),
+        (["-m", "experiment=sgd_vs_adam_cnn", "optimizer=adam", "seed=1,2"], None),
         (["experiment=deepobs_fmnist_2c2d", "optimizer=sgd"], None),
         (["task=../task/toy"], "unknown task '../task/toy'"),
         (["task=toy", "optimizer=adamw,sgd", "seed=0,1"], None),
