@@ -110,7 +110,7 @@ tune: ## tune one optimizer on one task on val: make tune TASK=toy OPTIMIZER=ada
 	$(OPTBENCH) tune $(if $(CONFIG_DIR),--config-dir $(CONFIG_DIR)) --task $(or $(TASK),$(error TASK= is required, e.g. TASK=toy)) --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required, e.g. OPTIMIZER=adamw)) --trials $(TRIALS) $(if $(STEPS),--steps $(STEPS)) $(if $(OUT),--out $(OUT)) $(ARGS)
 
 compare: ## tune OPTIMIZER with the committed baselines' (or TIER=cpu: the tier's) budget, its reruns interleaved with a reference AdamW control; verdicts.md + leaderboard into OUT: make compare OPTIMIZER=<name> OUT=<folder> [TIER=cpu] [TASKS="a b"] [CONFIG_DIR=mine]
-	$(OPTBENCH) compare $(if $(CONFIG_DIR),--config-dir $(CONFIG_DIR)) --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required)) --out $(or $(OUT),$(error OUT= is required, a folder for the leaderboard)) $(if $(BASELINES),--baselines $(BASELINES)) $(if $(TIER),--tier $(TIER)) $(if $(TASKS),--tasks $(TASKS)) $(ARGS)
+	$(OPTBENCH) compare $(if $(CONFIG_DIR),--config-dir $(CONFIG_DIR)) --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required)) --out $(or $(OUT),$(error OUT= is required, a folder for the leaderboard)) $(if $(TIER),--tier $(TIER),--baselines $(BASELINES)) $(if $(TASKS),--tasks $(TASKS)) $(ARGS)
 
 JOBS ?= 2
 .PHONY: campaign campaign-bg campaign-plan tier-report tier-compact tier-cost

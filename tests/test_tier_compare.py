@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +85,21 @@ def test_the_cli_refuses_baselines_beside_a_tier(tmp_path, capsys):
     argv = ["--tier", "cpu", "--baselines", "x", "--optimizer", "adam", "--out", str(tmp_path)]
     assert compare_main(argv) == 2
     assert "--baselines and --tier exclude each other" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "variables, flags",
+    [(["TIER=cpu"], "--tier cpu"), ([], "--baselines results/baselines")],
+)
+def test_make_compare_passes_the_tier_or_the_baselines_never_both(variables, flags):
+    """`make compare TIER=cpu` passed --baselines too, which compare refuses ("exclude each
+    other"): the Makefile's command line is checked as make would run it."""
+    done = subprocess.run(
+        ["make", "-n", "compare", "OPTIMIZER=adamw", "OUT=x", *variables],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    argv = done.stdout.split()
+    assert flags in " ".join(argv) and ("--tier" in argv) != ("--baselines" in argv)
