@@ -90,7 +90,7 @@ SVA_STEPS ?= 1500
 SVA_EVAL ?= 150
 exp-sgd-vs-adam-cnn: ## SGD (momentum 0.9) vs Adam on the timm CNN at 1,500 steps: lr grids at 2 seeds, the val-chosen lr at 8 fresh seeds (~1.7 core-h) -> results/experiments/sgd_vs_adam_cnn
 	$(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=sgd optimizer.lr=0.03125,0.0625,0.125,0.25,0.5 steps=$(SVA_STEPS) eval_every=$(SVA_EVAL) hydra.sweep.dir=$(SVA_RUNS)/grid/sgd $(ARGS)
-	$(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=adam optimizer.lr=0.0009765625,0.001953125,0.00390625,0.0078125,0.015625 steps=$(SVA_STEPS) eval_every=$(SVA_EVAL) hydra.sweep.dir=$(SVA_RUNS)/grid/adam $(ARGS)
+	$(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=adam optimizer.lr=0.0009765625,0.001953125,0.00390625,0.0078125,0.015625,0.03125,0.0625 steps=$(SVA_STEPS) eval_every=$(SVA_EVAL) hydra.sweep.dir=$(SVA_RUNS)/grid/adam $(ARGS)
 	$(MAKE) exp-sgd-vs-adam-cnn-fresh SVA_RUNS=$(SVA_RUNS)
 
 exp-sgd-vs-adam-cnn-fresh: ## stages 2-3 of exp-sgd-vs-adam-cnn: each optimizer's val-chosen lr of SVA_RUNS/grid at seeds 1-8, and at twice the steps at seeds 1-3 (the budget check), then the verdict
