@@ -32,16 +32,17 @@ from suite.report.compute.verdicts import default_margin
 from suite.report.documents.flatness import doubled_lines
 from suite.report.documents.standard import write_report
 from suite.report.documents.verdict_text import (
+    BUDGET,
     MEASURED,
     PROTOCOL,
     config_text,
     family_note,
     fill_measured,
     mean_std,
+    not_scored,
     scored_seeds,
-    seeds_text,
 )
-from suite.report.read.collect import Records, collect
+from suite.report.read.collect import collect
 from suite.report.read.rows import HP
 
 
@@ -306,37 +307,6 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(args.out / "VERDICT.md", text)
     print(text)
     return 0
-
-
-BUDGET = (
-    "\n**Budget.** Has the val curve flattened? Each chosen configuration rerun at twice the "
-    "steps (the schedule stretched with it) at some of its seeds: flattened when the median "
-    "gain of the best val metric is below the seed spread at the budget "
-    "(`suite/report/documents/flatness.py`).\n\n"
-)
-LOST = ("diverged", "failed")  # runs with no test value; an interrupted run is rerun, not lost
-
-
-def not_scored(records: Records) -> str:
-    """A paragraph naming the runs a verdict could not score (diverged or failed), per task and
-    optimizer with their seeds, so that a comparison paired over the other seeds is read
-    with them. Empty when every run finished."""
-    runs, problems = records.runs, records.problems
-    lost = problems[problems["status"].isin(LOST)]
-    if lost.empty:
-        return ""
-    lines = [
-        "",
-        "**Not scored** (no test value; where a run is of a chosen configuration, its pairs drop "
-        "its seed, which favours the optimizer that lost it):",
-        "",
-    ]
-    for (task, opt), g in lost.groupby(["task", "optimizer"]):
-        ok = ((runs["task"] == task) & (runs["optimizer"] == opt)).sum() if len(runs) else 0
-        of = ok + ((problems["task"] == task) & (problems["optimizer"] == opt)).sum()
-        words = ", ".join(f"{n} {s}" for s, n in g["status"].value_counts().items())
-        lines.append(f"- {task} {opt}: {words} of {of} runs (seeds {seeds_text(g)})")
-    return "\n".join(lines) + "\n"
 
 
 def _ok(roots: list[Path]) -> pd.DataFrame:

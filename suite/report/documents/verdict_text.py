@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from suite.report.read.collect import Records
 from suite.report.read.rows import HP
 
 
@@ -62,3 +63,34 @@ def scored_seeds(runs: pd.DataFrame, scored: list[pd.DataFrame]) -> str:
     return (
         f"chosen on val at grid seeds {seeds_text(runs)}, scored at fresh seeds {seeds_text(seeds)}"
     )
+
+
+BUDGET = (
+    "\n**Budget.** Has the val curve flattened? Each chosen configuration rerun at twice the "
+    "steps (the schedule stretched with it) at some of its seeds: flattened when the median "
+    "gain of the best val metric is below the seed spread at the budget "
+    "(`suite/report/documents/flatness.py`).\n\n"
+)
+LOST = ("diverged", "failed")  # runs with no test value; an interrupted run is rerun, not lost
+
+
+def not_scored(records: Records) -> str:
+    """A paragraph naming the runs a verdict could not score (diverged or failed), per task and
+    optimizer with their seeds, so that a comparison paired over the other seeds is read
+    with them. Empty when every run finished."""
+    runs, problems = records.runs, records.problems
+    lost = problems[problems["status"].isin(LOST)]
+    if lost.empty:
+        return ""
+    lines = [
+        "",
+        "**Not scored** (no test value; where a run is of a chosen configuration, its pairs drop "
+        "its seed, which favours the optimizer that lost it):",
+        "",
+    ]
+    for (task, opt), g in lost.groupby(["task", "optimizer"]):
+        ok = ((runs["task"] == task) & (runs["optimizer"] == opt)).sum() if len(runs) else 0
+        of = ok + ((problems["task"] == task) & (problems["optimizer"] == opt)).sum()
+        words = ", ".join(f"{n} {s}" for s, n in g["status"].value_counts().items())
+        lines.append(f"- {task} {opt}: {words} of {of} runs (seeds {seeds_text(g)})")
+    return "\n".join(lines) + "\n"
