@@ -88,20 +88,23 @@ SVA_RUNS ?= runs/experiments/sgd_vs_adam_cnn/$(STAMP)
 # the budget, and an evaluation every SVA_EVAL steps; the budget check runs twice both
 SVA_STEPS ?= 1500
 SVA_EVAL ?= 150
+SVA_SGD_LRS ?= 0.03125,0.0625,0.125,0.25,0.5
+SVA_ADAM_LRS ?= 0.0009765625,0.001953125,0.00390625,0.0078125,0.015625,0.03125,0.0625
 exp-sgd-vs-adam-cnn: ## SGD (momentum 0.9) vs Adam on the timm CNN at 1,500 steps: lr grids at 2 seeds, the val-chosen lr at 8 fresh seeds (~1.7 core-h) -> results/experiments/sgd_vs_adam_cnn
-	$(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=sgd optimizer.lr=0.03125,0.0625,0.125,0.25,0.5 steps=$(SVA_STEPS) eval_every=$(SVA_EVAL) hydra.sweep.dir=$(SVA_RUNS)/grid/sgd $(ARGS)
-	$(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=adam optimizer.lr=0.0009765625,0.001953125,0.00390625,0.0078125,0.015625,0.03125,0.0625 steps=$(SVA_STEPS) eval_every=$(SVA_EVAL) hydra.sweep.dir=$(SVA_RUNS)/grid/adam $(ARGS)
+	$(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=sgd optimizer.lr=$(SVA_SGD_LRS) steps=$(SVA_STEPS) eval_every=$(SVA_EVAL) hydra.sweep.dir=$(SVA_RUNS)/grid/sgd $(ARGS)
+	$(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=adam optimizer.lr=$(SVA_ADAM_LRS) steps=$(SVA_STEPS) eval_every=$(SVA_EVAL) hydra.sweep.dir=$(SVA_RUNS)/grid/adam $(ARGS)
 	$(MAKE) exp-sgd-vs-adam-cnn-fresh SVA_RUNS=$(SVA_RUNS)
 
 exp-sgd-vs-adam-cnn-fresh: ## stages 2-3 of exp-sgd-vs-adam-cnn: each optimizer's val-chosen lr of SVA_RUNS/grid at seeds 1-8, and at twice the steps at seeds 1-3 (the budget check), then the verdict
 	set -e; for o in sgd adam; do chosen=$$($(PY) -m suite.report.documents.chosen $(SVA_RUNS)/grid/$$o); \
 	  $(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=$$o $$chosen seed=1,2,3,4,5,6,7,8 steps=$(SVA_STEPS) eval_every=$(SVA_EVAL) hydra.sweep.dir=$(SVA_RUNS)/fresh/$$o $(ARGS); \
 	  $(PY) -m suite.run -m experiment=sgd_vs_adam_cnn optimizer=$$o $$chosen seed=1,2,3 steps=$$((2 * $(SVA_STEPS))) eval_every=$$((2 * $(SVA_EVAL))) hydra.sweep.dir=$(SVA_RUNS)/double/$$o $(ARGS); done
-	$(MAKE) exp-sgd-vs-adam-cnn-verdict RUNS=$(SVA_RUNS)
+	$(MAKE) exp-sgd-vs-adam-cnn-verdict RUNS=$(SVA_RUNS) SVA_OUT=$(SVA_OUT)
 
-SVA_RECORDS = $(or $(RUNS),$(EXP_OUT)/sgd_vs_adam_cnn/records)
+SVA_OUT ?= $(EXP_OUT)/sgd_vs_adam_cnn
+SVA_RECORDS = $(or $(RUNS),$(SVA_OUT)/records)
 exp-sgd-vs-adam-cnn-verdict: ## the timm-CNN SGD-vs-Adam verdict from RUNS (default: its committed records): chosen on RUNS/grid, scored on RUNS/fresh, budget checked on RUNS/double
-	$(PY) -m suite.report.documents.experiments sgd_vs_adam $(SVA_RECORDS)/grid --fresh $(SVA_RECORDS)/fresh $(if $(wildcard $(SVA_RECORDS)/double),--double $(SVA_RECORDS)/double) --out $(EXP_OUT)/sgd_vs_adam_cnn --force
+	$(PY) -m suite.report.documents.experiments sgd_vs_adam $(SVA_RECORDS)/grid --fresh $(SVA_RECORDS)/fresh $(if $(wildcard $(SVA_RECORDS)/double),--double $(SVA_RECORDS)/double) --out $(SVA_OUT) --force
 
 # --- the fair-comparison protocol (README "Fair comparison") -----------------------------
 TRIALS ?= 8
