@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,21 @@ def test_core_hours_add_up_per_workload_and_stage(tmp_path):
     assert "in progress: 0 of" in text and "**4.0 core-hours**" in text  # 4.05 at .1f
     assert "`aaaaaaa` (5 runs), `bbbbbbb` (1 runs)" in text
     assert "torch 2.14.1 (5 runs), 2.15.0 (1 runs)" in text  # two versions are named
+
+
+@pytest.mark.parametrize("bad, says", [("text", "not JSON"), ("fifo", "not a regular file")])
+def test_an_env_json_that_is_not_a_json_file_is_named_not_read(tmp_path, bad, says):
+    """env.json is read like every record: bounded, regular files only (a FIFO would hang)."""
+    p = Protocol.from_mapping("t", _raw(tmp_path))
+    run = tmp_path / "toy/adamw/study-0/trials/0000"
+    _run(run, 60.0)
+    (run / "env.json").unlink()
+    if bad == "fifo":
+        os.mkfifo(run / "env.json")
+    else:
+        (run / "env.json").write_text("{not json")
+    with pytest.raises(record.RecordError, match=f"env.json: {says}"):
+        cost.runs_table(p)
 
 
 def test_an_empty_tier_is_refused_in_one_line(tmp_path):

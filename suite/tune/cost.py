@@ -26,7 +26,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from suite.record import atomic_write_text, find_runs, read_jsonl, read_summary
+from suite.record import (
+    MAX_SUMMARY_BYTES,
+    RecordError,
+    atomic_write_text,
+    find_runs,
+    read_jsonl,
+    read_regular,
+    read_summary,
+)
 from suite.report.present.render import to_markdown
 from suite.tune.plan import done, plan
 from suite.tune.protocol import Protocol
@@ -63,8 +71,7 @@ def runs_table(p: Protocol) -> pd.DataFrame:
         seconds = (
             _killed_seconds(run_dir) if where == "killed" else read_summary(run_dir)["wall_seconds"]
         )
-        env_path = run_dir / "env.json"
-        env = json.loads(env_path.read_text()) if env_path.is_file() else {}
+        env = _env(run_dir / "env.json")
         rows.append(
             {
                 "task": rel.parts[0],
@@ -78,6 +85,20 @@ def runs_table(p: Protocol) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _env(path: Path) -> dict:
+    """A run's ``env.json`` as a dict (``{}`` where there is none); read like every record,
+    bounded and regular files only, and one line naming the file where it is not JSON."""
+    if not path.exists():
+        return {}
+    try:
+        env = json.loads(read_regular(path, MAX_SUMMARY_BYTES))
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{path}: not JSON ({e.msg}, line {e.lineno})") from None
+    if not isinstance(env, dict):
+        raise RecordError(f"{path}: not a JSON object")
+    return env
 
 
 def core_hours(runs: pd.DataFrame, workloads: list[str]) -> pd.DataFrame:
@@ -162,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         p = Protocol.load(a.protocol)
         text = document(p)
-    except StudyError as e:
+    except (StudyError, RecordError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     atomic_write_text(p.out / "COMMAND.md", text)
