@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.record import read_summary
+from suite.record import MAX_SUMMARY_BYTES, read_regular, read_summary
 from suite.tune.launch import finished as record_finished
 from suite.tune.protocol import Protocol
 
@@ -63,7 +63,8 @@ def done(p: Protocol, u: Unit) -> bool:
 
 
 def _complete(study_json: Path) -> int:
-    return sum(t["state"] == "COMPLETE" for t in json.loads(study_json.read_text())["trials"])
+    trials = json.loads(read_regular(study_json, MAX_SUMMARY_BYTES))["trials"]
+    return sum(t["state"] == "COMPLETE" for t in trials)
 
 
 def ready(p: Protocol, u: Unit, finished: set[str]) -> bool:
@@ -92,7 +93,7 @@ def budget_ok(p: Protocol, task: str) -> bool:
     if p.workloads[task].get("budget_waiver"):
         return True
     path = p.out / task / "target" / "flatness.json"
-    return path.is_file() and json.loads(path.read_text()).get("flat") is True
+    return path.is_file() and json.loads(read_regular(path, MAX_SUMMARY_BYTES)).get("flat") is True
 
 
 def measured_seconds(p: Protocol) -> dict[tuple[str, str], list[float]]:
