@@ -108,10 +108,28 @@ def test_an_optimizer_with_a_run_without_a_test_value_is_named_not_dropped(toy_t
             e.pop("test/acc", None)
     record.rewrite_jsonl(metrics, events)
     table = tier.tables.answer(tier_records.load(root, raw))
-    assert table["Not compared"].tolist() == ["sgd (1 of 3 runs without a test/acc)"]
+    assert table["Not compared"].tolist() == ["sgd (1 without a test/acc of 3 runs)"]
     assert (
         not table[list(tier.tables.ANSWER_COLUMNS.values())]
         .apply(lambda col: col.str.contains("sgd"))
         .any()
         .any()
     )
+
+
+def test_a_diverged_run_is_not_scored_on_its_evaluations_before_the_divergence(toy_tier, tmp_path):
+    """A scored run that diverged after an evaluation still holds that evaluation's test value;
+    it is not its result (there is no final model), so its optimizer is not compared, and the
+    answer says the run diverged."""
+    src, raw = toy_tier
+    root = tmp_path / "tier"
+    shutil.copytree(src, root)
+    summary = root / "toy/sgd/reruns/s2/summary.json"
+    data = json.loads(summary.read_text())
+    data.update(status="diverged", diverged_at_step=data["steps"], final={}, best={})
+    summary.write_text(json.dumps(data))
+    assert any("test/acc" in e for e in record.read_jsonl(summary.with_name("metrics.jsonl")))
+    loaded = tier_records.load(root, raw)
+    assert tier.tables.answer(loaded)["Not compared"].tolist() == ["sgd (1 diverged of 3 runs)"]
+    gen = tier.tables.generalization(loaded, "toy").set_index("Optimizer")
+    assert gen.iloc[:, -1]["sgd"] == "not compared: 1 diverged of 3 runs"

@@ -23,6 +23,7 @@ Entries whose scored runs are identical metric for metric are marked ``= <entry>
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -129,15 +130,30 @@ def _test_metric(tier: Tier, task: str) -> tuple[str, str]:
 
 
 def _test_values(tier: Tier, task: str) -> dict[str, dict[int, float]]:
-    """{optimizer: {seed: test metric at its last evaluation}} of the scored runs."""
+    """{optimizer: {seed: test metric at its last evaluation}} of the scored runs; nan for a
+    run that did not finish ok (a diverged run has no final model: its evaluations before
+    the divergence are not its result)."""
     test_key, _ = _test_metric(tier, task)
     return {
         opt: {
             r.seed: float(tier.finals[task, opt, r.seed].get(test_key, math.nan))
+            if r.status == "ok"
+            else math.nan
             for r in _runs(tier, task, opt)
         }
         for opt in tier.optimizers
     }
+
+
+def _not_compared(tier: Tier, task: str, opt: str, values: dict[int, float]) -> str:
+    """Why ``opt`` has runs without a test value: ``4 diverged of 10 runs``."""
+    test_key, _ = _test_metric(tier, task)
+    why = Counter(
+        r.status if r.status != "ok" else f"without a {test_key}"
+        for r in _runs(tier, task, opt)
+        if not math.isfinite(values[r.seed])
+    )
+    return f"{', '.join(f'{n} {w}' for w, n in why.items())} of {len(values)} runs"
 
 
 def test_verdicts(tier: Tier, task: str, values: dict[str, dict[int, float]]) -> dict[str, object]:
@@ -176,8 +192,8 @@ def answer(tier: Tier) -> pd.DataFrame:
     to it, worse, or undecided, on the test metric at the val-chosen configuration, each with
     its paired difference and 95 % interval (the generalization tables' verdicts, gathered;
     differences oriented so that + is better, loss or accuracy alike), best first. An
-    optimizer with a run that ended without a test value (diverged before any evaluation)
-    is named under "Not compared" with how many, never dropped."""
+    optimizer with a run that has no test value (it diverged, or its evaluations hold none)
+    is named under "Not compared" with how many and why, never dropped."""
     rows = []
     for task, w in sorted(tier.workloads.items(), key=lambda kv: (kv[1].kind, kv[0])):
         test_key, _ = _test_metric(tier, task)
@@ -194,8 +210,7 @@ def answer(tier: Tier) -> pd.DataFrame:
         }
         row.update({col: "; ".join(cells[word]) or "-" for word, col in ANSWER_COLUMNS.items()})
         left_out = [
-            f"{opt} ({sum(not math.isfinite(x) for x in v.values())} of {len(v)} runs "
-            f"without a {test_key})"
+            f"{opt} ({_not_compared(tier, task, opt, v)})"
             for opt, v in values.items()
             if opt != tier.reference and opt not in verdicts
         ]
@@ -227,7 +242,7 @@ def generalization(tier: Tier, task: str) -> pd.DataFrame:
             if v.word == "inconclusive" and v.seeds_needed:
                 verdict += f"; ~{v.seeds_needed} seeds would decide"
         else:
-            verdict = f"not compared: {len(values[opt]) - len(finite)} run(s) without a {test_key}"
+            verdict = f"not compared: {_not_compared(tier, task, opt, values[opt])}"
         rows.append(
             {
                 "Optimizer": opt,
