@@ -22,8 +22,8 @@ step overhead-lm_shakespeare $PY -m suite.bench.overhead --task lm_shakespeare -
 step baselines make bench PROFILE=cpu                       # results/baselines + its report (~1.5 h)
 # the CPU tier itself (results/cpu, about 28 core-hours) is remade by `make campaign`, not here;
 # these two read it (TIER_WORKLOADS: its complete workloads)
-step exp-sgd-vs-adam make exp-sgd-vs-adam TIER_WORKLOADS="cnn_fashion vit_fashion"
-step exp-8bit make exp-8bit TIER_WORKLOADS="cnn_fashion vit_fashion"
+step exp-sgd-vs-adam make exp-sgd-vs-adam TIER_WORKLOADS="cnn_fashion vit_fashion lm_shakespeare"
+step exp-8bit make exp-8bit TIER_WORKLOADS="cnn_fashion vit_fashion lm_shakespeare"
 step exp-decoupled-wd-baselines make exp-decoupled-wd-baselines
 step exp-decoupled-wd make exp-decoupled-wd                 # its own lr x wd grid
 step exp-decoupled-wd-lm-grid make exp-decoupled-wd-lm-grid # the same on the char LM (1.3 core-h)
