@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.special import beta
 
 from suite.record import SUMMARY_KEYS, append_jsonl, write_json
 from suite.report.compute.claims import family_verdicts, holm, paired, seeds_to_decide, tost
-from suite.report.compute.reach import reach
+from suite.report.compute.reach import reach, target_consistency
 from suite.report.read.scored import by_seed, identical_groups, scored_runs
 from suite.report.read.targets import Target, read_targets
 
@@ -258,3 +259,19 @@ def test_an_effect_of_float_noise_reads_zero():
 
     c = paired({1: 0.1 + 0.2, 2: 0.3, 3: 0.7}, {1: 0.3, 2: 0.3, 3: 0.7})  # d[0] = 5.6e-17
     assert c.mean_diff == 0.0 and f"{c.mean_diff:+.4g}" == "+0"
+
+
+def test_a_reference_that_misses_its_own_target_everywhere_flags_the_target():
+    """k of n scored seeds beat the median of m target seeds: BetaBinomial(n, (m+1)/2, (m+1)/2)
+    when all seeds share one distribution. 0/10 against a median of 5 (lm_shakespeare in the
+    CPU tier) has probability B(3, 13) / B(3, 3) = 0.022 on each side; half reaching is
+    what is expected. Checked against the closed form and a simulation."""
+    one_side = beta(3, 13) / beta(3, 3)
+    assert target_consistency(0, 10, 5) == pytest.approx(2 * one_side)
+    assert target_consistency(10, 10, 5) == pytest.approx(2 * one_side)  # symmetric
+    assert target_consistency(5, 10, 5) == pytest.approx(1.0)
+    assert 0.15 < target_consistency(1, 10, 5) < target_consistency(3, 10, 5) < 1.0
+    rng = np.random.default_rng(0)
+    draws = rng.normal(size=(20000, 15))
+    k = (draws[:, :10] < np.median(draws[:, 10:], axis=1, keepdims=True)).sum(axis=1)
+    assert np.mean(k == 0) == pytest.approx(one_side, abs=0.004)

@@ -67,6 +67,13 @@ def test_the_report_holds_the_records_figures(toy_tier, tmp_path):
     assert answer.split("|")[8].strip() == "-"  # "Not compared": every run has a test value
     # the by-study boards (overall and per kind): each study's own best trial
     assert text.count("Tuning luck included") == 1
+    # the reference's own reach at the scored seeds, with the p that its target seeds and
+    # scored seeds share one distribution (compute.reach.target_consistency)
+    budget = next(line for line in text.splitlines() if line.startswith("| toy | toy | "))
+    k = re.search(r"\| (\d)/3 \(p ([0-9.]+)\) \|", budget)
+    assert k and float(k.group(2)) == pytest.approx(
+        tier.target_consistency(int(k.group(1)), 3, 5), abs=0.01
+    )
     assert text.count("By study (tuning luck included") == 1
     part = tier.write(root, tier.only(raw, ["toy"]), tmp_path / "part", n_boot=50)
     part_text = (part / "README.md").read_text()

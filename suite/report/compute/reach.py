@@ -78,3 +78,18 @@ def _median_of(steps: np.ndarray, survival: np.ndarray) -> float | None:
     """First step at which a survival curve is at or below 0.5 (None when it never is)."""
     at = np.nonzero(np.asarray(survival) <= 0.5 + 1e-12)[0]
     return float(steps[at[0]]) if len(at) else None
+
+
+def target_consistency(k: int, n: int, m: int) -> float:
+    """Two-sided p that the scored seeds and the target-setting seeds share one distribution,
+    from the reference's reach ``k`` of ``n`` scored runs against a target that is the median
+    of its ``m`` target-setting runs.
+
+    If the ``n + m`` best values are exchangeable, the median of ``m`` sits at a uniform
+    quantile ``U ~ Beta(a, a)`` with ``a = (m + 1) / 2``, so ``k ~ BetaBinomial(n, a, a)``: half
+    of the scored runs reach on average, and a target set by lucky (or unlucky) seeds shows
+    as a ``k`` far from ``n / 2``. p sums the probabilities no larger than that of ``k``
+    (the exact test's rule). m = 5, n = 10: p(k = 0) = 2 B(3, 13) / B(3, 3) = 0.044."""
+    a = (m + 1) / 2
+    pmf = stats.betabinom.pmf(np.arange(n + 1), n, a, a)
+    return float(min(1.0, pmf[pmf <= pmf[k] * (1 + 1e-9)].sum()))
