@@ -112,8 +112,8 @@ TRIALS ?= 8
 tune: ## tune one optimizer on one task on val: make tune TASK=toy OPTIMIZER=adamw TRIALS=8 [STEPS=200] [OUT=runs/tune/toy/adamw] [CONFIG_DIR=mine]
 	$(OPTBENCH) tune $(if $(CONFIG_DIR),--config-dir $(CONFIG_DIR)) --task $(or $(TASK),$(error TASK= is required, e.g. TASK=toy)) --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required, e.g. OPTIMIZER=adamw)) --trials $(TRIALS) $(if $(STEPS),--steps $(STEPS)) $(if $(OUT),--out $(OUT)) $(ARGS)
 
-compare: ## tune OPTIMIZER with the committed baselines' (or TIER=cpu: the tier's) budget, its reruns interleaved with a reference AdamW control; verdicts.md + leaderboard into OUT: make compare OPTIMIZER=<name> OUT=<folder> [TIER=cpu] [TASKS="a b"] [CONFIG_DIR=mine]
-	$(OPTBENCH) compare $(if $(CONFIG_DIR),--config-dir $(CONFIG_DIR)) --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required)) --out $(or $(OUT),$(error OUT= is required, a folder for the leaderboard)) $(if $(TIER),--tier $(TIER),--baselines $(BASELINES)) $(if $(TASKS),--tasks $(TASKS)) $(ARGS)
+compare: ## tune OPTIMIZER with the CPU tier's budget once it is complete (until then the committed baselines'; TIER=cpu or BASELINES=<dir> to choose), its reruns interleaved with a reference AdamW control; verdicts.md + leaderboard into OUT: make compare OPTIMIZER=<name> OUT=<folder> [TIER=cpu] [TASKS="a b"] [CONFIG_DIR=mine]
+	$(OPTBENCH) compare $(if $(CONFIG_DIR),--config-dir $(CONFIG_DIR)) --optimizer $(or $(OPTIMIZER),$(error OPTIMIZER= is required)) --out $(or $(OUT),$(error OUT= is required, a folder for the leaderboard)) $(if $(TIER),--tier $(TIER),$(if $(filter command line environment,$(origin BASELINES)),--baselines $(BASELINES))) $(if $(TASKS),--tasks $(TASKS)) $(ARGS)
 
 JOBS ?= 2
 .PHONY: campaign campaign-bg campaign-plan tier-report tier-compact tier-cost

@@ -17,7 +17,7 @@ from suite.tune.compare import main as compare_main
 from suite.tune.protocol import Protocol
 from suite.tune.space import SpaceError
 from suite.tune.study_config import StudyError
-from suite.tune.tier_compare import choose_tasks, run
+from suite.tune.tier_compare import choose_tasks, run, tier_ready
 
 
 def _digest(root):
@@ -88,12 +88,12 @@ def test_the_cli_refuses_baselines_beside_a_tier(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "variables, flags",
-    [(["TIER=cpu"], "--tier cpu"), ([], "--baselines results/baselines")],
+    "variables, flag",
+    [(["TIER=cpu"], "--tier"), (["BASELINES=results/baselines"], "--baselines"), ([], None)],
 )
-def test_make_compare_passes_the_tier_or_the_baselines_never_both(variables, flags):
+def test_make_compare_passes_the_tier_or_the_baselines_never_both(variables, flag):
     """`make compare TIER=cpu` passed --baselines too, which compare refuses ("exclude each
-    other"): the Makefile's command line is checked as make would run it."""
+    other"); with neither, compare picks (the tier once complete): make's own command line."""
     done = subprocess.run(
         ["make", "-n", "compare", "OPTIMIZER=adamw", "OUT=x", *variables],
         cwd=Path(__file__).resolve().parent.parent,
@@ -102,4 +102,11 @@ def test_make_compare_passes_the_tier_or_the_baselines_never_both(variables, fla
         check=True,
     )
     argv = done.stdout.split()
-    assert flags in " ".join(argv) and ("--tier" in argv) != ("--baselines" in argv)
+    assert [f for f in ("--tier", "--baselines") if f in argv] == ([flag] if flag else [])
+
+
+@pytest.mark.slow  # a real toy campaign (conftest.toy_tier)
+def test_compare_defaults_to_a_tier_only_once_every_unit_is_done(tier):
+    assert tier_ready(tier)
+    (tier.out / "toy" / "sgd" / "reruns" / "s2" / "summary.json").unlink()
+    assert not tier_ready(tier)

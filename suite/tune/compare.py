@@ -12,7 +12,9 @@ compared with the control in a note, which shows a stale baseline).
 The committed targets are used as they are.
 
 ``--tier cpu`` compares against a benchmark tier instead (``results/cpu``, the tier's own
-budget, studies and seeds): :mod:`suite.tune.tier_compare`.
+budget, studies and seeds): :mod:`suite.tune.tier_compare`. With neither ``--tier`` nor
+``--baselines`` it does so once that tier is complete (every unit of ``make campaign-plan``
+done), else against ``results/baselines``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from suite.tune.protocol import Protocol
 from suite.tune.space import SpaceError
 from suite.tune.study import tune
 from suite.tune.study_config import StudyConfig, StudyError
+from suite.tune.tier_compare import DEFAULT_TIER, tier_ready
 from suite.tune.tier_compare import run as run_on_tier
 
 
@@ -68,6 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--tasks", nargs="+", default=None, help="a subset of the baselines' tasks")
     a = p.parse_args(argv)
+    if a.tier is None and a.baselines is None:
+        if tier_ready(Protocol.load(DEFAULT_TIER)):
+            a.tier = DEFAULT_TIER
+            print(
+                f"against the complete {DEFAULT_TIER} tier; --baselines results/baselines "
+                "for the older baselines",
+                flush=True,
+            )
     if a.tier is not None:
         return _on_tier(a)
     a.baselines = a.baselines or Path("results/baselines")

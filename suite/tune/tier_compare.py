@@ -31,6 +31,7 @@ from suite.report.documents import tier as tier_report
 from suite.report.documents.verdicts import write_verdicts
 from suite.report.read.targets import read_targets
 from suite.tune import control
+from suite.tune.plan import done, plan
 from suite.tune.protocol import Protocol
 from suite.tune.stages import select, selected_overrides
 from suite.tune.study import tune
@@ -45,6 +46,16 @@ def complete(p: Protocol, task: str) -> bool:
         and (base / "selected.json").is_file()
         and all((base / "reruns" / f"s{s}" / "summary.json").is_file() for s in p.rerun_seeds)
     )
+
+
+def tier_ready(p: Protocol) -> bool:
+    """Whether every unit of the tier ``p`` is done (:func:`suite.tune.plan.done`, what
+    ``make campaign-plan`` counts): then ``compare`` measures against it by default (issue 20),
+    not the older baselines."""
+    return p.out.is_dir() and all(done(p, u) for u in plan(p))
+
+
+DEFAULT_TIER = "cpu"  # compare's reference once complete; --baselines DIR keeps the old one
 
 
 def choose_tasks(p: Protocol, tasks: list[str] | None, log=print) -> list[str]:
