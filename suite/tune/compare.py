@@ -35,7 +35,7 @@ from suite.tune.protocol import Protocol
 from suite.tune.space import SpaceError
 from suite.tune.study import tune
 from suite.tune.study_config import StudyConfig, StudyError
-from suite.tune.tier_compare import DEFAULT_TIER, tier_ready
+from suite.tune.tier_compare import DEFAULT_TIER, default_tier
 from suite.tune.tier_compare import run as run_on_tier
 
 
@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", nargs="+", default=None, help="a subset of the baselines' tasks")
     a = p.parse_args(argv)
     if a.tier is None and a.baselines is None:
-        if tier_ready(Protocol.load(DEFAULT_TIER)):
-            a.tier = DEFAULT_TIER
+        a.tier = default_tier()
+        if a.tier is not None:
             print(
                 f"against the complete {DEFAULT_TIER} tier; --baselines results/baselines "
                 "for the older baselines",

@@ -32,7 +32,7 @@ from suite.report.documents.verdicts import write_verdicts
 from suite.report.read.targets import read_targets
 from suite.tune import control
 from suite.tune.plan import done, plan
-from suite.tune.protocol import Protocol
+from suite.tune.protocol import Protocol, read_protocol
 from suite.tune.stages import select, selected_overrides
 from suite.tune.study import tune
 from suite.tune.study_config import StudyConfig, StudyError
@@ -56,6 +56,16 @@ def tier_ready(p: Protocol) -> bool:
 
 
 DEFAULT_TIER = "cpu"  # compare's reference once complete; --baselines DIR keeps the old one
+
+
+def default_tier() -> str | None:
+    """:data:`DEFAULT_TIER` where it is complete under this folder, else None (the baselines).
+    Read without composing its optimizers (a package one of them needs may be missing here)."""
+    return (
+        DEFAULT_TIER
+        if tier_ready(Protocol.from_mapping(DEFAULT_TIER, read_protocol(DEFAULT_TIER)))
+        else None
+    )
 
 
 def choose_tasks(p: Protocol, tasks: list[str] | None, log=print) -> list[str]:
