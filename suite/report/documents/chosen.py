@@ -24,7 +24,7 @@ import pandas as pd
 
 from suite.record import RecordError
 from suite.report.compute.selection import hp_columns, select_on_val
-from suite.report.read.collect import collect
+from suite.report.read.collect import completed_runs
 from suite.report.read.rows import HP
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
@@ -60,11 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path)
     args = parser.parse_args(argv)
     try:
-        runs = collect(args.runs).runs
-        ok = runs[runs["status"] == "ok"] if not runs.empty else runs
-        if ok.empty:
-            raise RecordError(f"no completed runs under {', '.join(map(str, args.runs))}")
-        print(" ".join(chosen_overrides(ok)))
+        print(" ".join(chosen_overrides(completed_runs(args.runs))))
     except RecordError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -42,7 +42,7 @@ from suite.report.documents.verdict_text import (
     not_scored,
     scored_seeds,
 )
-from suite.report.read.collect import collect
+from suite.report.read.collect import collect, completed_runs
 from suite.report.read.rows import HP
 
 
@@ -286,13 +286,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
     try:
-        runs = _ok(args.runs)
-        choose = at_fresh_seeds(_ok(args.fresh)) if args.fresh else select_on_val
-        records = collect([*args.runs, *args.fresh])
-        text = VERDICTS[args.experiment](runs, choose) + not_scored(records)
+        runs = completed_runs(args.runs)
+        fresh = completed_runs(args.fresh) if args.fresh else None
+        choose = select_on_val if fresh is None else at_fresh_seeds(fresh)
+        text = VERDICTS[args.experiment](runs, choose) + not_scored(
+            collect([*args.runs, *args.fresh])  # the runs' problems: what could not be scored
+        )
         if args.double:
-            scored = _ok(args.fresh) if args.fresh else runs
-            text += BUDGET + "\n".join(doubled_lines(scored, _ok(args.double))) + "\n"
+            scored = runs if fresh is None else fresh
+            text += BUDGET + "\n".join(doubled_lines(scored, completed_runs(args.double))) + "\n"
         write_report(
             [*args.runs, *args.fresh],
             args.out,
@@ -307,15 +309,6 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(args.out / "VERDICT.md", text)
     print(text)
     return 0
-
-
-def _ok(roots: list[Path]) -> pd.DataFrame:
-    """The completed runs under ``roots`` (the records' ``runs``: ok runs only); none is a
-    :class:`RecordError`."""
-    ok = collect(roots).runs
-    if ok.empty:
-        raise RecordError(f"no completed runs to judge under {', '.join(map(str, roots))}")
-    return ok
 
 
 if __name__ == "__main__":

@@ -254,3 +254,11 @@ def collect(roots: list[Path], check_targets: bool = True) -> Records:
     evals_df = evals_df[evals_df["folder"].isin(kept)].reset_index(drop=True)
     probs = probs.sort_values("folder", kind="stable").reset_index(drop=True)
     return Records(runs, curves_df, probs, notes, evals_df)
+
+
+def completed_runs(roots: list[Path]) -> pd.DataFrame:
+    """The ok runs under ``roots`` (:attr:`Records.runs`); none is a :class:`RecordError`."""
+    runs = collect(roots).runs
+    if runs.empty:
+        raise RecordError(f"no completed runs under {', '.join(map(str, roots))}")
+    return runs
