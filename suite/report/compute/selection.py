@@ -68,6 +68,23 @@ def select_on_val(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[keys == best]
 
 
+def at_config(rows: pd.DataFrame, config: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The rows with ``config``'s values (its first row) in every one of ``columns``: numbers
+    equal to 1e-12 relative (a value that went through a command line and back), anything
+    else as text; none where ``rows`` lack a column."""
+    for col in columns:
+        if col not in rows:
+            return rows.iloc[0:0]
+        value = config[col].iloc[0]
+        same = (
+            np.isclose(rows[col].astype(float), float(value), rtol=1e-12, atol=0.0)
+            if isinstance(value, numbers.Real) and not isinstance(value, bool)
+            else rows[col].astype(str) == str(value)
+        )
+        rows = rows[same]
+    return rows
+
+
 Choose = Callable[[pd.DataFrame], pd.DataFrame]  # one optimizer's runs -> the runs that are scored
 
 
@@ -83,17 +100,7 @@ def at_fresh_seeds(fresh: pd.DataFrame) -> Choose:
         task, opt = grid["task"].iloc[0], grid["optimizer"].iloc[0]
         config = ", ".join(f"{c[len(HP) :]}={chosen[c].iloc[0]}" for c in hp_columns(grid))
         rows = fresh[(fresh["task"] == task) & (fresh["optimizer"] == opt)]
-        for col in hp_columns(grid):
-            if col not in rows:
-                rows = rows.iloc[0:0]
-                break
-            value = chosen[col].iloc[0]
-            same = (
-                np.isclose(rows[col].astype(float), float(value), rtol=1e-12, atol=0.0)
-                if isinstance(value, numbers.Real) and not isinstance(value, bool)
-                else rows[col].astype(str) == str(value)
-            )
-            rows = rows[same]
+        rows = at_config(rows, chosen, hp_columns(grid))
         if rows.empty:
             raise RecordError(f"no fresh-seed runs of {task} {opt} at {config}")
         if set(rows["seed"]) & set(grid["seed"]):

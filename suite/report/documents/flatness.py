@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from suite.record import atomic_write_text, read_jsonl, write_bytes
+from suite.report.compute.selection import at_config
 from suite.report.present.plots.flatness import flatness_plot
 from suite.report.read.rows import HP
 
@@ -107,10 +108,8 @@ def doubled_lines(scored: pd.DataFrame, double: pd.DataFrame) -> list[str]:
     for (task, opt), d in double.groupby(["task", "optimizer"]):
         budget = int(d["max_steps"].iloc[0]) // 2
         same = (scored["task"] == task) & (scored["optimizer"] == opt)
-        same &= scored["max_steps"] == budget
-        for col in [c for c in d.columns if c.startswith(HP) and d[c].notna().any()]:
-            same &= scored[col].astype(str) == str(d[col].iloc[0])
-        at_s = scored[same]
+        hps = [c for c in d.columns if c.startswith(HP) and d[c].notna().any()]
+        at_s = at_config(scored[same & (scored["max_steps"] == budget)], d, hps)
         if at_s.empty:
             lines.append(f"- {task} {opt}: no runs of this configuration at {budget} steps")
             continue
