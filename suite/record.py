@@ -264,13 +264,20 @@ def read_summary(run_dir: Path) -> dict:
     RecordError otherwise. ``Summary.from_dict`` of it gives the typed record."""
     path = Path(run_dir) / "summary.json"
     try:
-        summary = json.loads(read_regular(path, MAX_SUMMARY_BYTES))
+        summary = read_json(path)
     except FileNotFoundError:
         raise RecordError(f"{path}: missing (run never finished or not a run folder)") from None
-    except json.JSONDecodeError as e:
-        raise RecordError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
     Summary.from_dict(summary, str(path))  # the contract: required keys and a known status
     return summary  # as written: an older record lacks the later optional keys
+
+
+def read_json(path: Path, limit: int = MAX_SUMMARY_BYTES) -> Any:
+    """The JSON value in ``path``, read as every record is (:func:`read_regular`: a regular
+    file of at most ``limit`` bytes); RecordError naming the file where it is not JSON."""
+    try:
+        return json.loads(read_regular(path, limit))
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
 
 
 def is_run_dir(path: Path) -> bool:

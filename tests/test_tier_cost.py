@@ -71,7 +71,7 @@ def test_core_hours_add_up_per_workload_and_stage(tmp_path):
     assert "torch 2.14.1 (5 runs), 2.15.0 (1 runs)" in text  # two versions are named
 
 
-@pytest.mark.parametrize("bad, says", [("text", "not JSON"), ("fifo", "not a regular file")])
+@pytest.mark.parametrize("bad, says", [("text", "not valid JSON"), ("fifo", "not a regular file")])
 def test_an_env_json_that_is_not_a_json_file_is_named_not_read(tmp_path, bad, says):
     """env.json is read like every record: bounded, regular files only (a FIFO would hang)."""
     p = Protocol.from_mapping("t", _raw(tmp_path))

@@ -19,7 +19,6 @@ Nothing is run; the file is written atomically.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -27,12 +26,11 @@ from pathlib import Path
 import pandas as pd
 
 from suite.record import (
-    MAX_SUMMARY_BYTES,
     RecordError,
     atomic_write_text,
     find_runs,
+    read_json,
     read_jsonl,
-    read_regular,
     read_summary,
 )
 from suite.report.present.render import to_markdown
@@ -89,13 +87,10 @@ def runs_table(p: Protocol) -> pd.DataFrame:
 
 def _env(path: Path) -> dict:
     """A run's ``env.json`` as a dict (``{}`` where there is none); read like every record,
-    bounded and regular files only, and one line naming the file where it is not JSON."""
+    bounded and regular files only (:func:`suite.record.read_json`)."""
     if not path.exists():
         return {}
-    try:
-        env = json.loads(read_regular(path, MAX_SUMMARY_BYTES))
-    except json.JSONDecodeError as e:
-        raise RecordError(f"{path}: not JSON ({e.msg}, line {e.lineno})") from None
+    env = read_json(path)
     if not isinstance(env, dict):
         raise RecordError(f"{path}: not a JSON object")
     return env

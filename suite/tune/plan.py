@@ -4,14 +4,13 @@ the core-hours they cost, measured from the tier's own records where it has some
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.record import MAX_SUMMARY_BYTES, read_regular, read_summary
+from suite.record import read_json, read_summary
 from suite.tune.launch import finished as record_finished
 from suite.tune.protocol import Protocol
 
@@ -63,8 +62,7 @@ def done(p: Protocol, u: Unit) -> bool:
 
 
 def _complete(study_json: Path) -> int:
-    trials = json.loads(read_regular(study_json, MAX_SUMMARY_BYTES))["trials"]
-    return sum(t["state"] == "COMPLETE" for t in trials)
+    return sum(t["state"] == "COMPLETE" for t in read_json(study_json)["trials"])
 
 
 def ready(p: Protocol, u: Unit, finished: set[str]) -> bool:
@@ -93,7 +91,7 @@ def budget_ok(p: Protocol, task: str) -> bool:
     if p.workloads[task].get("budget_waiver"):
         return True
     path = p.out / task / "target" / "flatness.json"
-    return path.is_file() and json.loads(read_regular(path, MAX_SUMMARY_BYTES)).get("flat") is True
+    return path.is_file() and read_json(path).get("flat") is True
 
 
 def measured_seconds(p: Protocol) -> dict[tuple[str, str], list[float]]:
