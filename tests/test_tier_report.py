@@ -60,7 +60,7 @@ def test_the_report_holds_the_records_figures(toy_tier, tmp_path):
     word, interval = verdict.groups()
     answer = next(line for line in text.splitlines() if line.startswith("| toy | toy | test/"))
     cells = answer.split("|")[4:8]  # better, equivalent, worse, inconclusive
-    column = list(tier.tables.ANSWER_COLUMNS).index(word)
+    column = list(tier.answers.ANSWER_COLUMNS).index(word)
     assert f"sgd {interval}" in cells[column], (word, answer)
     assert [i for i, c in enumerate(cells) if "sgd" in c] == [column]
     assert "adamw" not in answer  # the reference is not compared with itself
@@ -114,10 +114,10 @@ def test_an_optimizer_with_a_run_without_a_test_value_is_named_not_dropped(toy_t
         if e.get("event") == "eval":
             e.pop("test/acc", None)
     record.rewrite_jsonl(metrics, events)
-    table = tier.tables.answer(tier_records.load(root, raw))
+    table = tier.answers.answer(tier_records.load(root, raw))
     assert table["Not compared"].tolist() == ["sgd (1 without a test/acc of 3 runs)"]
     assert (
-        not table[list(tier.tables.ANSWER_COLUMNS.values())]
+        not table[list(tier.answers.ANSWER_COLUMNS.values())]
         .apply(lambda col: col.str.contains("sgd"))
         .any()
         .any()
@@ -137,6 +137,6 @@ def test_a_diverged_run_is_not_scored_on_its_evaluations_before_the_divergence(t
     summary.write_text(json.dumps(data))
     assert any("test/acc" in e for e in record.read_jsonl(summary.with_name("metrics.jsonl")))
     loaded = tier_records.load(root, raw)
-    assert tier.tables.answer(loaded)["Not compared"].tolist() == ["sgd (1 diverged of 3 runs)"]
-    gen = tier.tables.generalization(loaded, "toy").set_index("Optimizer")
+    assert tier.answers.answer(loaded)["Not compared"].tolist() == ["sgd (1 diverged of 3 runs)"]
+    gen = tier.answers.generalization(loaded, "toy").set_index("Optimizer")
     assert gen.iloc[:, -1]["sgd"] == "not compared: 1 diverged of 3 runs"

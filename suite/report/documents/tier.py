@@ -6,7 +6,8 @@ line, naming what is missing, while any unit is not done) and writes ``DIR/READM
 kind, and ``profile.png`` / ``tuning-<task>.png``. Written in a temporary folder and
 swapped in whole, so a reader sees the old report or the new one (:func:`write`).
 
-What each figure is, and why it can be trusted, is in :mod:`suite.report.present.tier_tables`.
+What each figure is, and why it can be trusted, is in :mod:`suite.report.present.tier_tables` and
+:mod:`suite.report.present.tier_answer`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np  # noqa: E402
 
 from suite.report.compute.reach import reach, target_consistency  # noqa: E402
 from suite.report.compute.tuning_curves import expected_best_curve  # noqa: E402
+from suite.report.present import tier_answer as answers  # noqa: E402
 from suite.report.present import tier_tables as tables  # noqa: E402
 from suite.report.present.plots.style import colour, legend_note, linestyle  # noqa: E402
 from suite.report.present.render import to_markdown  # noqa: E402
@@ -70,7 +72,7 @@ def _budget_table(tier: Tier) -> str:
             if "gain" in f
             else "not run"
         )
-        ref = reach([r.ttt for r in tier.runs if r.task == task and r.optimizer == tier.reference])
+        ref = reach([r.ttt for r in tier.scored(task, tier.reference)])
         p = target_consistency(ref.k, ref.n, len(w.target_values)) if ref.n else math.nan
         rows.append(
             f"| {task} | {w.kind} | {w.steps} | {w.target.metric} {w.target.value:.4g} "
@@ -195,7 +197,7 @@ def markdown(tier: Tier, n_boot: int = 2000) -> tuple[str, object]:
         "inconclusive. An optimizer with a run that has no test value (diverged) is not "
         "compared, and named. Who reaches the target first is the leaderboards' question, below.",
         "",
-        to_markdown(tables.answer(tier)),
+        to_markdown(answers.answer(tier)),
         "",
     ]
     overall = tables.board(tier, list(tier.workloads), n_boot)
@@ -230,7 +232,7 @@ def markdown(tier: Tier, n_boot: int = 2000) -> tuple[str, object]:
                 "",
                 to_markdown(tables.convergence(tier, task)),
             ]
-            parts += ["", "Generalization:", "", to_markdown(tables.generalization(tier, task))]
+            parts += ["", "Generalization:", "", to_markdown(answers.generalization(tier, task))]
             parts += ["", "Memory:", "", to_markdown(tables.memory(tier, task))]
             if tier.trials:
                 parts += ["", "Cost to tune and sensitivity:", ""]

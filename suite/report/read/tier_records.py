@@ -80,6 +80,10 @@ class Tier:
     def reference(self) -> str:
         return str(self.protocol["reference"])
 
+    def scored(self, task: str, optimizer: str) -> list[ScoredRun]:
+        """The scored reruns of ``optimizer`` on ``task``."""
+        return [r for r in self.runs if r.task == task and r.optimizer == optimizer]
+
 
 def opt_root(root: Path, protocol: dict, optimizer: str) -> Path:
     """The folder that holds ``optimizer``'s records: the tier's root, or the one a
