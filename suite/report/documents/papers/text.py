@@ -1,5 +1,5 @@
 """The text every paper-style verdict shares: how values, seeds, configurations and the
-comparison family are written (:mod:`suite.report.documents.experiments`)."""
+comparison family are written (:mod:`suite.report.documents.papers`)."""
 
 from __future__ import annotations
 
