@@ -65,6 +65,12 @@ def test_the_report_holds_the_records_figures(toy_tier, tmp_path):
     assert [i for i, c in enumerate(cells) if "sgd" in c] == [column]
     assert "adamw" not in answer  # the reference is not compared with itself
     assert answer.split("|")[8].strip() == "-"  # "Not compared": every run has a test value
+    # read across kinds: sgd's row names the same word and difference, and counts it
+    across = next(line for line in text.splitlines() if line.startswith("| sgd | "))
+    short = "equivalent" if word == "equivalent within margin" else word
+    assert across.split("|")[2].strip() == f"{short} {interval.split()[0]}", across
+    counted = [int(n) for n in re.search(r"(\d) / (\d) / (\d) of 1", across).groups()]
+    assert counted == [short == w for w in ("better", "equivalent", "worse")]
     # the by-study boards (overall and per kind): each study's own best trial
     assert text.count("Tuning luck included") == 1
     # the reference's own reach at the scored seeds, with the p that its target seeds and
@@ -138,5 +144,8 @@ def test_a_diverged_run_is_not_scored_on_its_evaluations_before_the_divergence(t
     assert any("test/acc" in e for e in record.read_jsonl(summary.with_name("metrics.jsonl")))
     loaded = tier_records.load(root, raw)
     assert tier.answers.answer(loaded)["Not compared"].tolist() == ["sgd (1 diverged of 3 runs)"]
+    across = tier.answers.by_optimizer(loaded).set_index("Optimizer")
+    assert across.loc["sgd", "toy: toy"] == "not compared (1 diverged of 3 runs)"
+    assert across.loc["sgd"].iloc[-1] == "0 / 0 / 0 of 1"
     gen = tier.answers.generalization(loaded, "toy").set_index("Optimizer")
     assert gen.iloc[:, -1]["sgd"] == "not compared: 1 diverged of 3 runs"

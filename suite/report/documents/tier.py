@@ -199,6 +199,11 @@ def markdown(tier: Tier, n_boot: int = 2000) -> tuple[str, object]:
         "",
         to_markdown(answers.answer(tier)),
         "",
+        "The same verdicts read across model kinds, one row per optimizer (the mean paired "
+        "difference, + is better):",
+        "",
+        to_markdown(answers.by_optimizer(tier)),
+        "",
     ]
     overall = tables.board(tier, list(tier.workloads), n_boot)
     if not partial:

@@ -5,6 +5,8 @@ test metric at its val-chosen configuration.
   was chosen on val; nothing reads test to choose), train - test gap, and the paired verdict
   against the reference on it (:mod:`suite.report.compute.claims`: Holm over the optimizers per
   workload, TOST at the stated margin, else inconclusive with the seeds that would decide).
+* by optimizer: the same verdicts, one row per optimizer and one column per workload, with
+  how many workloads each is better, equivalent or worse on: the answer read across kinds.
 * answer: those verdicts gathered per model kind into better / equivalent / worse /
   inconclusive, each with its paired difference and interval; an optimizer with a run that has
   no test value (a diverged run has no final model) is named under "Not compared", never
@@ -116,6 +118,42 @@ def answer(tier: Tier) -> pd.DataFrame:
         ]
         row["Not compared"] = "; ".join(left_out) or "-"
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def by_optimizer(tier: Tier) -> pd.DataFrame:
+    """One row per optimizer (not the reference), one column per workload (by model kind):
+    the verdict against the reference on the test metric and its paired mean difference (+ is
+    better), as in :func:`answer`; "not compared" with why for an optimizer with a run without
+    a test value. The last column counts the workloads it is better, equivalent or worse on."""
+    tasks = sorted(tier.workloads, key=lambda t: (tier.workloads[t].kind, t))
+    cells: dict[str, dict[str, str]] = {o: {} for o in tier.optimizers if o != tier.reference}
+    words: dict[str, list[str]] = {o: [] for o in cells}
+    for task in tasks:
+        values = _test_values(tier, task)
+        verdicts = test_verdicts(tier, task, values)
+        column = f"{tier.workloads[task].kind}: {task}"
+        for opt in cells:
+            if opt not in verdicts:
+                cells[opt][column] = f"not compared ({_not_compared(tier, task, opt, values[opt])})"
+                continue
+            v = verdicts[opt]
+            word = "equivalent" if v.word == "equivalent within margin" else v.word
+            words[opt].append(word)
+            cells[opt][column] = (
+                word if v.word == "no data" else f"{word} {v.comparison.mean_diff:+.4f}"
+            )
+    rows = []
+    for opt, row in cells.items():
+        n = {w: words[opt].count(w) for w in ("better", "equivalent", "worse")}
+        rows.append(
+            {
+                "Optimizer": opt,
+                **row,
+                "Better / equivalent / worse on": f"{n['better']} / {n['equivalent']} / "
+                f"{n['worse']} of {len(tasks)}",
+            }
+        )
     return pd.DataFrame(rows)
 
 
