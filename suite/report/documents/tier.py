@@ -96,21 +96,43 @@ def _looks(tier: Tier) -> dict[str, tuple[str, str]]:
 
 
 def profile_plot(tier: Tier, board, path: Path) -> None:
+    """Small multiples: one panel per optimizer, its profile and 95 % band over the
+    reference's (grey), so that 13 overlapping step curves are never read off one axis."""
     looks = _looks(tier)
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
     lo, hi = board.bands
-    for opt in board.profiles.index:
+    taus = board.profiles.columns.to_numpy(dtype=float)
+    others = [o for o in board.profiles.index if o != tier.reference]
+    ncol = 4
+    nrow = max(1, math.ceil(len(others) / ncol))
+    fig, axes = plt.subplots(
+        nrow,
+        ncol,
+        figsize=(3.0 * ncol, 2.3 * nrow + 0.6),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
+    for ax, opt in zip(axes.flat, others, strict=False):
+        if tier.reference in board.profiles.index:
+            ref = board.profiles.loc[tier.reference]
+            ax.step(taus, ref, where="post", color="0.55", lw=1.0, label=tier.reference)
         c, ls = looks.get(opt, ("k", "-"))
-        taus = board.profiles.columns.to_numpy(dtype=float)
-        ax.fill_between(taus, lo.loc[opt], hi.loc[opt], color=c, alpha=0.08, step="post")
-        ax.step(taus, board.profiles.loc[opt], where="post", color=c, ls=ls, label=opt)
-    ax.set_xlabel("tau (steps to target / fastest on the workload)")
-    ax.set_ylabel("fraction of workloads within tau")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title("performance profiles, bands: 95 % seed bootstrap", fontsize=10)
-    fig.suptitle(legend_note(), fontsize=6)
+        ax.fill_between(taus, lo.loc[opt], hi.loc[opt], color=c, alpha=0.2, step="post")
+        ax.step(taus, board.profiles.loc[opt], where="post", color=c, ls=ls, lw=1.8, label=opt)
+        ax.set_title(opt, fontsize=8, color=c)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(others) :]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("tau (steps / fastest)", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("workloads within tau", fontsize=8)
+    fig.suptitle(
+        f"performance profiles (grey: {tier.reference}); bands: 95 % seed bootstrap\n"
+        + legend_note(),
+        fontsize=7,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
