@@ -10,31 +10,17 @@ from suite.report.compute.families import paired_family, test_error
 from suite.report.compute.grid_edges import grid_edges
 from suite.report.compute.selection import Choose, select_on_val, val_error
 from suite.report.compute.verdicts import default_margin
-from suite.report.documents.papers.text import (
-    MEASURED,
-    PROTOCOL,
-    config_text,
-    family_note,
-    fill_measured,
-    mean_std,
-    scored_seeds,
-)
+from suite.report.documents.papers import text
 from suite.report.read.rows import HP
 
 
 def decoupled_wd(runs: pd.DataFrame, choose: Choose = select_on_val) -> str:
-    lines = [
-        "## Verdict: decoupled weight decay (Loshchilov & Hutter, ICLR 2019)",
-        "",
-        "**Paper.** With Adam + L2 the best weight decay depends on the learning rate (the good "
+    lines = text.opening(
+        "decoupled weight decay (Loshchilov & Hutter, ICLR 2019)",
+        "With Adam + L2 the best weight decay depends on the learning rate (the good "
         "region of the lr x wd grid runs along a diagonal); AdamW decouples them, so its good region "
         "is aligned with the axes (the best wd hardly moves with lr) and it reaches a lower test error.",
-        "",
-        PROTOCOL,
-        "",
-        MEASURED,
-        "",
-    ]
+    )
     best, near = {}, {}
     margin = default_margin(runs["test_metric"].iloc[0])  # one task, one metric
     for opt in ("adam", "adamw"):
@@ -47,13 +33,13 @@ def decoupled_wd(runs: pd.DataFrame, choose: Choose = select_on_val) -> str:
             g, val_error(g), f"{HP}lr", f"{HP}weight_decay", margin
         )
         lines.append(
-            f"- {opt}: selected {config_text(best[opt])} (val error {mean_std(val_error(best[opt]))}), "
-            f"test error {mean_std(test_error(best[opt]))} (n={len(best[opt])}); near-best wd per lr "
+            f"- {opt}: selected {text.config_text(best[opt])} (val error {text.mean_std(val_error(best[opt]))}), "
+            f"test error {text.mean_std(test_error(best[opt]))} (n={len(best[opt])}); near-best wd per lr "
             f"on val: {separability.describe(near[opt])}"
         )
-    fill_measured(
+    text.fill_measured(
         lines,
-        f"task {', '.join(sorted(set(runs['task'])))}, {scored_seeds(runs, list(best.values()))}",
+        f"task {', '.join(sorted(set(runs['task'])))}, {text.scored_seeds(runs, list(best.values()))}",
     )
     if len(best) == 2:
         (v,) = paired_family([("AdamW vs Adam + L2", best["adamw"], best["adam"])])
@@ -64,7 +50,7 @@ def decoupled_wd(runs: pd.DataFrame, choose: Choose = select_on_val) -> str:
         )
         edges = [e for o in best for e in grid_edges(runs[runs["optimizer"] == o], best[o], o)]
         lines += ["", "At their val-selected configurations: " + v.line("test error") + ".", ""]
-        lines.append(family_note(1))
+        lines.append(text.family_note(1))
         same = all((best[o][f"{HP}weight_decay"] == 0).all() for o in best)
         if same:  # at wd 0, Adam + L2 and AdamW are one update: the pair is a run with itself
             lines.append(

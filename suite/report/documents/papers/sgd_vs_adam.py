@@ -8,33 +8,19 @@ import pandas as pd
 from suite.report.compute.families import paired_family, test_error
 from suite.report.compute.grid_edges import grid_edges
 from suite.report.compute.selection import Choose, select_on_val
-from suite.report.documents.papers.text import (
-    MEASURED,
-    PROTOCOL,
-    config_text,
-    family_note,
-    fill_measured,
-    mean_std,
-    scored_seeds,
-)
+from suite.report.documents.papers import text
 
 SGDS = ("sgd", "sgd_nesterov")  # heavy-ball or Nesterov momentum: the paper's SGD and HB
 ADAPTIVE = ("adam", "adamw", "torch_adamw_fused")
 
 
 def sgd_vs_adam(runs: pd.DataFrame, choose: Choose = select_on_val) -> str:
-    lines = [
-        "## Verdict: SGD vs adaptive methods (Wilson et al., NeurIPS 2017)",
-        "",
-        "**Paper.** Tuned SGD with momentum generalizes better than tuned adaptive methods (higher "
+    lines = text.opening(
+        "SGD vs adaptive methods (Wilson et al., NeurIPS 2017)",
+        "Tuned SGD with momentum generalizes better than tuned adaptive methods (higher "
         "test accuracy, smaller train-test gap), even when the adaptive methods fit the training "
         "set as well or faster.",
-        "",
-        PROTOCOL,
-        "",
-        MEASURED,
-        "",
-    ]
+    )
     items, edges, scored = [], [], []
     for task in sorted(set(runs["task"])):
         t = runs[runs["task"] == task]
@@ -47,7 +33,7 @@ def sgd_vs_adam(runs: pd.DataFrame, choose: Choose = select_on_val) -> str:
             sel = tuned[opt] = choose(g)
             scored.append(sel)
             lines.append(
-                f"- {task} {opt} ({config_text(sel)}): test error {mean_std(test_error(sel))}, "
+                f"- {task} {opt} ({text.config_text(sel)}): test error {text.mean_std(test_error(sel))}, "
                 f"train-test gap {sel['gap'].mean():+.4f} ({t['test_metric'].iloc[0][5:]}), "
                 f"final train loss {sel['final_train_loss'].mean():.4f} (n={len(sel)})"
             )
@@ -57,13 +43,13 @@ def sgd_vs_adam(runs: pd.DataFrame, choose: Choose = select_on_val) -> str:
             for adaptive in ADAPTIVE
             if sgd in tuned and adaptive in tuned
         ]
-    fill_measured(lines, scored_seeds(runs, scored))
+    text.fill_measured(lines, text.scored_seeds(runs, scored))
     verdicts = paired_family(items)
     if verdicts:
         words = [v.word for v in verdicts]
         wins, losses = words.count("better"), words.count("worse")
         lines += [f"- {v.line('test error')}" for v in verdicts]
-        lines += ["", family_note(len(items)), ""]
+        lines += ["", text.family_note(len(items)), ""]
         if edges:
             lines += [
                 "**Verdict not drawn.** A selected lr sits on an open edge of its grid, so the "

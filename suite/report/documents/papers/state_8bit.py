@@ -7,29 +7,15 @@ import pandas as pd
 
 from suite.report.compute.families import paired_family, test_error
 from suite.report.compute.selection import Choose, select_on_val
-from suite.report.documents.papers.text import (
-    MEASURED,
-    PROTOCOL,
-    config_text,
-    family_note,
-    fill_measured,
-    mean_std,
-    scored_seeds,
-)
+from suite.report.documents.papers import text
 
 
 def state_8bit(runs: pd.DataFrame, choose: Choose = select_on_val) -> str:
-    lines = [
-        "## Verdict: 8-bit optimizer state (Dettmers et al., ICLR 2022)",
-        "",
-        "**Paper.** Block-wise 8-bit Adam keeps the accuracy of 32-bit Adam while using about 75% "
+    lines = text.opening(
+        "8-bit optimizer state (Dettmers et al., ICLR 2022)",
+        "Block-wise 8-bit Adam keeps the accuracy of 32-bit Adam while using about 75% "
         "less optimizer-state memory.",
-        "",
-        PROTOCOL,
-        "",
-        MEASURED,
-        "",
-    ]
+    )
     pairs = [  # (32-bit, 8-bit); torch_adamw_fused: the CPU tier's 32-bit AdamW
         ("torch_adamw_fused", "adamw8bit"),
         ("torch_adamw_fused", "bnb_adamw8bit"),
@@ -46,7 +32,7 @@ def state_8bit(runs: pd.DataFrame, choose: Choose = select_on_val) -> str:
         lines.append(f"*{task}* ({t['test_metric'].iloc[0]} as an error)")
         for opt in sorted(chosen):
             lines.append(
-                f"- {opt}: {config_text(chosen[opt])}; test error {mean_std(test_error(chosen[opt]))} "
+                f"- {opt}: {text.config_text(chosen[opt])}; test error {text.mean_std(test_error(chosen[opt]))} "
                 f"(n={len(chosen[opt])}), state {chosen[opt]['state_bytes_per_param'].mean():.3f} "
                 "B/param"
             )
@@ -59,10 +45,13 @@ def state_8bit(runs: pd.DataFrame, choose: Choose = select_on_val) -> str:
                 saved = 1 - chosen[cand]["state_bytes_per_param"].mean() / b
                 savings.append(saved)
         lines.append("")
-    fill_measured(lines, scored_seeds(runs, [c for _, c, _ in items]))
+    text.fill_measured(lines, text.scored_seeds(runs, [c for _, c, _ in items]))
     verdicts = paired_family(items)
     if verdicts:
-        lines += [f"- {v.line('test error')}" for v in verdicts] + ["", family_note(len(items))]
+        lines += [f"- {v.line('test error')}" for v in verdicts] + [
+            "",
+            text.family_note(len(items)),
+        ]
         words = [v.word for v in verdicts]
         lines += [
             "",

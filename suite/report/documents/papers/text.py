@@ -65,6 +65,12 @@ def scored_seeds(runs: pd.DataFrame, scored: list[pd.DataFrame]) -> str:
     )
 
 
+def opening(title: str, paper: str) -> list[str]:
+    """A verdict's first lines: its title, what the paper found, the protocol, and the
+    :data:`MEASURED` placeholder."""
+    return [f"## Verdict: {title}", "", f"**Paper.** {paper}", "", PROTOCOL, "", MEASURED, ""]
+
+
 BUDGET = (
     "\n**Budget.** Has the val curve flattened? Each chosen configuration rerun at twice the "
     "steps (the schedule stretched with it) at some of its seeds: flattened when the median "
