@@ -275,6 +275,8 @@ def main(cfg: DictConfig) -> None:
         )
         if str(HydraConfig.get().mode) != "RunMode.MULTIRUN":
             sys.exit(1)
+    finally:
+        distributed.close()
 
 
 def cli() -> None:
