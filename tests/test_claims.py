@@ -168,6 +168,10 @@ def test_paired_tost_and_power_known_values():
     assert tost([0.02, 0.03, 0.025], 0.01) > 0.5
     assert seeds_to_decide(0.0, 0.01, 0.005) == 35  # ((1.645 + 1.282) * 2) ** 2 = 34.3
     assert seeds_to_decide(0.1, 0.01, 0.005) == 6  # the sign-flip floor: 2 / 2^6 < 0.05
+    # a difference at Holm's strictest level: ((1.96 + 0.842) * 2) ** 2 = 31.4 alone,
+    # ((2.865 + 0.842) * 2) ** 2 = 54.9 as one of 12 (z at 1 - 0.05 / 24)
+    assert seeds_to_decide(0.01, 0.02, 0.005) == 32
+    assert seeds_to_decide(0.01, 0.02, 0.005, family_size=12) == 55
     with pytest.raises(ValueError, match="margin"):
         tost([0.0, 0.1], 0.0)
 

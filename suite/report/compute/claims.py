@@ -151,7 +151,9 @@ def seeds_to_decide(
 ) -> int | None:
     """Seeds at which a comparison with this paired mean and sd would likely be decided.
 
-    Equivalence when ``|mean| < margin`` (TOST), else a difference; for a difference also
+    Equivalence when ``|mean| < margin`` (TOST, which is not adjusted), else a difference
+    at Holm's strictest level ``alpha / family_size`` (two-sided), so that a comparison
+    inconclusive at n seeds is not told that fewer would decide it; for a difference also
     at least the seeds whose sign-flip floor survives Holm, ``family_size * 2 / 2^n < alpha``.
     None when no number of seeds would (sd unknown or zero, or mean 0 outside the margin).
     """
@@ -161,7 +163,7 @@ def seeds_to_decide(
     if abs(mean) < margin:
         n = ((z(1 - alpha) + z(1 - (1 - power) / 2)) * sd / (margin - abs(mean))) ** 2
     elif mean != 0:
-        n = ((z(1 - alpha / 2) + z(power)) * sd / abs(mean)) ** 2
+        n = ((z(1 - alpha / (2 * family_size)) + z(power)) * sd / abs(mean)) ** 2
         floor = math.floor(math.log2(2 * family_size / alpha)) + 1
         n = max(n, floor)
     else:
