@@ -20,10 +20,11 @@ step bench-step bash scripts/bench_step_cpu.sh            # results/bench_step_c
 step overhead-fmnist_mlp $PY -m suite.bench.overhead --task fmnist_mlp --steps 200 --repeats 3
 step overhead-lm_shakespeare $PY -m suite.bench.overhead --task lm_shakespeare --steps 100 --repeats 2
 step baselines make bench PROFILE=cpu                       # results/baselines + its report (~1.5 h)
-# the CPU tier itself (results/cpu, about 28 core-hours) is remade by `make campaign`, not here;
-# these two read it (TIER_WORKLOADS: its complete workloads)
-step exp-sgd-vs-adam make exp-sgd-vs-adam TIER_WORKLOADS="cnn_fashion vit_fashion lm_shakespeare"
-step exp-8bit make exp-8bit TIER_WORKLOADS="cnn_fashion vit_fashion lm_shakespeare"
+# the CPU tier itself (results/cpu, about 20 core-hours, results/cpu/COMMAND.md) is remade by
+# `make campaign`, not here; its report and these two verdicts read it
+step tier-report make tier-report
+step exp-sgd-vs-adam make exp-sgd-vs-adam
+step exp-8bit make exp-8bit
 step exp-decoupled-wd-baselines make exp-decoupled-wd-baselines
 step exp-decoupled-wd make exp-decoupled-wd                 # its own lr x wd grid
 step exp-decoupled-wd-lm-grid make exp-decoupled-wd-lm-grid # the same on the char LM (1.3 core-h)
