@@ -69,6 +69,23 @@ def test_core_hours_add_up_per_workload_and_stage(tmp_path):
     assert "in progress: 0 of" in text and "**4.0 core-hours**" in text  # 4.05 at .1f
     assert "`aaaaaaa` (5 runs), `bbbbbbb` (1 runs)" in text
     assert "torch 2.14.1 (5 runs), 2.15.0 (1 runs)" in text  # two versions are named
+    # 2 workloads x (2 x 3 trials + 5 target + 5 budget check + 2 x 3 reruns): folders, not
+    # the ETA's run count (a budget-check run of twice the steps counts twice there)
+    assert "6 run folders for the plan's 44 (1 killed and run again)" in text
+
+
+def test_folders_beyond_the_plan_are_said_to_be_cut_off_trials(tmp_path):
+    """More finished folders than the plan's (a stop cut a study off after its trial had
+    finished; Optuna drew a replacement) are counted and named, never hidden."""
+    from suite.tune.plan import plan
+
+    p = Protocol.from_mapping("t", _raw(tmp_path))
+    units = plan(p)
+    planned = sum(u.folders for u in units)
+    runs = cost.pd.DataFrame({"stage": ["studies"] * (planned + 2) + ["killed"]})
+    line = cost._folders_line(runs, units)
+    assert line.startswith(f"{planned + 3} run folders for the plan's {planned} (1 killed")
+    assert "; 2 study trials that finished after a stop" in line
 
 
 @pytest.mark.parametrize("bad, says", [("text", "not valid JSON"), ("fifo", "not a regular file")])

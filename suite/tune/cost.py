@@ -85,6 +85,22 @@ def runs_table(p: Protocol) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _folders_line(runs: pd.DataFrame, units: list) -> str:
+    """Run folders on disk against the plan's, and what the difference is."""
+    planned = sum(u.folders for u in units)
+    killed = int((runs["stage"] == "killed").sum())
+    extra = len(runs) - killed - planned
+    parts = [f"{killed} killed and run again"] if killed else []
+    if extra > 0:
+        parts.append(
+            f"{extra} study trials that finished after a stop had cut their study off: Optuna "
+            "marked them failed and drew new trials, and the tier reads only complete ones"
+        )
+    return f"{len(runs)} run folders for the plan's {planned}" + (
+        f" ({'; '.join(parts)})" if parts else ""
+    )
+
+
 def _env(path: Path) -> dict:
     """A run's ``env.json`` as a dict (``{}`` where there is none); read like every record,
     bounded and regular files only (:func:`suite.record.read_json`)."""
@@ -140,8 +156,8 @@ def document(p: Protocol) -> str:
     lines = [
         f"# The {p.name} tier: how it was made and what it took",
         "",
-        f"Status: **{status}**; {len(runs)} run folders of {sum(u.runs for u in units)} planned "
-        f"runs. **{total:.1f} core-hours** in the runs themselves.",
+        f"Status: **{status}**; {_folders_line(runs, units)}. **{total:.1f} core-hours** in the "
+        "runs themselves.",
         "",
         "## Command",
         "",

@@ -23,7 +23,12 @@ class Unit:
     task: str
     optimizer: str = ""
     k: int = 0
-    runs: int = 0  # how many runs it will make (for the ETA)
+    runs: int = 0  # how many runs it will make (for the ETA; a budget-check run counts twice)
+
+    @property
+    def folders(self) -> int:
+        """How many run folders it makes (a budget-check run is one folder of twice the steps)."""
+        return self.runs // 2 if self.kind == "budget" else self.runs
 
     @property
     def label(self) -> str:
