@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 
 import pytest
 
@@ -29,11 +30,17 @@ def test_an_incomplete_tier_is_refused_naming_what_is_missing(toy_tier, tmp_path
     assert err.count("\n") == 1 and "'nope' is not one of" in err and "cpu" in err
 
 
-def _reached(run_dir, target):
+def _reached_at(run_dir, target):
+    """The training seconds of the first evaluation at the target, or None (read here from
+    the records, apart from the code under test)."""
     for e in record.read_jsonl(run_dir / "metrics.jsonl"):
         if e.get("event") == "eval" and target.metric in e and target.reached(e[target.metric]):
-            return True
-    return False
+            return e["elapsed_s"]
+    return None
+
+
+def _reached(run_dir, target):
+    return _reached_at(run_dir, target) is not None
 
 
 def test_the_report_holds_the_records_figures(toy_tier, tmp_path):
@@ -51,6 +58,9 @@ def test_the_report_holds_the_records_figures(toy_tier, tmp_path):
         k = sum(_reached(r, target) for r in runs)
         row = next(line for line in text.splitlines() if line.startswith(f"| {opt} | {k}/3 ["))
         assert row  # the convergence row reads k/3 from the records
+        seconds = [x for x in (_reached_at(r, target) for r in runs) if x is not None]
+        cells = [c.strip() for c in row.split("|")]
+        assert cells[5] == (f"{statistics.median(seconds):.3g}" if seconds else "-"), row
         s = record.read_summary(runs[0])
         per_param = s["optimizer_state_bytes"] / s["n_params"]
         assert re.search(rf"\| {opt} \| 32 \| {per_param:.2f} \|", text)

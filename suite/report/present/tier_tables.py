@@ -4,8 +4,9 @@
   val target, with a seed-bootstrap 95 % interval, the rank range the intervals allow and
   P(rank 1) (:mod:`suite.report.compute.leaderboard`); overall and per model kind.
 * convergence: reach k/n with its exact interval, steps among the runs that reached, the
-  Kaplan-Meier median (:mod:`suite.report.compute.reach`: a miss is never a hit at the budget), and
-  the median step time (indicative: campaign runs are not interleaved).
+  Kaplan-Meier median (:mod:`suite.report.compute.reach`: a miss is never a hit at the budget), the
+  training seconds to the target among the runs that reached and the median step time (both
+  indicative: campaign runs are not interleaved, and shared the machine).
 * the answer and generalization, on the test metric: :mod:`suite.report.present.tier_answer`.
 * memory: optimizer state bytes per parameter, params + grads + state, peak RSS above the
   process's baseline.
@@ -98,6 +99,7 @@ def convergence(tier: Tier, task: str) -> pd.DataFrame:
             if rc.km_median is not None and rc.km_ci
             else "-"
         )
+        seconds = [r.ttt.seconds for r in runs if r.ttt.reached and r.ttt.seconds is not None]
         step_s = [tier.summaries[task, opt, r.seed].get("median_step_time_s") for r in runs]
         step_s = [s for s in step_s if isinstance(s, int | float)]
         rows.append(
@@ -108,6 +110,9 @@ def convergence(tier: Tier, task: str) -> pd.DataFrame:
                     f"{np.median(rc.steps_reached):g}" if rc.steps_reached else "-"
                 ),
                 "KM median steps [95 % CI]": km,
+                "Train seconds to target (median of those that reached; indicative)": (
+                    f"{np.median(seconds):.3g}" if seconds else "-"
+                ),
                 "Diverged": sum(r.status == "diverged" for r in runs),
                 "ms/step (indicative)": f"{1e3 * np.median(step_s):.1f}" if step_s else "-",
             }

@@ -47,6 +47,7 @@ class TimeToTarget:
 
     step: int | None  # step of the last evaluation when censored; None when never evaluated
     reached: bool
+    seconds: float | None = None  # training seconds at that evaluation (elapsed_s), if recorded
 
 
 def time_to_target(run_dir: Path, target: Target) -> TimeToTarget:
@@ -57,7 +58,9 @@ def time_to_target(run_dir: Path, target: Target) -> TimeToTarget:
             continue
         step = int(event["step"])
         value = event[target.metric]
+        elapsed = event.get("elapsed_s")
+        seconds = float(elapsed) if isinstance(elapsed, int | float) else None
         if isinstance(value, int | float) and target.reached(float(value)):
-            return TimeToTarget(step, True)
+            return TimeToTarget(step, True, seconds)
         last = step
     return TimeToTarget(last, False)
