@@ -14,7 +14,7 @@ from suite.record import SUMMARY_KEYS, append_jsonl, write_json
 from suite.report.compute.claims import family_verdicts, holm, paired, seeds_to_decide, tost
 from suite.report.compute.reach import reach, target_consistency
 from suite.report.read.scored import by_seed, identical_groups, scored_runs
-from suite.report.read.targets import Target, read_targets
+from suite.report.read.targets import Target, TimeToTarget, read_targets
 
 TASK = "toy"
 TARGET = Target("val/acc", 0.9, "max")
@@ -117,6 +117,16 @@ def test_misses_are_reach_rates_not_censored_means(tmp_path):
     # reached at step 300 (0.95 - 0.02 >= 0.9) from metrics.jsonl; the summary's 1 is ignored
     assert (ref.k, ref.n, ref.steps_reached) == (2, 4, (300, 300))
     assert "reached 2/4" in ref.line() and "median 300" in ref.line()
+
+
+def test_a_median_with_every_run_reached_has_a_finite_interval():
+    """Nothing censored: the KM band is undefined where the curve reaches 0, so the median's
+    interval is the order statistics' (n = 10: the 2nd and 9th), never an infinite bound."""
+    steps = [39, 39, 39, 52, 52, 65, 65, 78, 91, 104]
+    r = reach([TimeToTarget(s, True) for s in steps])
+    assert r.km_median == 52 and r.km_ci == (39.0, 91.0)
+    censored = reach([TimeToTarget(s, True) for s in steps[:6]] + [TimeToTarget(104, False)] * 4)
+    assert censored.km_ci[1] == math.inf  # a censored curve that never falls far: unbounded
 
 
 def test_holm_adjusts_raw_significance_away():

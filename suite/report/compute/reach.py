@@ -35,7 +35,7 @@ class Reach:
     rate_ci: tuple[float, float]  # Clopper-Pearson 95 %
     steps_reached: tuple[int, ...]  # steps of the runs that reached, sorted
     km_median: float | None  # Kaplan-Meier median steps (None: fewer than half reached)
-    km_ci: tuple[float, float] | None  # its 95 % interval (bounds may be inf)
+    km_ci: tuple[float, float] | None  # its 95 % interval (an upper bound may be inf)
 
     @property
     def rate(self) -> float:
@@ -71,7 +71,21 @@ def reach(times: list[TimeToTarget]) -> Reach:
         low = _median_of(band.low.quantiles, band.low.probabilities)
         high = _median_of(band.high.quantiles, band.high.probabilities)
         km_ci = (low if low is not None else 0.0, high if high is not None else math.inf)
+        if k == n:  # nothing censored: the band is undefined where the curve reaches 0
+            km_ci = _median_order_ci(hits)
     return Reach(k, n, (float(ci.low), float(ci.high)), tuple(hits), km_median, km_ci)
+
+
+def _median_order_ci(steps: list[int], level: float = 0.95) -> tuple[float, float]:
+    """Distribution-free interval for the median of uncensored ``steps``: the order statistics
+    x_(j), x_(n+1-j) with the largest j such that P(Bin(n, 1/2) < j) <= (1 - level) / 2
+    (n = 10: x_(2), x_(9), 97.9 %); the whole range where n is too small for any j."""
+    n, xs = len(steps), sorted(steps)
+    j = int(stats.binom.ppf((1 - level) / 2, n, 0.5))  # P(Bin < j) <= (1 - level) / 2
+    if stats.binom.cdf(j, n, 0.5) <= (1 - level) / 2:
+        j += 1
+    j = max(j, 1)
+    return float(xs[j - 1]), float(xs[n - j])
 
 
 def _median_of(steps: np.ndarray, survival: np.ndarray) -> float | None:
