@@ -307,3 +307,18 @@ def test_state_of_tensor_subclasses_is_measured_through_its_inner_tensors(bits, 
     assert state_bytes(opt) >= sum(t.numel() * t.element_size() for t in inner)
     assert p.numel() * bits // 8 <= state_bytes(opt) < p.numel() * 4  # well under fp32
     assert describe(opt)["state_bits"] == bits
+
+
+def test_state_kept_in_lists_is_measured():
+    """SOAP (the config-only po_soap entry, pytorch-optimizer) keeps its preconditioners as
+    lists of matrices per parameter (GG, Q: one d x d per dimension d); they are counted."""
+    from suite.optim.state import state_bytes
+
+    w, b = nn.Parameter(torch.randn(32, 64)), nn.Parameter(torch.zeros(32))
+    opt = REGISTRY["po_soap"].build([w, b], lr=1e-3)
+    for _ in range(2):  # the preconditioners are made at the first step
+        w.grad, b.grad = torch.randn_like(w), torch.randn_like(b)
+        opt.step()
+    moments = 2 * (w.numel() + b.numel())  # exp_avg, exp_avg_sq
+    preconditioners = 2 * (32 * 32 + 64 * 64)  # GG and Q of the weight; a vector keeps none
+    assert state_bytes(opt) == 4 * (moments + preconditioners)

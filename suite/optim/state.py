@@ -90,18 +90,28 @@ def inner_tensors(t: torch.Tensor) -> list[torch.Tensor]:
 
 def state_bytes(optimizer: torch.optim.Optimizer) -> int:
     """Exact bytes held in the optimizer's state: numel * element_size over every tensor in
-    ``optimizer.state`` (moments, 8-bit codes, absmax, quantization maps, step; a tensor
+    ``optimizer.state``, also inside lists, tuples and dicts (moments, 8-bit codes, absmax, quantization maps, step; a tensor
     subclass by its inner tensors), each storage counted once (an 8-bit optimizer may share
     one quantization map across params)."""
     seen: dict[tuple, int] = {}
     for per_param in optimizer.state.values():
-        for value in per_param.values():
-            if not torch.is_tensor(value):
-                continue
+        for value in _state_tensors(per_param):
             for t in inner_tensors(value):
                 key = (t.device, t.untyped_storage().data_ptr(), t.storage_offset())
                 seen[key] = max(seen.get(key, 0), t.numel() * t.element_size())
     return sum(seen.values())
+
+
+def _state_tensors(value: object) -> list[torch.Tensor]:
+    """The tensors in one parameter's state, through lists, tuples and dicts (SOAP keeps its
+    preconditioners as lists of matrices: ``GG``, ``Q``)."""
+    if torch.is_tensor(value):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in _state_tensors(v)]
+    return []
 
 
 def tensor_bytes(params: list[torch.Tensor], optimizer: torch.optim.Optimizer) -> int:
