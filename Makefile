@@ -71,7 +71,7 @@ exp-deepobs: ## DeepOBS fmnist_2c2d: SGD, Momentum 0.99, Adam at their tuned lrs
 
 # The 8-bit and SGD-vs-Adam verdicts read the CPU tier (make campaign): every optimizer tuned on
 # val in 4 independent studies of 4 trials, 10 fresh seeds at its chosen point, paired by seed.
-# TIER_WORKLOADS: the workloads to read (all five once the tier is complete).
+# TIER_WORKLOADS: the workloads to read (default: all five of the complete tier).
 TIER_DIR ?= results/cpu
 TIER_WORKLOADS ?= cnn_fashion vit_fashion lm_shakespeare lm_brown fmnist_2c2d
 exp-8bit: ## 32-bit vs 8-bit AdamW (in-house, bnb) on every model kind of the CPU tier, with equivalence margins (Dettmers et al. 2022) -> results/experiments/state_8bit
