@@ -82,7 +82,9 @@ def test_folders_beyond_the_plan_are_said_to_be_cut_off_trials(tmp_path):
     p = Protocol.from_mapping("t", _raw(tmp_path))
     units = plan(p)
     planned = sum(u.folders for u in units)
-    runs = cost.pd.DataFrame({"stage": ["studies"] * (planned + 2) + ["killed"]})
+    stage = {"study": "studies", "target": "target", "budget": "budget check", "rerun": "reruns"}
+    stages = [stage[u.kind] for u in units for _ in range(u.folders)]
+    runs = cost.pd.DataFrame({"stage": [*stages, "studies", "studies", "killed"]})
     line = cost._folders_line(runs, units)
     assert line.startswith(f"{planned + 3} run folders for the plan's {planned} (1 killed")
     assert "; 2 study trials that finished after a stop" in line

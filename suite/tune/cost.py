@@ -89,7 +89,9 @@ def _folders_line(runs: pd.DataFrame, units: list) -> str:
     """Run folders on disk against the plan's, and what the difference is."""
     planned = sum(u.folders for u in units)
     killed = int((runs["stage"] == "killed").sum())
-    extra = len(runs) - killed - planned
+    extra = int((runs["stage"] == "studies").sum()) - sum(
+        u.folders for u in units if u.kind == "study"
+    )
     parts = [f"{killed} killed and run again"] if killed else []
     if extra > 0:
         parts.append(

@@ -64,15 +64,16 @@ def reach(times: list[TimeToTarget]) -> Reach:
         censored = [t.step or 0 for t in times if not t.reached]
         data = stats.CensoredData(uncensored=hits, right=censored)
         sf = stats.ecdf(data).sf
-        with warnings.catch_warnings():  # undefined where the curve reaches 0: inf bounds
-            warnings.filterwarnings("ignore", "The confidence interval is undefined")
-            band = sf.confidence_interval(0.95)
         km_median = _median_of(sf.quantiles, sf.probabilities)
-        low = _median_of(band.low.quantiles, band.low.probabilities)
-        high = _median_of(band.high.quantiles, band.high.probabilities)
-        km_ci = (low if low is not None else 0.0, high if high is not None else math.inf)
         if k == n:  # nothing censored: the band is undefined where the curve reaches 0
             km_ci = _median_order_ci(hits)
+        else:
+            with warnings.catch_warnings():  # undefined where the curve reaches 0: inf bounds
+                warnings.filterwarnings("ignore", "The confidence interval is undefined")
+                band = sf.confidence_interval(0.95)
+            low = _median_of(band.low.quantiles, band.low.probabilities)
+            high = _median_of(band.high.quantiles, band.high.probabilities)
+            km_ci = (low if low is not None else 0.0, high if high is not None else math.inf)
     return Reach(k, n, (float(ci.low), float(ci.high)), tuple(hits), km_median, km_ci)
 
 

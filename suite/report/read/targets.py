@@ -58,9 +58,10 @@ def time_to_target(run_dir: Path, target: Target) -> TimeToTarget:
             continue
         step = int(event["step"])
         value = event[target.metric]
-        elapsed = event.get("elapsed_s")
-        seconds = float(elapsed) if isinstance(elapsed, int | float) else None
         if isinstance(value, int | float) and target.reached(float(value)):
-            return TimeToTarget(step, True, seconds)
+            elapsed = event.get("elapsed_s")
+            return TimeToTarget(
+                step, True, float(elapsed) if isinstance(elapsed, int | float) else None
+            )
         last = step
     return TimeToTarget(last, False)
