@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from suite import trust
-from suite.record import atomic_write_text, read_summary
+from suite.record import atomic_write_text, read_json, read_summary
 from suite.report.documents import flatness
 from suite.tune import objective
 from suite.tune.launch import run_or_reuse
@@ -44,7 +44,7 @@ def _trials(p: Protocol, task: str, optimizer: str) -> list[dict]:
     rows = []
     for k in range(p.studies):
         folder = p.out / task / optimizer / f"study-{k}"
-        study = json.loads((folder / "study.json").read_text())
+        study = read_json(folder / "study.json")
         for t in study["trials"]:
             if t["state"] == "COMPLETE":
                 rows.append(
@@ -76,7 +76,7 @@ def set_target(p: Protocol, task: str, log=print) -> dict:
     folder = p.out / task / "target"
     done = folder / "target.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        return read_json(done)
     trials = _trials(p, task, p.reference)
     own = read_summary(trials[0]["run_dir"])["target"]  # the task's metric and direction
     metric, direction = own["metric"], own["direction"]
@@ -114,7 +114,7 @@ def check_budget(p: Protocol, task: str, log=print) -> dict:
     grid; never scored), compared by seed with the runs at S (``suite.report.documents.flatness``:
     ``flatness.md`` and ``.png`` beside the target)."""
     folder = p.out / task / "target"
-    target = json.loads((folder / "target.json").read_text())
+    target = read_json(folder / "target.json")
     steps = int(p.workloads[task]["steps"])
     cfg = dataclasses.replace(p.study(task, p.reference, 0), steps=2 * steps, evals=2 * p.evals)
     overrides = _checked(cfg, target["overrides"])
@@ -163,7 +163,7 @@ def selected_overrides(p: Protocol, task: str, optimizer: str) -> list[str]:
     path = p.out / task / optimizer / "selected.json"
     if not path.is_file():
         raise StudyError(f"{path} is missing: the tier has not chosen {optimizer} on {task}")
-    return _checked(p.study(task, optimizer, 0), json.loads(path.read_text())["overrides"])
+    return _checked(p.study(task, optimizer, 0), read_json(path)["overrides"])
 
 
 def select(p: Protocol, task: str, optimizer: str, target: dict) -> dict:
